@@ -1,0 +1,1 @@
+"""chinwag: a Trio-native runtime that hosts AI chat sessions."""

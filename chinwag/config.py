@@ -1,0 +1,36 @@
+"""Settings: one struct, filled from defaults, an optional TOML file, environment and CLI flags."""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+
+class Settings(Struct, kw_only=True):
+    """Every knob of a chinwag process. Environment names are `CHINWAG_<FIELD>` (see README)."""
+
+    data_dir: str = "./chinwag-data"
+    bind: str = "127.0.0.1:8080"
+    public_url: str | None = None
+    api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    zapi_api_url: str = "https://api.z-api.io"
+    fetch_allow_private: bool = False
+    # Expired sessions stay readable this long, then are purged with their messages.
+    retention_seconds: float = 7 * 24 * 3600
+    # A session actor idle this long stops and frees its memory; the next message revives it.
+    passivate_after_seconds: float = 300.0
+    # Prompts that may wait behind a running reply in one session before 429.
+    max_queued_prompts: int = 8
+    # Largest request body accepted (413 above it); images make prompts big.
+    max_body_bytes: int = 8 * 1024 * 1024
+    # LMDB: initial map size; it grows automatically when full.
+    map_size: int = 1 << 30
+    # Supervisor: at most `restart_limit` restarts of one session actor within `restart_window`.
+    restart_limit: int = 3
+    restart_window_seconds: float = 60.0
+
+    def effective_public_url(self) -> str:
+        """Base of talkUrl and webhook URLs: the configured one, else http://<bind>."""
+        return (self.public_url or f"http://{self.bind}").rstrip("/")

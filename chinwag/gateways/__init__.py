@@ -1,0 +1,1 @@
+"""Assistants: the model providers a chat client talks to through its AI gateway."""

@@ -1,0 +1,133 @@
+"""The facade the HTTP layer, the CLI and the integrations call: one object per runtime.
+
+It hides actors and storage: callers pass plain values and records and get records back; every
+failure is a `chinwag.errors.ChinwagError` carrying its HTTP status and message.
+(Interface fixed first so the HTTP layer and integrations can be built against it.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chinwag.gateways.base import Event
+from chinwag.records import ChatClient, Gateway, Message, Session, ToolCall, Usage
+
+PromptInput = str | dict[str, Any] | list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    session: Session
+    access_key: str
+    talk_url: str
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """The outcome of one prompt: what the seed's prompt endpoint returns in `data`."""
+
+    completion_text: str
+    reasoning: str | None
+    tool_calls: list[ToolCall]
+    usage: Usage
+    created_messages: list[Message] = field(default_factory=list)
+    status: Literal["complete", "stopped", "error"] = "complete"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """Last item of a prompt stream."""
+
+    result: TurnResult
+
+
+StreamItem = Event | TurnFinished
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    id: str
+    name: str
+    created_at: float
+
+
+class ChinwagService:
+    """Method contract (implemented by `chinwag.app_runtime.Chinwag`)."""
+
+    # ---- API keys
+    async def create_api_key(self, name: str) -> tuple[ApiKeyInfo, str]: ...
+    def list_api_keys(self) -> list[ApiKeyInfo]: ...
+    async def revoke_api_key(self, key_id: str) -> None: ...
+    def check_api_key(self, presented: str) -> bool: ...
+
+    # ---- AI gateways
+    async def create_gateway(self, name: str, parameters: dict[str, Any]) -> Gateway: ...
+    def list_gateways(self) -> list[Gateway]: ...
+    def get_gateway(self, gateway_id: str) -> Gateway: ...
+    async def update_gateway(self, gateway_id: str, patch: dict[str, Any]) -> Gateway: ...
+    async def delete_gateway(self, gateway_id: str) -> None: ...
+
+    # ---- chat clients (patch: camelCase keys; parameter objects are shallow-merged)
+    async def create_client(self, body: dict[str, Any]) -> ChatClient: ...
+    def list_clients(self) -> list[ChatClient]: ...
+    def get_client(self, client_id: str) -> ChatClient: ...
+    async def update_client(self, client_id: str, patch: dict[str, Any]) -> ChatClient: ...
+    async def delete_client(self, client_id: str) -> None: ...
+
+    # ---- sessions (management)
+    async def open_session(
+        self,
+        client_id: str,
+        *,
+        expires: int = 3600,
+        extra_context: str | None = None,
+        context_location: str | None = None,
+        tag: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> OpenedSession: ...
+    def list_sessions(
+        self,
+        client_id: str,
+        *,
+        filter: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Session], str | None]: ...
+    def get_session(self, client_id: str, session_id: str) -> Session: ...
+    async def delete_session(self, client_id: str, session_id: str) -> None: ...
+    async def clear_session(self, session_id: str) -> None: ...
+    def messages(self, session_id: str) -> list[Message]: ...
+
+    # ---- public (access key)
+    def resolve_access_key(self, access_key: str, *, allow_expired: bool = False) -> Session: ...
+    def access_key_for(self, session_id: str) -> str: ...
+    def prompt_stream(
+        self,
+        session_id: str,
+        prompt: PromptInput,
+        *,
+        commit: bool = True,
+        instructions: str | None = None,
+    ) -> AsyncIterator[StreamItem]: ...
+    async def prompt(
+        self,
+        session_id: str,
+        prompt: PromptInput,
+        *,
+        commit: bool = True,
+        instructions: str | None = None,
+    ) -> TurnResult: ...
+    async def stop(self, session_id: str) -> bool: ...
+    def limit_state(self, session_id: str) -> dict[str, Any]: ...
+
+    # ---- integrations
+    async def open_channel_session(
+        self,
+        client_id: str,
+        channel: Literal["telegram", "zapi"],
+        external_id: str,
+        duration: float,
+    ) -> Session: ...
