@@ -1,0 +1,903 @@
+/*
+ * chinwag talk page.
+ *
+ * Talks to the public session API relative to this page (works behind a path prefix):
+ *   GET    ../api/v1/public/chat-clients/{key}/session   expiresAt, limits, usage (debug)
+ *   GET    .../messages                                 the whole conversation (restore, resync)
+ *   POST   .../prompt  Accept: text/event-stream        SSE: reasoning {text}, content {text},
+ *                                                       tool {id,name,arguments,result},
+ *                                                       error {message,status},
+ *                                                       done {usage, result:{status,...}}
+ *   POST   .../stop                                     cancel the running reply
+ *   DELETE .../messages                                 clear the conversation
+ *
+ * Safety: user text is only ever set with textContent; model text goes through markdown-it
+ * (html: false) and then DOMPurify before it reaches innerHTML; the page CSP only runs
+ * nonce'd scripts on top of that.
+ *
+ * The server's copy of the conversation is the truth: after every reply and after a lost
+ * connection the page re-renders from GET .../messages, so nothing is duplicated or lost.
+ */
+(() => {
+  "use strict";
+
+  const NONCE = document.currentScript ? document.currentScript.nonce : "";
+  const cfg = JSON.parse(document.getElementById("cw-config").textContent);
+  const S = cfg.strings;
+  const locale = cfg.language;
+  const numberFormat = new Intl.NumberFormat(locale);
+  const timeFormat = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit" });
+  const dayTimeFormat = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
+  const apiBase = new URL(
+    `../api/v1/public/chat-clients/${encodeURIComponent(cfg.accessKey)}/`,
+    window.location.href,
+  );
+
+  const $ = (id) => document.getElementById(id);
+  const app = $("cw-app");
+  const list = $("cw-messages");
+  const scroller = $("cw-scroll");
+  const hello = $("cw-hello");
+  const input = $("cw-input");
+  const sendButton = $("cw-send");
+  const stopButton = $("cw-stop");
+  const clearButton = $("cw-clear");
+  const banner = $("cw-banner");
+  const bannerText = $("cw-banner-text");
+  const bannerAction = $("cw-banner-action");
+  const usageBadge = $("cw-usage");
+  const confirmDialog = $("cw-confirm");
+  const toast = $("cw-toast");
+
+  const state = {
+    messages: [],
+    turn: null, // the reply being streamed: {controller, view, stopping}
+    attachment: null, // {dataUrl, name}
+    blocked: false, // a limit blocks the conversation until it is cleared
+    recovering: false,
+    expired: false,
+  };
+
+  // ------------------------------------------------------------------ helpers
+
+  function t(key, vars) {
+    let text = S[key] ?? key;
+    for (const [name, value] of Object.entries(vars || {})) {
+      text = text.split(`{${name}}`).join(String(value));
+    }
+    return text;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function api(path, options = {}) {
+    return fetch(new URL(path, apiBase), {
+      credentials: "omit",
+      cache: "no-store",
+      ...options,
+      headers: { Accept: "application/json", ...(options.headers || {}) },
+    });
+  }
+
+  async function envelope(response) {
+    try {
+      return await response.json();
+    } catch {
+      return { message: null, data: null };
+    }
+  }
+
+  class HttpError extends Error {
+    constructor(status, message, retryAfter) {
+      super(message || `HTTP ${status}`);
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  async function apiJson(path, options) {
+    const response = await api(path, options);
+    const body = await envelope(response);
+    if (!response.ok) {
+      throw new HttpError(response.status, body.message, response.headers.get("Retry-After"));
+    }
+    return body.data;
+  }
+
+  const nearBottom = () =>
+    scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+
+  function scrollToBottom(force) {
+    if (force || nearBottom()) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  function showToast(text) {
+    toast.textContent = text;
+    toast.hidden = false;
+    clearTimeout(showToast.timer);
+    showToast.timer = setTimeout(() => {
+      toast.hidden = true;
+    }, 2600);
+  }
+
+  function showBanner(text, { tone = "warn", action = null, kind = "" } = {}) {
+    bannerText.textContent = text;
+    banner.dataset.tone = tone;
+    banner.dataset.kind = kind;
+    banner.hidden = false;
+    if (action) {
+      bannerAction.textContent = action.label;
+      bannerAction.onclick = action.run;
+      bannerAction.hidden = false;
+    } else {
+      bannerAction.hidden = true;
+      bannerAction.onclick = null;
+    }
+  }
+
+  function hideBanner(kind) {
+    if (!kind || banner.dataset.kind === kind) banner.hidden = true;
+  }
+
+  function formatBytes(bytes) {
+    const mb = bytes / (1024 * 1024);
+    return `${new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(mb)} MB`;
+  }
+
+  // ------------------------------------------------------------------ theme
+
+  function applyPrimaryContrast() {
+    const probe = el("span");
+    probe.style.color = getComputedStyle(document.documentElement)
+      .getPropertyValue("--cw-primary")
+      .trim();
+    document.body.appendChild(probe);
+    const match = getComputedStyle(probe).color.match(/[\d.]+/g);
+    probe.remove();
+    if (!match) return;
+    const [r, g, b] = match.slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    document.documentElement.style.setProperty(
+      "--cw-on-primary",
+      luminance > 0.45 ? "#111318" : "#ffffff",
+    );
+  }
+
+  // ------------------------------------------------------------------ markdown
+
+  const markdown = window.markdownit({ html: false, linkify: true, breaks: true });
+  window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+    if (node.tagName === "A") {
+      node.setAttribute("target", "_blank");
+      node.setAttribute("rel", "noopener noreferrer nofollow");
+    }
+  });
+  const PURIFY = {
+    USE_PROFILES: { html: true },
+    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe"],
+    FORBID_ATTR: ["style", "class", "id"],
+  };
+
+  function renderMarkdown(target, text) {
+    target.innerHTML = window.DOMPurify.sanitize(markdown.render(text || ""), PURIFY);
+    for (const pre of target.querySelectorAll("pre")) {
+      const copy = el("button", "cw-copy", S.copy);
+      copy.type = "button";
+      copy.addEventListener("click", () => {
+        const code = pre.querySelector("code") || pre;
+        navigator.clipboard?.writeText(code.textContent).then(() => {
+          copy.textContent = S.copied;
+          setTimeout(() => (copy.textContent = S.copy), 1500);
+        });
+      });
+      pre.appendChild(copy);
+    }
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  function contentParts(content) {
+    if (typeof content === "string") return { text: content, images: [] };
+    const parts = Array.isArray(content) ? content : [];
+    const text = parts
+      .filter((p) => p && p.type === "text")
+      .map((p) => p.text || "")
+      .join("\n");
+    const images = parts
+      .filter((p) => p && p.type === "image_url")
+      .map((p) => (typeof p.image_url === "string" ? p.image_url : p.image_url?.url))
+      .filter((url) => typeof url === "string" && /^(data:image\/|https?:)/i.test(url));
+    return { text, images };
+  }
+
+  function metaLine(message, view) {
+    const meta = el("div", "cw-meta");
+    if (message.createdAt) {
+      const when = new Date(message.createdAt * 1000);
+      const time = el("time", "cw-time", timeFormat.format(when));
+      time.dateTime = when.toISOString();
+      time.title = dayTimeFormat.format(when);
+      meta.appendChild(time);
+    }
+    if (message.status === "stopped") meta.appendChild(el("span", "cw-badge cw-stopped", S.stopped));
+    if (cfg.debug && message.usage && message.usage.totalTokens) {
+      const usage = el("span", "cw-msg-usage", t("usage", { total: numberFormat.format(message.usage.totalTokens) }));
+      usage.title = t("usageDetail", {
+        input: numberFormat.format(message.usage.inputTokens || 0),
+        output: numberFormat.format(message.usage.outputTokens || 0),
+      });
+      meta.appendChild(usage);
+    }
+    if (view) view.meta = meta;
+    return meta;
+  }
+
+  function userMessageElement(message) {
+    const item = el("li", "cw-msg cw-msg--user");
+    item.dataset.role = "user";
+    if (message.id) item.dataset.id = message.id;
+    const body = el("div", "cw-msg-body");
+    const { text, images } = contentParts(message.content);
+    if (images.length) {
+      const gallery = el("div", "cw-user-images");
+      for (const url of images) {
+        const img = el("img");
+        img.alt = S.attachment;
+        img.src = url;
+        gallery.appendChild(img);
+      }
+      body.appendChild(gallery);
+    }
+    body.appendChild(el("div", "cw-bubble", text)); // plain text, never HTML
+    body.appendChild(metaLine(message));
+    item.appendChild(body);
+    return item;
+  }
+
+  function avatar() {
+    const box = el("div", "cw-avatar");
+    box.setAttribute("aria-hidden", "true");
+    if (cfg.logoImageUrl) {
+      const img = el("img");
+      img.alt = "";
+      img.src = cfg.logoImageUrl;
+      box.appendChild(img);
+    } else {
+      box.innerHTML =
+        '<svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M12 3l1.9 5.8L20 10l-6.1 1.2L12 17l-1.9-5.8L4 10l6.1-1.2z"/></svg>';
+    }
+    return box;
+  }
+
+  /* An assistant message view that can be filled incrementally while a reply streams. */
+  function assistantView(message) {
+    const item = el("li", "cw-msg cw-msg--assistant");
+    item.dataset.role = "assistant";
+    if (message.id) item.dataset.id = message.id;
+    const body = el("div", "cw-msg-body");
+    const view = { item, body, reasoning: "", content: "", tools: new Map(), frame: 0 };
+
+    view.reasoningBox = el("details", "cw-reasoning");
+    view.reasoningBox.hidden = true;
+    view.reasoningBox.appendChild(el("summary", null, S.reasoning));
+    view.reasoningText = el("div", "cw-reasoning-text");
+    view.reasoningBox.appendChild(view.reasoningText);
+    body.appendChild(view.reasoningBox);
+
+    view.toolsBox = el("div", "cw-tools");
+    view.toolsBox.hidden = true;
+    body.appendChild(view.toolsBox);
+
+    view.bubble = el("div", "cw-bubble cw-md");
+    body.appendChild(view.bubble);
+    item.appendChild(avatar());
+    item.appendChild(body);
+
+    if (message.reasoning) setReasoning(view, message.reasoning, false);
+    for (const call of message.toolCalls || []) upsertTool(view, call);
+    view.content = contentParts(message.content).text;
+    renderMarkdown(view.bubble, view.content);
+    if (message.status === "error") showMessageError(view, message.error);
+    body.appendChild(metaLine(message, view));
+    return view;
+  }
+
+  function setReasoning(view, text, live) {
+    view.reasoning = text;
+    view.reasoningBox.hidden = !text;
+    view.reasoningText.textContent = text; // reasoning is shown as plain text
+    view.reasoningBox.classList.toggle("is-live", live);
+    if (live) view.reasoningBox.open = true;
+  }
+
+  function upsertTool(view, call) {
+    if (!cfg.showToolCalls || !call || !call.name) return;
+    const key = call.id || call.name;
+    let entry = view.tools.get(key);
+    if (!entry) {
+      entry = { box: el("details", "cw-tool") };
+      entry.summary = el("summary");
+      entry.box.appendChild(entry.summary);
+      entry.args = el("pre", "cw-tool-args");
+      entry.result = el("pre", "cw-tool-result");
+      entry.box.appendChild(el("h4", null, S.toolArguments));
+      entry.box.appendChild(entry.args);
+      entry.resultTitle = el("h4", null, S.toolResult);
+      entry.box.appendChild(entry.resultTitle);
+      entry.box.appendChild(entry.result);
+      view.toolsBox.appendChild(entry.box);
+      view.tools.set(key, entry);
+    }
+    const done = call.result !== null && call.result !== undefined;
+    entry.summary.textContent = "";
+    entry.summary.appendChild(el("span", "cw-tool-mark", done ? "✓" : "⋯"));
+    entry.summary.appendChild(
+      el("span", null, t(done ? "toolDone" : "toolRunning", { name: call.name })),
+    );
+    entry.args.textContent = call.arguments || "";
+    entry.result.textContent = done ? String(call.result) : "";
+    entry.result.hidden = !done;
+    entry.resultTitle.hidden = !done;
+    view.toolsBox.hidden = false;
+  }
+
+  function showMessageError(view, detail, text) {
+    let box = view.body.querySelector(".cw-msg-error");
+    if (!box) {
+      box = el("div", "cw-msg-error");
+      box.setAttribute("role", "alert");
+      view.body.insertBefore(box, view.meta || null);
+    }
+    box.textContent = text || S.modelFailed;
+    if (cfg.debug && detail) box.title = detail;
+  }
+
+  function renderConversation(messages) {
+    state.messages = messages;
+    list.textContent = "";
+    for (const message of messages) {
+      list.appendChild(
+        message.role === "user" ? userMessageElement(message) : assistantView(message).item,
+      );
+    }
+    updateEmptyState();
+  }
+
+  function updateEmptyState() {
+    hello.hidden = list.children.length > 0;
+    clearButton.disabled = list.children.length === 0 || !!state.turn;
+  }
+
+  // ------------------------------------------------------------------ session and usage
+
+  function showUsage(usage) {
+    if (!cfg.debug || !usage) return;
+    usageBadge.hidden = false;
+    usageBadge.textContent = t("usage", { total: numberFormat.format(usage.totalTokens || 0) });
+    usageBadge.title = `${S.usageTitle}: ${t("usageDetail", {
+      input: numberFormat.format(usage.inputTokens || 0),
+      output: numberFormat.format(usage.outputTokens || 0),
+    })}`;
+  }
+
+  function applyLimits(limits) {
+    const blocked = !!(limits && (limits.blocked || limits.limitReached));
+    setBlocked(blocked);
+  }
+
+  function setBlocked(blocked) {
+    state.blocked = blocked;
+    if (blocked) {
+      showBanner(S.limitReached, {
+        tone: "error",
+        kind: "limit",
+        action: { label: S.clear, run: askClear },
+      });
+    } else {
+      hideBanner("limit");
+    }
+    updateComposer();
+  }
+
+  async function refreshSession() {
+    const session = await apiJson("session");
+    if (session) {
+      showUsage(session.usage);
+      applyLimits(session.limits);
+      if (cfg.debug && session.expiresAt) {
+        usageBadge.dataset.expiresAt = t("expiresAt", {
+          date: dayTimeFormat.format(new Date(session.expiresAt * 1000)),
+        });
+        usageBadge.title += `\n${usageBadge.dataset.expiresAt}`;
+      }
+    }
+    return session;
+  }
+
+  async function loadConversation() {
+    const data = await apiJson("messages");
+    const messages = Array.isArray(data) ? data : (data && data.messages) || [];
+    renderConversation(messages);
+    return messages;
+  }
+
+  function showExpired(expiresAt) {
+    if (state.expired) return;
+    state.expired = true;
+    if (state.turn) state.turn.controller.abort();
+    const screen = el("main", "cw-notice");
+    screen.id = "cw-notice";
+    screen.dataset.kind = "expired";
+    const card = el("div", "cw-notice-card");
+    const icon = el("div", "cw-notice-icon");
+    icon.innerHTML =
+      '<svg viewBox="0 0 24 24" width="28" height="28" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round"><circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/></svg>';
+    card.appendChild(icon);
+    card.appendChild(el("h1", "cw-notice-title", S.expiredTitle));
+    card.appendChild(el("p", "cw-notice-text", S.expiredText));
+    if (expiresAt) {
+      card.appendChild(
+        el("p", "cw-notice-when", t("expiredAt", {
+          date: new Intl.DateTimeFormat(locale, { dateStyle: "long", timeStyle: "short" })
+            .format(new Date(expiresAt * 1000)),
+        })),
+      );
+    }
+    screen.appendChild(card);
+    app.appendChild(screen);
+    app.dataset.state = "expired";
+  }
+
+  // ------------------------------------------------------------------ errors
+
+  function describeError(error) {
+    switch (error.status) {
+      case 400:
+        return S.invalidMessage;
+      case 403:
+        return S.limitReached;
+      case 413:
+        return S.tooLarge;
+      case 429: {
+        const seconds = Math.ceil(Number(error.retryAfter));
+        return Number.isFinite(seconds) && seconds > 0
+          ? t("rateLimited", { seconds: numberFormat.format(seconds) })
+          : S.rateLimitedShort;
+      }
+      case 502:
+        return S.modelFailed;
+      case 504:
+        return S.modelTimeout;
+      default:
+        return S.genericError;
+    }
+  }
+
+  /* A request failed with an HTTP status: show it where the user will see it. */
+  function handleHttpError(error) {
+    if (error.status === 401) {
+      showExpired(cfg.expiresAt);
+      return;
+    }
+    if (error.status === 403) {
+      setBlocked(true);
+      return;
+    }
+    const text = describeError(error);
+    showBanner(cfg.debug && error.message ? `${text} (${error.message})` : text, {
+      tone: error.status >= 500 ? "error" : "warn",
+      kind: "request",
+    });
+  }
+
+  // ------------------------------------------------------------------ connection recovery
+
+  function connectionLost() {
+    showBanner(S.connectionLost, { tone: "warn", kind: "connection" });
+    recover();
+  }
+
+  /* Re-fetch the conversation until the server answers, then keep polling briefly while the
+   * reply we were watching is still being written (the last stored message is the user's). */
+  async function recover() {
+    if (state.recovering || state.expired) return;
+    state.recovering = true;
+    let delay = 1000;
+    let settled = 0;
+    try {
+      for (;;) {
+        try {
+          const messages = await loadConversation();
+          hideBanner("connection");
+          const last = messages[messages.length - 1];
+          if (!last || last.role !== "user" || settled >= 20) break;
+          settled += 1;
+          delay = 1500;
+        } catch (error) {
+          if (error instanceof HttpError) {
+            if (error.status === 401) showExpired(cfg.expiresAt);
+            else handleHttpError(error);
+            break;
+          }
+          showBanner(S.connectionLost, { tone: "warn", kind: "connection" });
+          delay = Math.min(delay * 1.6, 10000);
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+      refreshSession().catch(() => {});
+    } finally {
+      state.recovering = false;
+    }
+  }
+
+  window.addEventListener("offline", () => showBanner(S.connectionLost, { kind: "connection" }));
+  window.addEventListener("online", () => {
+    if (!banner.hidden && banner.dataset.kind === "connection") recover();
+  });
+
+  // ------------------------------------------------------------------ streaming a reply
+
+  /* Parse an SSE body from fetch(): yields {event, data} with data parsed as JSON. */
+  async function* readEvents(body) {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let event = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (!line || line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let value = colon < 0 ? "" : line.slice(colon + 1);
+          if (value.startsWith(" ")) value = value.slice(1);
+          if (field === "event") event = value;
+          else if (field === "data") data.push(value);
+        }
+        if (!data.length) continue;
+        let parsed;
+        try {
+          parsed = JSON.parse(data.join("\n"));
+        } catch {
+          parsed = { text: data.join("\n") };
+        }
+        yield { event, data: parsed };
+      }
+    }
+  }
+
+  function scheduleRender(view) {
+    if (view.frame) return;
+    view.frame = requestAnimationFrame(() => {
+      view.frame = 0;
+      const stick = nearBottom();
+      if (view.content) {
+        view.typing?.remove();
+        view.typing = null;
+        renderMarkdown(view.bubble, view.content);
+      }
+      if (stick) scrollToBottom(true);
+    });
+  }
+
+  function typingIndicator() {
+    const dots = el("div", "cw-typing");
+    dots.setAttribute("aria-label", S.thinking);
+    dots.append(el("span"), el("span"), el("span"));
+    return dots;
+  }
+
+  function buildPrompt(text, attachment) {
+    if (!attachment) return text;
+    const content = [];
+    if (text) content.push({ type: "text", text });
+    content.push({ type: "image_url", image_url: { url: attachment.dataUrl } });
+    return { role: "user", content };
+  }
+
+  async function send(text) {
+    text = (text ?? "").trim();
+    const attachment = state.attachment;
+    if ((!text && !attachment) || state.turn || state.blocked || state.expired) return;
+
+    hideBanner("request");
+    const prompt = buildPrompt(text, attachment);
+    const now = Date.now() / 1000;
+    const userItem = userMessageElement({ role: "user", content: prompt.content ?? text, createdAt: now });
+    userItem.classList.add("is-pending");
+    list.appendChild(userItem);
+    const view = assistantView({ role: "assistant", content: "", createdAt: now });
+    view.typing = typingIndicator();
+    view.bubble.appendChild(view.typing);
+    view.meta.hidden = true;
+    list.appendChild(view.item);
+    input.value = "";
+    autoGrow();
+    setAttachment(null);
+    updateEmptyState();
+    scrollToBottom(true);
+
+    const controller = new AbortController();
+    state.turn = { controller, view, stopping: false };
+    updateComposer();
+
+    const restoreDraft = () => {
+      userItem.remove();
+      view.item.remove();
+      if (!input.value) input.value = text;
+      if (attachment && !state.attachment) setAttachment(attachment);
+      autoGrow();
+      updateEmptyState();
+    };
+
+    let finished = false;
+    let lost = false;
+    try {
+      const response = await api("prompt", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify({ prompt }),
+        signal: controller.signal,
+      });
+      if (!response.ok) {
+        const body = await envelope(response);
+        restoreDraft();
+        handleHttpError(new HttpError(response.status, body.message, response.headers.get("Retry-After")));
+        finished = true;
+        return;
+      }
+      const contentType = response.headers.get("Content-Type") || "";
+      if (!contentType.includes("text/event-stream")) {
+        // A server that answered with JSON: show the whole completion at once.
+        const body = await envelope(response);
+        view.content = body.data?.completionText || "";
+        scheduleRender(view);
+        finished = true;
+        return;
+      }
+      for await (const { event, data } of readEvents(response.body)) {
+        if (event === "content") {
+          view.content += data.text ?? "";
+          if (view.reasoningBox.classList.contains("is-live")) {
+            view.reasoningBox.classList.remove("is-live");
+            view.reasoningBox.open = false;
+          }
+          scheduleRender(view);
+        } else if (event === "reasoning") {
+          setReasoning(view, view.reasoning + (data.text ?? ""), true);
+          scrollToBottom();
+        } else if (event === "tool") {
+          upsertTool(view, data);
+          scrollToBottom();
+        } else if (event === "error") {
+          view.failed = true;
+          const status = Number(data.status) || 502;
+          showMessageError(view, data.message, status === 504 ? S.modelTimeout : S.modelFailed);
+        } else if (event === "done") {
+          finished = true;
+          if (data.usage) view.usage = data.usage;
+          if (data.result?.status === "stopped") view.stopped = true;
+        }
+      }
+      if (!finished && !view.failed) lost = true;
+    } catch (error) {
+      if (error.name === "AbortError" && state.expired) return;
+      lost = true;
+    } finally {
+      if (view.frame) cancelAnimationFrame(view.frame);
+      view.frame = 0;
+      view.typing?.remove();
+      if (view.content) renderMarkdown(view.bubble, view.content);
+      view.reasoningBox.classList.remove("is-live");
+      view.meta.hidden = false;
+      state.turn = null;
+      updateComposer();
+      updateEmptyState();
+    }
+
+    if (lost) {
+      connectionLost();
+      return;
+    }
+    // The stored conversation is the truth (ids, final text, status, usage).
+    try {
+      await loadConversation();
+      scrollToBottom(true);
+      if (cfg.debug) await refreshSession();
+    } catch (error) {
+      if (error instanceof HttpError) handleHttpError(error);
+      else connectionLost();
+    }
+  }
+
+  async function stop() {
+    const turn = state.turn;
+    if (!turn || turn.stopping) return;
+    turn.stopping = true;
+    updateComposer();
+    try {
+      const response = await api("stop", { method: "POST" });
+      if (!response.ok && response.status !== 409) throw new Error(`stop ${response.status}`);
+    } catch {
+      turn.controller.abort(); // the stream ends here; recovery re-reads what was kept
+    }
+  }
+
+  // ------------------------------------------------------------------ clearing
+
+  function askClear() {
+    if (state.turn || clearButton.disabled && !state.blocked) return;
+    if (typeof confirmDialog.showModal === "function") {
+      confirmDialog.returnValue = "";
+      confirmDialog.showModal();
+    } else if (window.confirm(S.clearTitle)) {
+      clearConversation();
+    }
+  }
+
+  confirmDialog.addEventListener("close", () => {
+    if (confirmDialog.returnValue === "confirm") clearConversation();
+  });
+
+  async function clearConversation() {
+    try {
+      await apiJson("messages", { method: "DELETE" });
+      renderConversation([]);
+      setBlocked(false);
+      hideBanner("request");
+      showToast(S.cleared);
+      refreshSession().catch(() => {});
+      input.focus();
+    } catch (error) {
+      if (error instanceof HttpError) handleHttpError(error);
+      else connectionLost();
+    }
+  }
+
+  // ------------------------------------------------------------------ attachments
+
+  const attachBox = $("cw-attachment");
+  const attachPreview = $("cw-attachment-preview");
+  const fileInput = $("cw-file");
+  const imagesAllowed = (cfg.inputModes || []).includes("Image");
+
+  function setAttachment(attachment) {
+    state.attachment = attachment;
+    attachBox.hidden = !attachment;
+    attachPreview.src = attachment ? attachment.dataUrl : "";
+    updateComposer();
+  }
+
+  function readImage(file) {
+    if (!file) return;
+    if (!/^image\//.test(file.type)) {
+      showBanner(S.notAnImage, { kind: "request" });
+      return;
+    }
+    if (file.size * 1.37 > cfg.maxImageBytes) {
+      showBanner(t("imageTooLarge", { size: formatBytes(cfg.maxImageBytes / 1.37) }), { kind: "request" });
+      return;
+    }
+    const reader = new FileReader();
+    reader.onload = () => {
+      hideBanner("request");
+      setAttachment({ dataUrl: String(reader.result), name: file.name });
+    };
+    reader.readAsDataURL(file);
+  }
+
+  if (imagesAllowed && fileInput) {
+    $("cw-attach").addEventListener("click", () => fileInput.click());
+    fileInput.addEventListener("change", () => {
+      readImage(fileInput.files[0]);
+      fileInput.value = "";
+    });
+    input.addEventListener("paste", (event) => {
+      const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
+      if (file) {
+        event.preventDefault();
+        readImage(file);
+      }
+    });
+  }
+  $("cw-attachment-remove").addEventListener("click", () => setAttachment(null));
+
+  // ------------------------------------------------------------------ composer
+
+  function autoGrow() {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, window.innerHeight * 0.4)}px`;
+  }
+
+  function updateComposer() {
+    const streaming = !!state.turn;
+    sendButton.hidden = streaming;
+    stopButton.hidden = !streaming;
+    stopButton.disabled = !!state.turn?.stopping;
+    sendButton.disabled = state.blocked || (!input.value.trim() && !state.attachment);
+    clearButton.disabled = streaming || (list.children.length === 0 && !state.blocked);
+  }
+
+  input.addEventListener("input", () => {
+    autoGrow();
+    updateComposer();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      send(input.value);
+    }
+  });
+  $("cw-composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send(input.value);
+  });
+  stopButton.addEventListener("click", stop);
+  clearButton.addEventListener("click", askClear);
+  for (const button of document.querySelectorAll(".cw-suggestion")) {
+    button.addEventListener("click", () => {
+      const suggestion = cfg.suggestionButtons[Number(button.dataset.index)];
+      if (suggestion) send(suggestion.prompt);
+    });
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function runCustomScripts() {
+    if (!cfg.customScripts) return;
+    const script = document.createElement("script");
+    script.nonce = NONCE;
+    script.textContent = cfg.customScripts;
+    document.body.appendChild(script);
+  }
+
+  /* A small surface for customScripts. */
+  window.chinwag = Object.freeze({
+    language: locale,
+    send: (text) => send(text),
+    setDraft: (text) => {
+      input.value = String(text ?? "");
+      autoGrow();
+      updateComposer();
+    },
+    clear: askClear,
+  });
+
+  async function start() {
+    applyPrimaryContrast();
+    updateComposer();
+    try {
+      await Promise.all([loadConversation(), refreshSession()]);
+      app.dataset.state = "ready";
+      scrollToBottom(true);
+      input.focus({ preventScroll: true });
+    } catch (error) {
+      app.dataset.state = "ready";
+      updateEmptyState();
+      if (error instanceof HttpError) {
+        if (error.status === 401) showExpired(cfg.expiresAt);
+        else showBanner(S.loadFailed, { tone: "error", kind: "load", action: { label: S.retry, run: () => location.reload() } });
+      } else {
+        connectionLost();
+      }
+    }
+    runCustomScripts();
+  }
+
+  start();
+})();

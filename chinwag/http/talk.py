@@ -1,0 +1,207 @@
+"""The talk page behind a session's talkUrl: `GET /chat/<access_key>` and its static assets.
+
+The page is rendered server-side with the chat client's look (title, colour, greeting, custom
+CSS) and the chosen language's strings, so the first paint is already right; `static/talk.js`
+then restores the conversation and talks to the public session API (see docs in talk.js).
+
+Why the headers look the way they do:
+- `frame-ancestors` enforces the client's `allowedFrameOrigins` (empty list: any origin).
+- `script-src 'nonce-…' 'strict-dynamic'`: only the page's own scripts (and what they load) run,
+  so even a sanitiser bug cannot execute HTML that a user or a model wrote.
+- `Referrer-Policy: no-referrer`: the access key is in the URL and must not leak to linked sites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+from quart import Blueprint, Response, render_template, request, send_from_directory
+
+from chinwag import errors
+from chinwag.http import i18n
+from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
+
+STATIC_DIR = Path(__file__).parent / "static"
+ASSET_PREFIX = "/static/talk"
+
+blueprint = Blueprint("talk", __name__, template_folder="templates")
+
+# Colours the operator may give: #hex, a CSS colour function, or a named colour.
+_COLOR = re.compile(
+    r"^(#[0-9a-fA-F]{3,8}"
+    r"|(rgb|rgba|hsl|hsla|oklch|oklab|lab|lch)\([0-9a-zA-Z.,%/ +-]*\)"
+    r"|[a-zA-Z]{3,30})$"
+)
+# One frame-ancestors source: a scheme, a host (with optional scheme, wildcard and port) or 'self'.
+_FRAME_SOURCE = re.compile(r"^('self'|[a-zA-Z][a-zA-Z0-9+.-]*:(//[^\s;,']+)?|[^\s;,':]+(:\d+)?)$")
+# Images larger than this (bytes, after data-URL encoding) are refused by the page itself.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+
+def _service() -> Any:
+    from chinwag.http import deps
+
+    return deps.service()
+
+
+def _max_body_bytes() -> int:
+    try:
+        from chinwag.http import deps
+
+        return int(deps.settings().max_body_bytes)
+    except Exception:  # settings not wired: the page's own default applies
+        return 8 * 1024 * 1024
+
+
+@cache
+def _asset_version(name: str) -> str:
+    """A short content hash, so a new release never runs against a cached old script."""
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def asset_url(name: str) -> str:
+    """Page-relative URL of a static asset (works behind a reverse-proxy path prefix)."""
+    return f"../static/talk/{name}?v={_asset_version(name)}"
+
+
+def css_text(text: str | None) -> Markup:
+    """Custom CSS for a <style> element: raw (entities are not decoded there), but it cannot
+    close the element early."""
+    return Markup(re.sub(r"</(?=style)", r"<\\/", text or "", flags=re.IGNORECASE))
+
+
+def primary_color(value: str | None) -> str | None:
+    """The client's primaryColor when it is a plain CSS colour, else None (default theme)."""
+    if value and _COLOR.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def frame_ancestors(origins: list[str]) -> str:
+    """The CSP frame-ancestors value for a client's allowedFrameOrigins."""
+    sources = [o.strip().rstrip("/") for o in origins if o and _FRAME_SOURCE.match(o.strip())]
+    if not origins:
+        return "*"
+    return " ".join(["'self'", *sources])
+
+
+def _security_headers(response: Response, nonce: str, ancestors: str) -> Response:
+    response.headers["Content-Security-Policy"] = (
+        f"frame-ancestors {ancestors}; "
+        f"script-src 'nonce-{nonce}' 'strict-dynamic' 'unsafe-inline' https: http:; "
+        "object-src 'none'; base-uri 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def page_config(
+    access_key: str, session: Session, params: ClientParameters, language: str
+) -> dict[str, Any]:
+    """What talk.js needs, embedded as JSON (never the gateway, its key or the metadata)."""
+    strings = i18n.strings(language)
+    return {
+        "accessKey": access_key,
+        "language": language,
+        "strings": strings,
+        "pageTitle": params.page_title or strings["pageTitle"],
+        "primaryColor": primary_color(params.primary_color),
+        "helloLabel": params.hello_label or strings["hello"],
+        "helloSubLabel": params.hello_sub_label
+        if params.hello_sub_label is not None
+        else strings["helloSub"],
+        "textAreaPlaceholder": params.text_area_placeholder or strings["placeholder"],
+        "logoImageUrl": params.logo_image_url,
+        "suggestionButtons": to_builtins(params.suggestion_buttons),
+        "customScripts": params.custom_scripts or "",
+        "debug": params.debug,
+        "showToolCalls": params.show_tool_calls,
+        "inputModes": list(params.input_modes),
+        "languageFromClient": params.language_code is not None,
+        "expiresAt": session.expires_at,
+        "maxImageBytes": min(MAX_IMAGE_BYTES, int(_max_body_bytes() * 0.7)),
+    }
+
+
+async def _notice(
+    kind: str, language: str, status: int, params: ClientParameters | None, expired_at: float
+) -> Response:
+    """A full-page localised notice: the invalid-link or the session-expired screen."""
+    nonce = secrets.token_urlsafe(18)
+    strings = i18n.strings(language)
+    body = await render_template(
+        "talk_notice.html",
+        kind=kind,
+        language=language,
+        strings=strings,
+        nonce=nonce,
+        asset=asset_url,
+        page_title=(params.page_title if params else None) or strings["pageTitle"],
+        primary=primary_color(params.primary_color if params else None),
+        logo=params.logo_image_url if params else None,
+        custom_styles=css_text(params.custom_styles if params else None),
+        notice={"language": language, "expiredAt": expired_at, "template": strings["expiredAt"]},
+    )
+    ancestors = frame_ancestors(params.allowed_frame_origins) if params else "*"
+    return _security_headers(Response(body, status=status, mimetype="text/html"), nonce, ancestors)
+
+
+@blueprint.get("/chat/<access_key>")
+async def talk_page(access_key: str) -> Response:
+    """The chat page of the session this access key opens."""
+    accept = request.headers.get("Accept-Language")
+    service = _service()
+    try:
+        session: Session = service.resolve_access_key(access_key, allow_expired=True)
+        client: ChatClient = service.get_client(session.client_id)
+    except errors.ChinwagError as error:
+        if error.status in (401, 403, 404, 400):
+            return await _notice("invalid", i18n.choose(None, accept), 404, None, 0.0)
+        raise
+    params = client.client_parameters
+    language = i18n.choose(params.language_code, accept)
+    try:
+        service.resolve_access_key(access_key)
+    except errors.SessionExpired:
+        return await _notice("expired", language, 401, params, session.expires_at)
+    except errors.ChinwagError as error:
+        if error.status in (401, 403, 404, 400):
+            return await _notice("invalid", language, 404, params, 0.0)
+        raise
+
+    nonce = secrets.token_urlsafe(18)
+    config = page_config(access_key, session, params, language)
+    body = await render_template(
+        "talk.html",
+        language=language,
+        strings=config["strings"],
+        config=config,
+        nonce=nonce,
+        asset=asset_url,
+        page_title=config["pageTitle"],
+        primary=config["primaryColor"],
+        logo=params.logo_image_url,
+        custom_styles=css_text(params.custom_styles),
+    )
+    response = Response(body, status=200, mimetype="text/html")
+    return _security_headers(response, nonce, frame_ancestors(params.allowed_frame_origins))
+
+
+@blueprint.get(f"{ASSET_PREFIX}/<path:filename>")
+async def talk_asset(filename: str) -> Response:
+    """The page's scripts, styles, catalog and vendored libraries (no CDN at run time)."""
+    response = await send_from_directory(STATIC_DIR, filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if request.args.get("v") else "public, max-age=300"
+    )
+    return response
