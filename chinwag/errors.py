@@ -67,3 +67,10 @@ class SessionExpired(Unauthorized):
     """The access key belongs to a session that has expired: read-only until purged."""
 
     code = "session_expired"
+
+
+class ServiceUnavailable(ChinwagError):
+    """The runtime is shutting down; the client may retry against the restarted server."""
+
+    status = 503
+    code = "unavailable"

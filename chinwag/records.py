@@ -150,7 +150,9 @@ class Session(Api):
     created_at: float = 0.0
     expires_at: float = 0.0
     last_activity_at: float | None = None
+    # Tokens used over the session's life, and since the conversation was last cleared (limits).
     usage: Usage = field(default_factory=Usage)
+    conversation_usage: Usage = field(default_factory=Usage)
     message_count: int = 0
     # Sequence number of the next stored message; never reused, so clearing keeps keys unique.
     next_seq: int = 0

@@ -55,6 +55,10 @@ class Actor:
     async def stopped(self) -> None:
         """Runs once the actor stops for good or passivates (not after a crash)."""
 
+    def can_passivate(self) -> bool:
+        """False while the actor has work in flight that an idle timer must not cut short."""
+        return True
+
 
 class _Reply:
     __slots__ = ("abandoned", "task")
@@ -200,8 +204,8 @@ class ActorCell:
                     with trio.move_on_after(idle):
                         envelope = await mailbox.get()
                     if envelope is None:
-                        if len(mailbox):
-                            continue  # a message arrived as the timer fired
+                        if len(mailbox) or not actor.can_passivate():
+                            continue  # a message arrived as the timer fired, or work is running
                         mailbox.close()  # no await since the check: nobody slipped in
                         return "passivated"
                 else:

@@ -42,6 +42,9 @@ class Directory(Generic[K]):
     def __len__(self) -> int:
         return len(self._cells)
 
+    def active_keys(self) -> list[K]:
+        return [key for key, ref in self._cells.items() if ref.alive]
+
     def is_active(self, key: K) -> bool:
         ref = self._cells.get(key)
         return ref is not None and ref.alive

@@ -1,0 +1,114 @@
+"""The session rules of API.md as pure functions: expiry bounds, renewal, and the client limits.
+
+Kept free of actors and I/O so every boundary can be tested directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chinwag.errors import InvalidInput, LimitReached, RateLimited, SessionExpired
+from chinwag.records import LimitingParameters, Session
+
+MIN_EXPIRES = 600
+MAX_EXPIRES = 7_776_000
+DEFAULT_EXPIRES = 3600
+RENEWAL_WINDOW = 20 * 60
+HOUR = 3600.0
+
+
+def check_expires(expires: Any) -> int:
+    """`expires` must be a whole number of seconds in [600, 7776000]."""
+    if isinstance(expires, bool) or not isinstance(expires, int):
+        raise InvalidInput("expires must be a whole number of seconds")
+    if not MIN_EXPIRES <= expires <= MAX_EXPIRES:
+        raise InvalidInput(f"expires must be between {MIN_EXPIRES} and {MAX_EXPIRES} seconds")
+    return expires
+
+
+def is_expired(session: Session, now: float) -> bool:
+    return now >= session.expires_at
+
+
+def ensure_active(session: Session, now: float) -> None:
+    if is_expired(session, now):
+        raise SessionExpired("this chat session has expired; ask for a new link")
+
+
+def renewed_expiry(expires_at: float, now: float) -> float:
+    """A user message with less than 20 minutes left extends the session to now + 20 minutes."""
+    if expires_at - now < RENEWAL_WINDOW:
+        return now + RENEWAL_WINDOW
+    return expires_at
+
+
+def prompts_in_last_hour(session: Session, now: float) -> list[float]:
+    return [t for t in session.recent_prompts if now - t < HOUR]
+
+
+def check_turn(
+    session: Session,
+    limits: LimitingParameters,
+    now: float,
+    *,
+    input_tokens: int,
+    new_messages: int,
+) -> None:
+    """Raise the error that blocks this turn, if any (403 limits, 429 hourly rate)."""
+    ensure_active(session, now)
+    if (
+        limits.max_messages is not None
+        and session.message_count + new_messages + 1 > limits.max_messages
+    ):
+        raise LimitReached(
+            f"this conversation reached its limit of {limits.max_messages} messages "
+            "(maxMessages); clear the conversation to continue"
+        )
+    if (
+        limits.max_conversation_tokens is not None
+        and session.conversation_usage.total_tokens >= limits.max_conversation_tokens
+    ):
+        raise LimitReached(
+            f"this conversation used its {limits.max_conversation_tokens} tokens "
+            "(maxConversationTokens); clear the conversation to continue"
+        )
+    if limits.user_input_max_tokens is not None and input_tokens > limits.user_input_max_tokens:
+        raise LimitReached(
+            f"the message is about {input_tokens} tokens; this chat accepts at most "
+            f"{limits.user_input_max_tokens} tokens per message (userInputMaxTokens)"
+        )
+    if limits.messages_per_hour is not None:
+        recent = prompts_in_last_hour(session, now)
+        if len(recent) >= limits.messages_per_hour:
+            retry_after = max(1.0, min(recent) + HOUR - now)
+            raise RateLimited(
+                f"this session may send {limits.messages_per_hour} messages per hour "
+                "(messagesPerHour); try again later",
+                retry_after=retry_after,
+            )
+
+
+def limit_state(session: Session, limits: LimitingParameters, now: float) -> dict[str, Any]:
+    """What the talk page and /usage show about the limits (camelCase, JSON-ready)."""
+    recent = prompts_in_last_hour(session, now)
+    blocked_by: str | None = None
+    if limits.max_messages is not None and session.message_count + 2 > limits.max_messages:
+        blocked_by = "maxMessages"
+    elif (
+        limits.max_conversation_tokens is not None
+        and session.conversation_usage.total_tokens >= limits.max_conversation_tokens
+    ):
+        blocked_by = "maxConversationTokens"
+    elif limits.messages_per_hour is not None and len(recent) >= limits.messages_per_hour:
+        blocked_by = "messagesPerHour"
+    return {
+        "maxMessages": limits.max_messages,
+        "messageCount": session.message_count,
+        "maxConversationTokens": limits.max_conversation_tokens,
+        "conversationTokens": session.conversation_usage.total_tokens,
+        "userInputMaxTokens": limits.user_input_max_tokens,
+        "messagesPerHour": limits.messages_per_hour,
+        "messagesThisHour": len(recent),
+        "blocked": blocked_by is not None,
+        "blockedBy": blocked_by,
+    }

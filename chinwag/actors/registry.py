@@ -1,0 +1,130 @@
+"""The registry: resolves a tag or a (channel, external id) to its session, creating it if needed.
+
+One registry activation per key (client + tag, or client + channel + external id) serialises
+the calls for that key, which is what makes 100 concurrent tag calls yield one session, while
+different keys proceed in parallel (and their writes share group commits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chinwag.actors.session import GetSession, Renew, new_id
+from chinwag.errors import ChinwagError, NotFound, SessionExpired
+from chinwag.records import Channel, Session
+from chinwag.runtime import Actor, Directory
+
+if TYPE_CHECKING:
+    from chinwag.actors.core import Core
+
+
+@dataclass(frozen=True, slots=True)
+class OpenByTag:
+    expires: float
+    extra_context: str | None
+    context_location: str | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenByChannel:
+    duration: float
+
+
+RegistryKey = tuple[str, str, str]
+
+
+def tag_key(client_id: str, tag: str) -> RegistryKey:
+    """Registry key of a tag; "tag" cannot clash with a channel name."""
+    return (client_id, "tag", tag)
+
+
+def channel_key(client_id: str, channel: Channel, external_id: str) -> RegistryKey:
+    return (client_id, channel, external_id)
+
+
+class RegistryActor(Actor):
+    recoverable = (ChinwagError,)
+
+    def __init__(self, core: Core, sessions: Directory[str], key: RegistryKey) -> None:
+        self.core = core
+        self.sessions = sessions
+        self.client_id, self.kind, self.name = key
+
+    async def receive(self, message: Any) -> Session:
+        if isinstance(message, OpenByTag):
+            return await self._open_by_tag(message)
+        if isinstance(message, OpenByChannel):
+            return await self._open_by_channel(message)
+        raise TypeError(f"unexpected message {message!r}")
+
+    async def _open_by_tag(self, message: OpenByTag) -> Session:
+        existing = self.core.repo.session_id_by_tag(self.client_id, self.name)
+        if existing is not None:
+            renew = Renew(
+                message.expires, message.extra_context, message.context_location, message.metadata
+            )
+            try:
+                return await self.sessions.ask(existing, renew)
+            except (SessionExpired, NotFound):
+                pass  # expired or gone: a new session takes the tag
+        return await create_session(
+            self.core,
+            client_id=self.client_id,
+            duration=message.expires,
+            tag=self.name,
+            extra_context=message.extra_context,
+            context_location=message.context_location,
+            metadata=message.metadata,
+        )
+
+    async def _open_by_channel(self, message: OpenByChannel) -> Session:
+        existing = self.core.repo.session_id_by_channel(self.client_id, self.kind, self.name)
+        if existing is not None:
+            try:
+                session: Session = await self.sessions.ask(existing, GetSession())
+                if session.expires_at > self.core.clock.now():
+                    return session
+            except NotFound:
+                pass
+        return await create_session(
+            self.core,
+            client_id=self.client_id,
+            duration=message.duration,
+            channel=self.kind,  # type: ignore[arg-type]
+            external_id=self.name,
+        )
+
+
+async def create_session(
+    core: Core,
+    *,
+    client_id: str,
+    duration: float,
+    tag: str | None = None,
+    channel: Channel = "web",
+    external_id: str | None = None,
+    extra_context: str | None = None,
+    context_location: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Session:
+    """Create and durably store a new session (with its tag/channel index entries)."""
+    now = core.clock.now()
+    session = Session(
+        id=new_id(),
+        client_id=client_id,
+        channel=channel,
+        tag=tag,
+        external_id=external_id,
+        extra_context=extra_context,
+        context_location=context_location,
+        metadata=metadata or {},
+        created_at=now,
+        expires_at=now + duration,
+        duration=duration,
+    )
+    await core.repo.commit(core.repo.put_session(session))
+    core.metrics.sessions_created += 1
+    core.expiry_changed(session.expires_at)
+    return session

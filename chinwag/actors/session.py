@@ -1,0 +1,466 @@
+"""The session actor: the single owner of one session's record, history, limits and turns.
+
+Every change to a session goes through its actor, one message at a time, so limits and
+counters never race. A turn stores the user message durably *before* the model is called, runs
+as a child task (so `Stop`, `Clear` and status reads are served while a reply streams), and
+hands the finished reply back to the actor as a message to be stored. Prompts sent while a turn
+runs wait in a bounded queue (over the bound: 429).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+import uuid_utils
+
+from chinwag.actors import limits
+from chinwag.errors import (
+    ChinwagError,
+    Conflict,
+    ModelFailed,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
+from chinwag.gateways.base import (
+    ContentDelta,
+    ReasoningDelta,
+    ToolEvent,
+    Turn,
+    UsageReport,
+    estimate_tokens,
+    make_assistant,
+)
+from chinwag.gateways.echo import message_text
+from chinwag.gateways.images import normalize_prompt
+from chinwag.records import Message, Session, ToolCall, Usage
+from chinwag.runtime import Actor
+
+if TYPE_CHECKING:
+    from chinwag.actors.core import Core
+
+log = logging.getLogger("chinwag.session")
+
+
+# ------------------------------------------------------------------ messages the actor accepts
+
+
+@dataclass(frozen=True, slots=True)
+class GetSession:
+    """Reply: the current Session record (raises NotFound when it does not exist)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Renew:
+    """A tag call: renew to now + expires and replace context and metadata."""
+
+    expires: float
+    extra_context: str | None
+    context_location: str | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StartTurn:
+    """Begin (or queue) a turn; events and the final TurnEnd go to `sink`."""
+
+    prompt: Any
+    commit: bool
+    instructions: str | None
+    sink: trio.MemorySendChannel[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StopTurn:
+    """Cancel the running reply; the partial reply is kept. Reply: whether one was running."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearConversation:
+    """Delete the history, keep session and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSession:
+    """Delete the session and its history; the actor stops afterwards."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrashForTest:
+    """Fault injection for supervision tests: raises an unexpected error inside the actor."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FinishTurn:
+    epoch: int
+    outcome: TurnOutcome
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    status: str = "complete"
+    error: ChinwagError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnd:
+    """Last item on a turn's sink: the stored result, or the error that ended it."""
+
+    result: dict[str, Any] | None
+    error: ChinwagError | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    contents: list[Any]
+    commit: bool
+    instructions: str | None
+    sink: trio.MemorySendChannel[Any]
+
+
+@dataclass(slots=True)
+class _Running:
+    scope: trio.CancelScope
+    epoch: int
+    pending: _Pending
+    user_messages: list[Message]
+
+
+def new_id() -> str:
+    """A UUIDv7: unique, and sorts by creation time (keys, listings, cursors)."""
+    return str(uuid_utils.uuid7())
+
+
+def _send(sink: trio.MemorySendChannel[Any], item: Any) -> None:
+    """Deliver to a listener that may have gone away (closed tab): the turn carries on."""
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
+        sink.send_nowait(item)
+
+
+def _close(sink: trio.MemorySendChannel[Any]) -> None:
+    sink.close()
+
+
+class SessionActor(Actor):
+    recoverable = (ChinwagError,)
+
+    def __init__(self, core: Core, session_id: str) -> None:
+        self.core = core
+        self.session_id = session_id
+        self.session: Session | None = None
+        self.running: _Running | None = None
+        self.queue: deque[_Pending] = deque()
+        self.epoch = 0
+
+    async def started(self) -> None:
+        # Rebuild from storage: after a crash or a passivation the record there is the truth.
+        self.session = self.core.repo.session(self.session_id)
+
+    def can_passivate(self) -> bool:
+        return self.running is None and not self.queue
+
+    def _require(self) -> Session:
+        if self.session is None:
+            raise NotFound(f"session {self.session_id} was not found")
+        return self.session
+
+    async def _save(self, session: Session, extra_ops: list[Any] | None = None) -> None:
+        ops = self.core.repo.put_session(session, previous=self.session)
+        if extra_ops:
+            ops.extend(extra_ops)
+        await self.core.repo.commit(ops)
+        if self.session is None or session.expires_at != self.session.expires_at:
+            self.core.expiry_changed(session.expires_at)
+        self.session = session
+
+    # -------------------------------------------------------------- dispatch
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, GetSession):
+            return self._require()
+        if isinstance(message, StartTurn):
+            return await self._start_turn(message)
+        if isinstance(message, _FinishTurn):
+            return await self._finish_turn(message)
+        if isinstance(message, StopTurn):
+            return self._stop()
+        if isinstance(message, Renew):
+            return await self._renew(message)
+        if isinstance(message, ClearConversation):
+            return await self._clear()
+        if isinstance(message, DeleteSession):
+            return await self._delete()
+        if isinstance(message, CrashForTest):
+            raise RuntimeError("crash requested by a test")
+        raise TypeError(f"unexpected message {message!r}")
+
+    # -------------------------------------------------------------- session record
+
+    async def _renew(self, message: Renew) -> Session:
+        session = self._require()
+        now = self.core.clock.now()
+        limits.ensure_active(session, now)
+        updated = msgspec.structs.replace(
+            session,
+            expires_at=now + message.expires,
+            duration=message.expires,
+            extra_context=message.extra_context,
+            context_location=message.context_location,
+            metadata=message.metadata,
+        )
+        await self._save(updated)
+        return updated
+
+    async def _clear(self) -> None:
+        session = self._require()
+        self._abandon_turns(Conflict("the conversation was cleared"))
+        cleared = msgspec.structs.replace(
+            session,
+            message_count=0,
+            conversation_usage=Usage(),
+            recent_prompts=session.recent_prompts,
+        )
+        await self._save(cleared, self.core.repo.clear_messages(session.id))
+
+    async def _delete(self) -> None:
+        session = self._require()
+        self._abandon_turns(Conflict("the session was deleted"))
+        await self.core.repo.commit(self.core.repo.delete_session(session))
+        self.session = None
+        self.ref.stop()
+
+    def _abandon_turns(self, error: ChinwagError) -> None:
+        """Cancel the running turn (its result is discarded) and fail the queued ones."""
+        self.epoch += 1
+        if self.running is not None:
+            self.running.scope.cancel()
+        while self.queue:
+            pending = self.queue.popleft()
+            _send(pending.sink, TurnEnd(None, error))
+            _close(pending.sink)
+
+    # -------------------------------------------------------------- turns
+
+    async def _start_turn(self, message: StartTurn) -> None:
+        session = self._require()
+        client = self.core.client_of(session)
+        contents = [
+            m["content"]
+            for m in normalize_prompt(
+                message.prompt, allow_images="Image" in client.client_parameters.input_modes
+            )
+        ]
+        input_tokens = sum(estimate_tokens(message_text(c)) for c in contents)
+        limits.check_turn(
+            session,
+            client.limiting_parameters,
+            self.core.clock.now(),
+            input_tokens=input_tokens,
+            new_messages=len(contents) if message.commit else 0,
+        )
+        pending = _Pending(contents, message.commit, message.instructions, message.sink)
+        if self.running is not None:
+            if len(self.queue) >= self.core.settings.max_queued_prompts:
+                raise RateLimited(
+                    "a reply is already being generated and too many prompts are waiting; "
+                    "try again in a moment",
+                    retry_after=1,
+                )
+            self.queue.append(pending)
+            return
+        await self._begin(pending)
+
+    async def _begin(self, pending: _Pending) -> None:
+        """Check limits again (the history may have changed while queued), store, start."""
+        session = self._require()
+        client = self.core.client_of(session)
+        now = self.core.clock.now()
+        try:
+            input_tokens = sum(estimate_tokens(message_text(c)) for c in pending.contents)
+            limits.check_turn(
+                session,
+                client.limiting_parameters,
+                now,
+                input_tokens=input_tokens,
+                new_messages=len(pending.contents) if pending.commit else 0,
+            )
+        except ChinwagError as exc:
+            _send(pending.sink, TurnEnd(None, exc))
+            _close(pending.sink)
+            return
+        seq = session.next_seq
+        user_messages = [
+            Message(id=new_id(), seq=seq + i, role="user", content=c, created_at=now)
+            for i, c in enumerate(pending.contents)
+        ]
+        recent = [*limits.prompts_in_last_hour(session, now), now]
+        updated = msgspec.structs.replace(
+            session,
+            expires_at=limits.renewed_expiry(session.expires_at, now),
+            last_activity_at=now,
+            recent_prompts=recent,
+        )
+        extra: list[Any] = []
+        if pending.commit:
+            updated = msgspec.structs.replace(
+                updated,
+                next_seq=seq + len(user_messages),
+                message_count=session.message_count + len(user_messages),
+            )
+            extra = self.core.repo.put_messages(session.id, user_messages)
+        await self._save(updated, extra)  # durable before the model sees it
+        self.core.metrics.turns_started += 1
+        scope = trio.CancelScope()
+        self.running = _Running(scope, self.epoch, pending, user_messages)
+        self.core.start_task(self._run_turn, self.running, name=f"turn:{session.id}")
+
+    async def _run_turn(self, running: _Running) -> None:
+        outcome = TurnOutcome()
+        pending = running.pending
+        try:
+            with running.scope:
+                await self._stream_reply(running, outcome)
+        except ChinwagError as exc:
+            outcome.status, outcome.error = "error", exc
+        except Exception as exc:  # a provider bug must not take the session down
+            log.exception("turn failed in session %s", self.session_id)
+            outcome.status, outcome.error = "error", ModelFailed(f"the assistant failed: {exc}")
+        if running.scope.cancelled_caught and outcome.status == "complete":
+            outcome.status = "stopped"
+        if outcome.error is not None:
+            self.core.metrics.model_errors += 1
+        try:
+            result = await self.ref.ask(_FinishTurn(running.epoch, outcome))
+        except Exception as exc:  # the actor stopped (deleted) meanwhile
+            log.info("turn result of %s not stored: %s", self.session_id, exc)
+            result = None
+        if result is None and outcome.error is None:
+            _send(pending.sink, TurnEnd(None, Conflict("the conversation was cleared")))
+        else:
+            _send(pending.sink, TurnEnd(result, outcome.error))
+        _close(pending.sink)
+
+    async def _stream_reply(self, running: _Running, outcome: TurnOutcome) -> None:
+        session = self._require()
+        client = self.core.client_of(session)
+        gateway = self.core.gateway_of(client)
+        context: list[str] = []
+        if session.extra_context:
+            context.append(session.extra_context)
+        if session.context_location:
+            fetched = await self.core.fetch_context(session.context_location)
+            if fetched:
+                context.append(fetched)
+        if running.pending.instructions:
+            context.append(running.pending.instructions)
+        history = self._model_history(session, running)
+        assistant = make_assistant(gateway, self.core.assistant_deps)
+        sink = running.pending.sink
+        async for event in assistant.stream(Turn(messages=history, context=context)):
+            if isinstance(event, ContentDelta):
+                outcome.content += event.text
+            elif isinstance(event, ReasoningDelta):
+                outcome.reasoning += event.text
+            elif isinstance(event, ToolEvent):
+                if event.result is None:
+                    outcome.tool_calls.append(
+                        ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+                    )
+                else:
+                    for call in outcome.tool_calls:
+                        if call.id == event.id:
+                            call.result = event.result
+            elif isinstance(event, UsageReport):
+                outcome.usage = outcome.usage.plus(event.usage)
+            _send(sink, event)
+
+    def _model_history(self, session: Session, running: _Running) -> list[dict[str, Any]]:
+        """The stored conversation in OpenAI shape, plus an uncommitted prompt at the end."""
+        stored = self.core.repo.messages(session.id)
+        history = [
+            {"role": m.role, "content": m.content}
+            for m in stored
+            if not (m.role == "assistant" and m.status == "error" and not m.content)
+        ]
+        if not running.pending.commit:
+            history.extend({"role": "user", "content": c} for c in running.pending.contents)
+        return history
+
+    async def _finish_turn(self, message: _FinishTurn) -> dict[str, Any] | None:
+        running = self.running
+        self.running = None
+        try:
+            if message.epoch != self.epoch or self.session is None:
+                return None  # cleared or deleted while it ran: nothing to store
+            return await self._store_reply(message.outcome, running)
+        finally:
+            await self._start_next()
+
+    async def _store_reply(self, outcome: TurnOutcome, running: _Running | None) -> dict[str, Any]:
+        session = self._require()
+        now = self.core.clock.now()
+        commit = running.pending.commit if running is not None else True
+        usage = outcome.usage
+        if usage.total_tokens == 0 and usage.input_tokens + usage.output_tokens:
+            usage = msgspec.structs.replace(
+                usage, total_tokens=usage.input_tokens + usage.output_tokens
+            )
+        reply = Message(
+            id=new_id(),
+            seq=session.next_seq,
+            role="assistant",
+            content=outcome.content,
+            created_at=now,
+            reasoning=outcome.reasoning or None,
+            tool_calls=outcome.tool_calls,
+            usage=usage,
+            status=outcome.status,  # type: ignore[arg-type]
+            error=outcome.error.message if outcome.error else None,
+        )
+        updated = msgspec.structs.replace(
+            session,
+            usage=session.usage.plus(usage),
+            conversation_usage=session.conversation_usage.plus(usage),
+            last_activity_at=now,
+        )
+        extra: list[Any] = []
+        if commit:
+            updated = msgspec.structs.replace(
+                updated, next_seq=session.next_seq + 1, message_count=session.message_count + 1
+            )
+            extra = self.core.repo.put_messages(session.id, [reply])
+        await self._save(updated, extra)
+        created = (running.user_messages if running is not None else []) + [reply] if commit else []
+        return {
+            "completionText": outcome.content,
+            "reasoning": outcome.reasoning or None,
+            "toolCalls": msgspec.to_builtins(outcome.tool_calls),
+            "usage": msgspec.to_builtins(usage),
+            "createdMessages": msgspec.to_builtins(created),
+            "status": outcome.status,
+        }
+
+    async def _start_next(self) -> None:
+        if self.core.closing:
+            self._abandon_turns(
+                ServiceUnavailable("chinwag is shutting down; send it again shortly")
+            )
+            return
+        while self.queue and self.running is None:
+            await self._begin(self.queue.popleft())
+
+    def _stop(self) -> bool:
+        if self.running is None:
+            return False
+        self.running.scope.cancel()
+        return True

@@ -1,0 +1,88 @@
+"""Expiry and retention, driven by the expiry and purge indexes.
+
+The sweeper sleeps until the earliest entry of either index is due, so its cost is proportional
+to what actually expires, never to the number of sessions. An expired session stays readable for
+the retention period (its entry moves from `expiry` to `purge`); then it is deleted with its
+history through its own actor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from chinwag.actors.session import DeleteSession
+from chinwag.errors import NotFound
+from chinwag.runtime import Directory
+
+if TYPE_CHECKING:
+    from chinwag.actors.core import Core
+
+log = logging.getLogger("chinwag.sweeper")
+
+BATCH = 256
+IDLE_RECHECK = 24 * 3600.0
+
+
+class Sweeper:
+    def __init__(self, core: Core, sessions: Directory[str]) -> None:
+        self.core = core
+        self.sessions = sessions
+        self._wake = trio.Event()
+        self._planned: float = float("inf")
+
+    def expiry_changed(self, expires_at: float) -> None:
+        """Called when a session may now expire earlier than the sweeper planned to wake."""
+        if expires_at < self._planned:
+            self._wake.set()
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self.sweep_once()
+            upcoming = [
+                t
+                for t in (self.core.repo.next_due("expiry"), self.core.repo.next_due("purge"))
+                if t is not None
+            ]
+            now = self.core.clock.now()
+            self._planned = min(upcoming, default=now + IDLE_RECHECK)
+            self._wake = trio.Event()
+            with trio.move_on_at(self.core.clock.trio_deadline(self._planned)):
+                await self._wake.wait()
+
+    async def sweep_once(self) -> int:
+        """Process every due entry; returns how many sessions were expired or purged."""
+        done = 0
+        retention = self.core.settings.retention_seconds
+        while True:
+            now = self.core.clock.now()
+            expired = self.core.repo.due("expiry", now, BATCH)
+            if not expired:
+                break
+            ops = []
+            for expired_at, session_id in expired:
+                ops.extend(
+                    self.core.repo.move_to_purge(expired_at, session_id, expired_at + retention)
+                )
+                self.sessions.deactivate(session_id)
+            await self.core.repo.commit(ops)
+            done += len(expired)
+        while True:
+            now = self.core.clock.now()
+            purgeable = self.core.repo.due("purge", now, BATCH)
+            if not purgeable:
+                break
+            ops = []
+            for purge_at, session_id in purgeable:
+                try:
+                    await self.sessions.ask(session_id, DeleteSession())
+                    self.core.metrics.sessions_purged += 1
+                except NotFound:
+                    pass
+                ops.extend(self.core.repo.drop_purge_entry(purge_at, session_id))
+            await self.core.repo.commit(ops)
+            done += len(purgeable)
+        return done

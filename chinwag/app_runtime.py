@@ -1,0 +1,714 @@
+"""`open_runtime`: the whole of chinwag inside the caller's Trio program, behind one facade.
+
+    async with chinwag.open_runtime(Settings(data_dir="./data")) as cw:
+        opened = await cw.open_session(client_id, tag="user-42")
+        result = await cw.prompt(opened.session.id, "Hello")
+
+Shutdown order matters for "nothing acknowledged is lost": background tasks stop, running
+replies are cancelled and stored as stopped, mailboxes drain, the writer flushes, LMDB closes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+import trio
+
+from chinwag.actors import limits
+from chinwag.actors.access_keys import AccessKeys, hash_api_key
+from chinwag.actors.core import Core
+from chinwag.actors.registry import (
+    OpenByChannel,
+    OpenByTag,
+    RegistryActor,
+    RegistryKey,
+    channel_key,
+    create_session,
+    tag_key,
+)
+from chinwag.actors.session import (
+    ClearConversation,
+    DeleteSession,
+    SessionActor,
+    StartTurn,
+    StopTurn,
+    TurnEnd,
+    new_id,
+)
+from chinwag.actors.sweeper import Sweeper
+from chinwag.clock import WallClock
+from chinwag.config import Settings
+from chinwag.errors import (
+    ChinwagError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from chinwag.gateways.base import AssistantDeps
+from chinwag.records import (
+    ChatClient,
+    ClientParameters,
+    Gateway,
+    GatewayParameters,
+    Integrations,
+    LimitingParameters,
+    Message,
+    Session,
+    ToolCall,
+    Usage,
+)
+from chinwag.runtime import (
+    ActorStopped,
+    ActorSystem,
+    Directory,
+    MailboxFull,
+    RestartPolicy,
+    Supervisor,
+)
+from chinwag.runtime import open_actor_system as _open_actor_system
+from chinwag.service import (
+    ApiKeyInfo,
+    ChinwagService,
+    OpenedSession,
+    PromptInput,
+    StreamItem,
+    TurnFinished,
+    TurnResult,
+)
+from chinwag.storage.engine import LmdbEngine, StorageEngine
+from chinwag.storage.keys import TABLES
+from chinwag.storage.repository import ApiKeyRecord, Repository
+
+log = logging.getLogger("chinwag")
+
+MAX_TAG_LENGTH = 256
+MAX_LIST_LIMIT = 200
+
+
+def _validation_error(exc: msgspec.ValidationError, prefix: str) -> InvalidInput:
+    """msgspec says 'Expected `int`, got `str` - at `$.maxMessages`'; name the field plainly."""
+    text = str(exc)
+    if " - at `$" in text:
+        detail, _, path = text.rpartition(" - at `$")
+        field = prefix + path.rstrip("`")
+        return InvalidInput(f"{field}: {detail}")
+    return InvalidInput(f"{prefix}: {text}" if prefix else text)
+
+
+def _convert(value: Any, kind: type, field: str) -> Any:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be an object")
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc, field) from None
+
+
+def _merge(current: Any, patch: Any, kind: type, field: str) -> Any:
+    """Shallow merge: keys in `patch` replace those of `current`; the result is validated."""
+    if patch is None:
+        return current
+    if not isinstance(patch, dict):
+        raise InvalidInput(f"{field} must be an object")
+    merged = {**msgspec.to_builtins(current), **patch}
+    return _convert(merged, kind, field)
+
+
+def _check_name(name: Any, field: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"{field} must be a non-empty string")
+    if len(name) > 200:
+        raise InvalidInput(f"{field} must be at most 200 characters")
+    return name.strip()
+
+
+def _check_limits(limiting: LimitingParameters) -> None:
+    for field in msgspec.structs.fields(limiting):
+        value = getattr(limiting, field.name)
+        if value is not None and value < 1:
+            raise InvalidInput(f"limitingParameters.{field.encode_name} must be at least 1")
+
+
+def _check_gateway(parameters: GatewayParameters) -> None:
+    if parameters.provider == "openai":
+        if not parameters.base_url:
+            raise InvalidInput("parameters.baseUrl is required for provider 'openai'")
+        if not parameters.model:
+            raise InvalidInput("parameters.model is required for provider 'openai'")
+    if parameters.base_url is not None and urlsplit(parameters.base_url).scheme not in (
+        "http",
+        "https",
+    ):
+        raise InvalidInput("parameters.baseUrl must be an http(s) URL")
+    if parameters.timeout_seconds <= 0:
+        raise InvalidInput("parameters.timeoutSeconds must be positive")
+    if not 0 <= parameters.max_tool_steps <= 16:
+        raise InvalidInput("parameters.maxToolSteps must be between 0 and 16")
+    if not 0 <= parameters.stream_delay_seconds <= 5:
+        raise InvalidInput("parameters.streamDelaySeconds must be between 0 and 5")
+
+
+def _check_session_id(session_id: str, field: str = "sessionId") -> str:
+    try:
+        from chinwag.storage.keys import id_bytes
+
+        id_bytes(session_id)
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"session {session_id} was not found") from None
+    return session_id
+
+
+class Chinwag(ChinwagService):
+    """The facade over one runtime (see chinwag.service for the contract)."""
+
+    def __init__(
+        self,
+        core: Core,
+        system: ActorSystem,
+        access_keys: AccessKeys,
+        engine: StorageEngine,
+    ) -> None:
+        self.core = core
+        self.settings = core.settings
+        self.repo = core.repo
+        self.engine = engine
+        self.system = system
+        self._access_keys = access_keys
+        self.closing = False
+        self.supervisor = Supervisor(
+            RestartPolicy(
+                settings_restart_limit(core.settings), core.settings.restart_window_seconds
+            )
+        )
+        self.sessions: Directory[str] = Directory(
+            system,
+            lambda session_id: SessionActor(core, session_id),
+            kind="session",
+            idle_timeout=core.settings.passivate_after_seconds,
+            mailbox_size=256,
+            supervisor=self.supervisor,
+        )
+        self.registry: Directory[RegistryKey] = Directory(
+            system,
+            lambda key: RegistryActor(core, self.sessions, key),
+            kind="registry",
+            idle_timeout=60.0,
+            mailbox_size=1024,
+            supervisor=self.supervisor,
+        )
+        self.sweeper = Sweeper(core, self.sessions)
+        core.expiry_changed = self.sweeper.expiry_changed
+
+    # ------------------------------------------------------------------ actor calls
+
+    async def _ask_session(self, session_id: str, message: Any) -> Any:
+        return await self._ask(self.sessions, session_id, message)
+
+    async def _ask(self, directory: Directory[Any], key: Any, message: Any) -> Any:
+        if self.closing:
+            raise ServiceUnavailable("chinwag is shutting down; try again shortly")
+        try:
+            return await directory.ask(key, message)
+        except MailboxFull:
+            raise ChinwagErrorBusy() from None
+        except ActorStopped as exc:
+            raise ServiceUnavailable("this session is temporarily unavailable; try again") from exc
+
+    # ------------------------------------------------------------------ API keys
+
+    async def create_api_key(self, name: str) -> tuple[ApiKeyInfo, str]:
+        name = _check_name(name)
+        plaintext = "cwk_" + secrets.token_urlsafe(32)
+        record = ApiKeyRecord(id=new_id(), name=name, created_at=self.core.clock.now())
+        await self.repo.commit(self.repo.put_api_key(hash_api_key(plaintext), record))
+        return ApiKeyInfo(record.id, record.name, record.created_at), plaintext
+
+    def list_api_keys(self) -> list[ApiKeyInfo]:
+        return [ApiKeyInfo(r.id, r.name, r.created_at) for _, r in self.repo.api_keys()]
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        for digest, record in self.repo.api_keys():
+            if record.id == key_id:
+                await self.repo.commit(self.repo.delete_api_key(digest))
+                return
+        raise NotFound(f"API key {key_id} was not found")
+
+    def check_api_key(self, presented: str) -> bool:
+        if not presented:
+            return False
+        configured = self.settings.api_key
+        if configured and hmac.compare_digest(presented.encode(), configured.encode()):
+            return True
+        # The lookup is by SHA-256 digest, so timing reveals nothing about the stored keys.
+        return self.repo.api_key(hash_api_key(presented)) is not None
+
+    # ------------------------------------------------------------------ AI gateways
+
+    async def create_gateway(self, name: str, parameters: dict[str, Any]) -> Gateway:
+        name = _check_name(name)
+        params = _convert(
+            parameters if parameters is not None else {}, GatewayParameters, "parameters"
+        )
+        _check_gateway(params)
+        now = self.core.clock.now()
+        gateway = Gateway(id=new_id(), name=name, parameters=params, created_at=now, updated_at=now)
+        await self.repo.commit(self.repo.put_gateway(gateway))
+        return gateway
+
+    def list_gateways(self) -> list[Gateway]:
+        return self.repo.gateways()
+
+    def get_gateway(self, gateway_id: str) -> Gateway:
+        gateway = self._safe(lambda: self.repo.gateway(gateway_id))
+        if gateway is None:
+            raise NotFound(f"AI gateway {gateway_id} was not found")
+        return gateway
+
+    async def update_gateway(self, gateway_id: str, patch: dict[str, Any]) -> Gateway:
+        gateway = self.get_gateway(gateway_id)
+        unknown = set(patch) - {"name", "parameters"}
+        if unknown:
+            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+        name = _check_name(patch["name"]) if "name" in patch else gateway.name
+        params = _merge(
+            gateway.parameters, patch.get("parameters"), GatewayParameters, "parameters"
+        )
+        _check_gateway(params)
+        updated = msgspec.structs.replace(
+            gateway, name=name, parameters=params, updated_at=self.core.clock.now()
+        )
+        await self.repo.commit(self.repo.put_gateway(updated))
+        return updated
+
+    async def delete_gateway(self, gateway_id: str) -> None:
+        self.get_gateway(gateway_id)
+        users = [c.name for c in self.repo.clients() if c.ai_gateway_id == gateway_id]
+        if users:
+            raise Conflict(
+                f"AI gateway {gateway_id} is used by chat client(s) {', '.join(users[:5])}; "
+                "delete them or move them to another gateway first"
+            )
+        await self.repo.commit(self.repo.delete_gateway(gateway_id))
+
+    # ------------------------------------------------------------------ chat clients
+
+    async def create_client(self, body: dict[str, Any]) -> ChatClient:
+        unknown = set(body) - {"name", "aiGatewayId", "clientParameters", "limitingParameters"}
+        if unknown:
+            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+        name = _check_name(body.get("name"))
+        gateway_id = body.get("aiGatewayId")
+        if not isinstance(gateway_id, str):
+            raise InvalidInput("aiGatewayId must be the id of an AI gateway")
+        self._gateway_for_field(gateway_id)
+        client_params = _convert(
+            body.get("clientParameters") or {}, ClientParameters, "clientParameters"
+        )
+        limiting = _convert(
+            body.get("limitingParameters") or {}, LimitingParameters, "limitingParameters"
+        )
+        _check_limits(limiting)
+        now = self.core.clock.now()
+        client = ChatClient(
+            id=new_id(),
+            name=name,
+            ai_gateway_id=gateway_id,
+            client_parameters=client_params,
+            limiting_parameters=limiting,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.repo.commit(self.repo.put_client(client))
+        return client
+
+    def _gateway_for_field(self, gateway_id: str) -> Gateway:
+        try:
+            return self.get_gateway(gateway_id)
+        except NotFound:
+            raise NotFound(f"aiGatewayId: AI gateway {gateway_id} was not found") from None
+
+    def list_clients(self) -> list[ChatClient]:
+        return self.repo.clients()
+
+    def get_client(self, client_id: str) -> ChatClient:
+        client = self._safe(lambda: self.repo.client(client_id))
+        if client is None:
+            raise NotFound(f"chat client {client_id} was not found")
+        return client
+
+    async def update_client(self, client_id: str, patch: dict[str, Any]) -> ChatClient:
+        client = self.get_client(client_id)
+        unknown = set(patch) - {"name", "aiGatewayId", "clientParameters", "limitingParameters"}
+        if unknown:
+            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+        name = _check_name(patch["name"]) if "name" in patch else client.name
+        gateway_id = patch.get("aiGatewayId", client.ai_gateway_id)
+        if not isinstance(gateway_id, str):
+            raise InvalidInput("aiGatewayId must be the id of an AI gateway")
+        self._gateway_for_field(gateway_id)
+        params = _merge(
+            client.client_parameters,
+            patch.get("clientParameters"),
+            ClientParameters,
+            "clientParameters",
+        )
+        limiting = _merge(
+            client.limiting_parameters,
+            patch.get("limitingParameters"),
+            LimitingParameters,
+            "limitingParameters",
+        )
+        _check_limits(limiting)
+        updated = msgspec.structs.replace(
+            client,
+            name=name,
+            ai_gateway_id=gateway_id,
+            client_parameters=params,
+            limiting_parameters=limiting,
+            updated_at=self.core.clock.now(),
+        )
+        await self.repo.commit(self.repo.put_client(updated))
+        return updated
+
+    async def set_integrations(self, client_id: str, integrations: Integrations) -> ChatClient:
+        """Replace a client's integration settings (used by the integrations module)."""
+        client = self.get_client(client_id)
+        updated = msgspec.structs.replace(
+            client, integrations=integrations, updated_at=self.core.clock.now()
+        )
+        await self.repo.commit(self.repo.put_client(updated))
+        return updated
+
+    async def delete_client(self, client_id: str) -> None:
+        self.get_client(client_id)
+        while True:
+            batch = self.repo.client_session_ids(client_id, limit=256)
+            if not batch:
+                break
+            async with trio.open_nursery() as nursery:
+                for session_id in batch:
+                    nursery.start_soon(self._delete_quietly, session_id)
+        await self.repo.commit(self.repo.delete_client(client_id))
+
+    async def _delete_quietly(self, session_id: str) -> None:
+        with suppress(NotFound):
+            await self._ask_session(session_id, DeleteSession())
+
+    # ------------------------------------------------------------------ sessions (management)
+
+    async def open_session(
+        self,
+        client_id: str,
+        *,
+        expires: int = limits.DEFAULT_EXPIRES,
+        extra_context: str | None = None,
+        context_location: str | None = None,
+        tag: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> OpenedSession:
+        self.get_client(client_id)
+        expires = limits.check_expires(expires)
+        if extra_context is not None and not isinstance(extra_context, str):
+            raise InvalidInput("extraContext must be a string")
+        if context_location is not None:
+            if not isinstance(context_location, str):
+                raise InvalidInput("contextLocation must be an http(s) URL")
+            parts = urlsplit(context_location)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise InvalidInput("contextLocation must be an http(s) URL")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInput("metadata must be a JSON object")
+        if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH):
+            raise InvalidInput(
+                f"tag must be a non-empty string of at most {MAX_TAG_LENGTH} characters"
+            )
+        if tag is not None:
+            message = OpenByTag(expires, extra_context, context_location, metadata or {})
+            session = await self._ask(self.registry, tag_key(client_id, tag), message)
+        else:
+            session = await create_session(
+                self.core,
+                client_id=client_id,
+                duration=expires,
+                extra_context=extra_context,
+                context_location=context_location,
+                metadata=metadata,
+            )
+        key = self._access_keys.issue(session.id)
+        talk_url = f"{self.settings.effective_public_url()}/chat/{key}"
+        return OpenedSession(session, key, talk_url)
+
+    def list_sessions(
+        self,
+        client_id: str,
+        *,
+        filter: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Session], str | None]:
+        self.get_client(client_id)
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_LIST_LIMIT
+        ):
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if cursor is not None:
+            try:
+                _check_session_id(cursor)
+            except NotFound:
+                raise InvalidInput("cursor is not a cursor returned by this endpoint") from None
+        if filter:
+            by_id = self._safe(lambda: self.repo.session(filter))
+            if by_id is not None and by_id.client_id == client_id:
+                return [by_id], None
+        found: list[Session] = []
+        after = cursor
+        while len(found) < limit:
+            ids = self.repo.client_session_ids(
+                client_id, after=after, limit=limit * 4 if filter else limit
+            )
+            if not ids:
+                return found, None
+            for session_id in ids:
+                after = session_id
+                session = self.repo.session(session_id)
+                if session is None or (filter and session.tag != filter):
+                    continue
+                found.append(session)
+                if len(found) == limit:
+                    break
+        more = bool(self.repo.client_session_ids(client_id, after=after, limit=1))
+        return found, (after if more else None)
+
+    def get_session(self, client_id: str, session_id: str) -> Session:
+        session = self._safe(lambda: self.repo.session(session_id))
+        if session is None or session.client_id != client_id:
+            raise NotFound(f"session {session_id} was not found in chat client {client_id}")
+        return session
+
+    async def delete_session(self, client_id: str, session_id: str) -> None:
+        self.get_session(client_id, session_id)
+        await self._ask_session(session_id, DeleteSession())
+
+    async def clear_session(self, session_id: str) -> None:
+        _check_session_id(session_id)
+        await self._ask_session(session_id, ClearConversation())
+
+    def messages(self, session_id: str) -> list[Message]:
+        _check_session_id(session_id)
+        return self.repo.messages(session_id)
+
+    # ------------------------------------------------------------------ public (access key)
+
+    def resolve_access_key(self, access_key: str, *, allow_expired: bool = False) -> Session:
+        session_id = (
+            self._access_keys.session_id(access_key) if isinstance(access_key, str) else None
+        )
+        session = self.repo.session(session_id) if session_id else None
+        if session is None:
+            raise Unauthorized("unknown access key: the link is invalid or the session was deleted")
+        if not allow_expired:
+            limits.ensure_active(session, self.core.clock.now())
+        return session
+
+    def access_key_for(self, session_id: str) -> str:
+        return self._access_keys.issue(session_id)
+
+    async def prompt_stream(
+        self,
+        session_id: str,
+        prompt: PromptInput,
+        *,
+        commit: bool = True,
+        instructions: str | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        if not isinstance(commit, bool):
+            raise InvalidInput("commit must be true or false")
+        if instructions is not None and not isinstance(instructions, str):
+            raise InvalidInput("instructions must be a string")
+        send, receive = trio.open_memory_channel[Any](math.inf)
+        async with receive:
+            await self._ask_session(session_id, StartTurn(prompt, commit, instructions, send))
+            async for item in receive:
+                if isinstance(item, TurnEnd):
+                    if item.error is not None:
+                        raise item.error
+                    assert item.result is not None
+                    yield TurnFinished(_turn_result(item.result))
+                    return
+                yield item
+        raise ServiceUnavailable(
+            "the reply ended unexpectedly; the conversation keeps what was stored"
+        )
+
+    async def prompt(
+        self,
+        session_id: str,
+        prompt: PromptInput,
+        *,
+        commit: bool = True,
+        instructions: str | None = None,
+    ) -> TurnResult:
+        stream = self.prompt_stream(session_id, prompt, commit=commit, instructions=instructions)
+        async with _aclosing(stream):
+            async for item in stream:
+                if isinstance(item, TurnFinished):
+                    return item.result
+        raise ServiceUnavailable("the reply ended unexpectedly")
+
+    async def stop(self, session_id: str) -> bool:
+        _check_session_id(session_id)
+        return bool(await self._ask_session(session_id, StopTurn()))
+
+    def limit_state(self, session_id: str) -> dict[str, Any]:
+        session = self.repo.session(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} was not found")
+        client = self.core.client_of(session)
+        return limits.limit_state(session, client.limiting_parameters, self.core.clock.now())
+
+    # ------------------------------------------------------------------ integrations
+
+    async def open_channel_session(
+        self,
+        client_id: str,
+        channel: Literal["telegram", "zapi"],
+        external_id: str,
+        duration: float,
+    ) -> Session:
+        self.get_client(client_id)
+        return await self._ask(
+            self.registry, channel_key(client_id, channel, external_id), OpenByChannel(duration)
+        )
+
+    # ------------------------------------------------------------------ operations
+
+    def stats(self) -> dict[str, float]:
+        """Gauges and counters for /metrics."""
+        metrics = self.core.metrics
+        return {
+            "live_sessions": len(self.sessions),
+            "session_activations": self.sessions.activations,
+            "session_passivations": self.sessions.passivations,
+            "stored_sessions": self.repo.count_sessions(),
+            "turns_started": metrics.turns_started,
+            "model_errors": metrics.model_errors,
+            "sessions_created": metrics.sessions_created,
+            "sessions_purged": metrics.sessions_purged,
+            "actor_restarts": self.supervisor.restart_count,
+        }
+
+    def stop_all_turns(self) -> None:
+        """Cancel every running reply (they are stored as stopped); used at shutdown."""
+        self.closing = self.core.closing = True
+        for session_id in self.sessions.active_keys():
+            with suppress(MailboxFull, ActorStopped):
+                self.sessions.ref(session_id).tell(StopTurn())
+
+    @staticmethod
+    def _safe(read: Any) -> Any:
+        """Run a lookup whose id came from a client: a malformed id is simply not found."""
+        try:
+            return read()
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+
+class ChinwagErrorBusy(ChinwagError):
+    status = 429
+    code = "busy"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this session is receiving too many requests; try again shortly", retry_after=1
+        )
+
+
+def settings_restart_limit(settings: Settings) -> int:
+    return max(0, settings.restart_limit)
+
+
+def _turn_result(data: dict[str, Any]) -> TurnResult:
+    return TurnResult(
+        completion_text=data["completionText"],
+        reasoning=data["reasoning"],
+        tool_calls=msgspec.convert(data["toolCalls"], list[ToolCall]),
+        usage=msgspec.convert(data["usage"], Usage),
+        created_messages=msgspec.convert(data["createdMessages"], list[Message]),
+        status=data["status"],
+    )
+
+
+@asynccontextmanager
+async def _aclosing(stream: Any) -> AsyncIterator[Any]:
+    try:
+        yield stream
+    finally:
+        await stream.aclose()
+
+
+async def _load_secret(repo: Repository) -> bytes:
+    secret = repo.meta("access_key_secret")
+    if secret is None:
+        secret = secrets.token_bytes(32)
+        await repo.commit(repo.put_meta("access_key_secret", secret))
+    return secret
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings | None = None, **overrides: Any
+) -> AsyncIterator[Chinwag]:
+    """Open the data directory and run chinwag inside the caller's Trio program."""
+    settings = settings or Settings()
+    if overrides:
+        settings = msgspec.structs.replace(settings, **overrides)
+    engine = LmdbEngine.open(settings.data_dir, TABLES, map_size=settings.map_size)
+    try:
+        repo = Repository(engine)
+        secret = await _load_secret(repo)
+        timeout = httpx.Timeout(30.0, connect=10.0)
+        async with (
+            httpx.AsyncClient(timeout=timeout) as http,
+            _open_actor_system() as system,
+            trio.open_nursery() as turns,
+        ):
+            core = Core(
+                repo=repo,
+                clock=WallClock(),
+                settings=settings,
+                assistant_deps=AssistantDeps(http, settings.fetch_allow_private),
+                nursery=turns,
+            )
+            chinwag = Chinwag(core, system, AccessKeys(secret), engine)
+            async with trio.open_nursery() as background:
+                await background.start(chinwag.sweeper.run)
+                await _start_integrations(chinwag, background)
+                try:
+                    yield chinwag
+                finally:
+                    background.cancel_scope.cancel()
+            chinwag.stop_all_turns()
+    finally:
+        engine.close()
+
+
+async def _start_integrations(chinwag: Chinwag, nursery: trio.Nursery) -> None:
+    """Start the Telegram/Z-API machinery (recovering unanswered updates) when it is installed."""
+    try:
+        from chinwag.integrations.manager import run_integrations
+    except ImportError:
+        return
+    await nursery.start(run_integrations, chinwag)

@@ -1,0 +1,86 @@
+"""Key layout: how records map to sorted byte keys, so every lookup is a get or one range scan.
+
+Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creation time):
+- meta            name                                   -> raw bytes (server secret, schema)
+- api_keys        sha256(api key)                        -> ApiKeyRecord
+- gateways        gateway id                             -> Gateway
+- clients         client id                              -> ChatClient
+- sessions        session id                             -> Session
+- client_sessions client id + session id                 -> b"" (list a client's sessions)
+- tags            client id + utf8(tag)                  -> session id (latest session of a tag)
+- channels        client id + channel + 0x00 + ext id    -> session id
+- messages        session id + seq (u64 big-endian)      -> Message (a history is one scan)
+- expiry          expiresAt ms (u64 BE) + session id     -> b"" (sweeper: what expires next)
+- purge           purge-at ms (u64 BE) + session id      -> b"" (retention end of expired ones)
+- inbox, outbox   owned by the integrations
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+
+TABLES = (
+    "meta",
+    "api_keys",
+    "gateways",
+    "clients",
+    "sessions",
+    "client_sessions",
+    "tags",
+    "channels",
+    "messages",
+    "expiry",
+    "purge",
+    "inbox",
+    "outbox",
+)
+
+_U64 = struct.Struct(">Q")
+
+
+def id_bytes(record_id: str) -> bytes:
+    """16 bytes of a UUID string; raises ValueError for anything else."""
+    return uuid.UUID(record_id).bytes
+
+
+def id_str(raw: bytes) -> str:
+    return str(uuid.UUID(bytes=raw))
+
+
+def message_key(session_id: str, seq: int) -> bytes:
+    return id_bytes(session_id) + _U64.pack(seq)
+
+
+def seq_of_message_key(key: bytes) -> int:
+    return _U64.unpack(key[16:24])[0]
+
+
+def tag_key(client_id: str, tag: str) -> bytes:
+    return id_bytes(client_id) + tag.encode()
+
+
+def channel_key(client_id: str, channel: str, external_id: str) -> bytes:
+    return id_bytes(client_id) + channel.encode() + b"\x00" + external_id.encode()
+
+
+def client_session_key(client_id: str, session_id: str) -> bytes:
+    return id_bytes(client_id) + id_bytes(session_id)
+
+
+def time_key(unix_seconds: float, session_id: str) -> bytes:
+    """Sortable (time, session) key for the expiry and purge indexes."""
+    return _U64.pack(max(0, int(unix_seconds * 1000))) + id_bytes(session_id)
+
+
+def time_key_bound(unix_seconds: float) -> bytes:
+    """Upper bound (exclusive) for scanning time keys due at or before `unix_seconds`."""
+    return _U64.pack(max(0, int(unix_seconds * 1000)) + 1)
+
+
+def time_of_time_key(key: bytes) -> float:
+    return _U64.unpack(key[:8])[0] / 1000
+
+
+def session_of_time_key(key: bytes) -> str:
+    return id_str(key[8:24])

@@ -1,0 +1,185 @@
+"""Records in, records out: the only code that knows the key layout.
+
+Reads are synchronous (LMDB reads are memory-mapped lookups). Writes are built as lists of ops
+so a caller can commit several record changes atomically in one durable `commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from msgspec import Struct
+
+from chinwag.records import ChatClient, Gateway, Message, Session
+from chinwag.storage import keys
+from chinwag.storage.codec import decode, encode
+from chinwag.storage.engine import Delete, DeletePrefix, Put, StorageEngine, Write
+
+
+class ApiKeyRecord(Struct, kw_only=True):
+    id: str
+    name: str
+    created_at: float
+
+
+class Repository:
+    def __init__(self, engine: StorageEngine) -> None:
+        self.engine = engine
+
+    async def commit(self, ops: Iterable[Write]) -> None:
+        """Durably and atomically apply ops (returns once synced)."""
+        batch = list(ops)
+        if batch:
+            await self.engine.write(*batch)
+
+    # ---------------------------------------------------------------- meta
+
+    def meta(self, name: str) -> bytes | None:
+        return self.engine.get("meta", name.encode())
+
+    def put_meta(self, name: str, value: bytes) -> list[Write]:
+        return [Put("meta", name.encode(), value)]
+
+    # ---------------------------------------------------------------- API keys
+
+    def api_key(self, digest: bytes) -> ApiKeyRecord | None:
+        raw = self.engine.get("api_keys", digest)
+        return decode(raw, ApiKeyRecord) if raw is not None else None
+
+    def api_keys(self) -> list[tuple[bytes, ApiKeyRecord]]:
+        return [(k, decode(v, ApiKeyRecord)) for k, v in self.engine.scan("api_keys")]
+
+    def put_api_key(self, digest: bytes, record: ApiKeyRecord) -> list[Write]:
+        return [Put("api_keys", digest, encode(record))]
+
+    def delete_api_key(self, digest: bytes) -> list[Write]:
+        return [Delete("api_keys", digest)]
+
+    # ---------------------------------------------------------------- gateways and clients
+
+    def gateway(self, gateway_id: str) -> Gateway | None:
+        raw = self.engine.get("gateways", keys.id_bytes(gateway_id))
+        return decode(raw, Gateway) if raw is not None else None
+
+    def gateways(self) -> list[Gateway]:
+        return [decode(v, Gateway) for _, v in self.engine.scan("gateways")]
+
+    def put_gateway(self, gateway: Gateway) -> list[Write]:
+        return [Put("gateways", keys.id_bytes(gateway.id), encode(gateway))]
+
+    def delete_gateway(self, gateway_id: str) -> list[Write]:
+        return [Delete("gateways", keys.id_bytes(gateway_id))]
+
+    def client(self, client_id: str) -> ChatClient | None:
+        raw = self.engine.get("clients", keys.id_bytes(client_id))
+        return decode(raw, ChatClient) if raw is not None else None
+
+    def clients(self) -> list[ChatClient]:
+        return [decode(v, ChatClient) for _, v in self.engine.scan("clients")]
+
+    def put_client(self, client: ChatClient) -> list[Write]:
+        return [Put("clients", keys.id_bytes(client.id), encode(client))]
+
+    def delete_client(self, client_id: str) -> list[Write]:
+        return [Delete("clients", keys.id_bytes(client_id))]
+
+    # ---------------------------------------------------------------- sessions
+
+    def session(self, session_id: str) -> Session | None:
+        raw = self.engine.get("sessions", keys.id_bytes(session_id))
+        return decode(raw, Session) if raw is not None else None
+
+    def client_session_ids(
+        self, client_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """A client's session ids, oldest first (UUIDv7 order), starting after `after`."""
+        prefix = keys.id_bytes(client_id)
+        start = keys.client_session_key(client_id, after) + b"\x00" if after else None
+        rows = self.engine.scan("client_sessions", prefix=prefix, start=start, limit=limit)
+        return [keys.id_str(k[16:32]) for k, _ in rows]
+
+    def count_sessions(self) -> int:
+        return self.engine.count("sessions")
+
+    def session_id_by_tag(self, client_id: str, tag: str) -> str | None:
+        raw = self.engine.get("tags", keys.tag_key(client_id, tag))
+        return keys.id_str(raw) if raw is not None else None
+
+    def session_id_by_channel(self, client_id: str, channel: str, external_id: str) -> str | None:
+        raw = self.engine.get("channels", keys.channel_key(client_id, channel, external_id))
+        return keys.id_str(raw) if raw is not None else None
+
+    def put_session(self, session: Session, *, previous: Session | None = None) -> list[Write]:
+        """Write a session and keep its expiry index entry in step with `expires_at`."""
+        sid = keys.id_bytes(session.id)
+        ops: list[Write] = [Put("sessions", sid, encode(session))]
+        if previous is None:
+            ops.append(
+                Put("client_sessions", keys.client_session_key(session.client_id, session.id), b"")
+            )
+            if session.tag is not None:
+                ops.append(Put("tags", keys.tag_key(session.client_id, session.tag), sid))
+            if session.external_id is not None:
+                key = keys.channel_key(session.client_id, session.channel, session.external_id)
+                ops.append(Put("channels", key, sid))
+        if previous is None or previous.expires_at != session.expires_at:
+            if previous is not None:
+                ops.append(Delete("expiry", keys.time_key(previous.expires_at, session.id)))
+            ops.append(Put("expiry", keys.time_key(session.expires_at, session.id), b""))
+        return ops
+
+    def delete_session(self, session: Session) -> list[Write]:
+        """Everything of a session: record, history, and the index entries that point to it."""
+        sid = keys.id_bytes(session.id)
+        ops: list[Write] = [
+            Delete("sessions", sid),
+            Delete("client_sessions", keys.client_session_key(session.client_id, session.id)),
+            Delete("expiry", keys.time_key(session.expires_at, session.id)),
+            DeletePrefix("messages", sid),
+        ]
+        if (
+            session.tag is not None
+            and self.session_id_by_tag(session.client_id, session.tag) == session.id
+        ):
+            ops.append(Delete("tags", keys.tag_key(session.client_id, session.tag)))
+        if session.external_id is not None:
+            key = keys.channel_key(session.client_id, session.channel, session.external_id)
+            if self.engine.get("channels", key) == sid:
+                ops.append(Delete("channels", key))
+        return ops
+
+    # ---------------------------------------------------------------- messages
+
+    def messages(
+        self, session_id: str, *, limit: int | None = None, newest_first: bool = False
+    ) -> list[Message]:
+        rows = self.engine.scan(
+            "messages", prefix=keys.id_bytes(session_id), reverse=newest_first, limit=limit
+        )
+        return [decode(v, Message) for _, v in rows]
+
+    def put_messages(self, session_id: str, messages: Sequence[Message]) -> list[Write]:
+        return [Put("messages", keys.message_key(session_id, m.seq), encode(m)) for m in messages]
+
+    def clear_messages(self, session_id: str) -> list[Write]:
+        return [DeletePrefix("messages", keys.id_bytes(session_id))]
+
+    # ---------------------------------------------------------------- expiry and purge indexes
+
+    def due(self, table: str, now: float, limit: int) -> list[tuple[float, str]]:
+        """(time, session id) entries of `expiry` or `purge` due at or before `now`."""
+        rows = self.engine.scan(table, end=keys.time_key_bound(now), limit=limit)
+        return [(keys.time_of_time_key(k), keys.session_of_time_key(k)) for k, _ in rows]
+
+    def next_due(self, table: str) -> float | None:
+        rows = self.engine.scan(table, limit=1)
+        return keys.time_of_time_key(rows[0][0]) if rows else None
+
+    def move_to_purge(self, expired_at: float, session_id: str, purge_at: float) -> list[Write]:
+        return [
+            Delete("expiry", keys.time_key(expired_at, session_id)),
+            Put("purge", keys.time_key(purge_at, session_id), b""),
+        ]
+
+    def drop_purge_entry(self, purge_at: float, session_id: str) -> list[Write]:
+        return [Delete("purge", keys.time_key(purge_at, session_id))]
