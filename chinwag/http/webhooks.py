@@ -1,0 +1,139 @@
+"""Chat-app routes: configure integrations (API key) and receive Telegram / Z-API webhooks.
+
+A webhook is answered 2xx only after its update is durably in the inbox (or deliberately
+ignored), so a crash can never lose an acknowledged message; a repeated delivery is answered
+2xx and not processed again. Secrets are compared in constant time, and a request with a wrong
+secret stores nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Literal
+
+import msgspec
+from quart import Blueprint, Response, request
+
+from chinwag.errors import InvalidInput, NotFound, Unauthorized
+from chinwag.http import deps
+from chinwag.http.auth import api_key_required
+from chinwag.http.envelope import ok
+from chinwag.http.schemas import Body, read_body
+from chinwag.integrations.duration import DEFAULT
+from chinwag.integrations.manager import IntegrationManager, manager_for
+from chinwag.integrations.parse import Ignored, parse_telegram_update, parse_zapi_callback
+
+blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1")
+
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_json = msgspec.json.Decoder()
+
+
+class TelegramSettings(Body):
+    bot_token: str
+    session_duration: str = DEFAULT
+
+
+class ZapiSettings(Body):
+    instance_id: str
+    instance_token: str
+    client_token: str
+    session_duration: str = DEFAULT
+
+
+class IntegrationSettings(Body):
+    telegram_integration: TelegramSettings | None = None
+    zapi_integration: ZapiSettings | None = None
+
+
+class IntegrationPut(Body):
+    integration_type: Literal["Telegram", "Zapi"]
+    integrations: IntegrationSettings
+
+
+def _manager() -> IntegrationManager:
+    return manager_for(deps.service(), deps.settings())
+
+
+@blueprint.put("/web-chat-client/<client_id>/integrations")
+@api_key_required
+async def put_integration(client_id: str) -> Response:
+    body = await read_body(IntegrationPut)
+    manager = _manager()
+    if body.integration_type == "Telegram":
+        telegram = body.integrations.telegram_integration
+        if telegram is None:
+            raise InvalidInput(
+                'integrations.telegramIntegration is required when integrationType is "Telegram"'
+            )
+        url = await manager.configure_telegram(
+            client_id, telegram.bot_token, telegram.session_duration
+        )
+    else:
+        zapi = body.integrations.zapi_integration
+        if zapi is None:
+            raise InvalidInput(
+                'integrations.zapiIntegration is required when integrationType is "Zapi"'
+            )
+        url = await manager.configure_zapi(
+            client_id,
+            zapi.instance_id,
+            zapi.instance_token,
+            zapi.client_token,
+            zapi.session_duration,
+        )
+    return ok({"webhookUrl": url}, message=f"{body.integration_type} integration saved.")
+
+
+@blueprint.delete("/web-chat-client/<client_id>/integrations/<integration_type>")
+@api_key_required
+async def delete_integration(client_id: str, integration_type: str) -> Response:
+    kinds = {"telegram": "Telegram", "zapi": "Zapi"}
+    kind = kinds.get(integration_type.lower())
+    if kind is None:
+        raise InvalidInput("integration type in the path must be Telegram or Zapi")
+    await _manager().remove(client_id, kind)  # type: ignore[arg-type]
+    return ok(None, message=f"{kind} integration deleted.")
+
+
+async def _json_body() -> object:
+    raw = await request.get_data(cache=False, as_text=False)
+    try:
+        return _json.decode(raw)
+    except msgspec.DecodeError:
+        raise InvalidInput("the webhook body must be JSON") from None
+
+
+@blueprint.post("/webhooks/telegram/<client_id>")
+async def telegram_webhook(client_id: str) -> Response:
+    client = deps.service().get_client(client_id)
+    telegram = client.integrations.telegram
+    if telegram is None or not telegram.secret_token:
+        raise NotFound(f"chat client {client_id} has no Telegram integration")
+    presented = request.headers.get(TELEGRAM_SECRET_HEADER, "")
+    if not hmac.compare_digest(presented.encode(), telegram.secret_token.encode()):
+        raise Unauthorized(f"{TELEGRAM_SECRET_HEADER} is missing or wrong")
+    parsed = parse_telegram_update(await _json_body())
+    if isinstance(parsed, Ignored):
+        return ok(None, message=f"ignored: {parsed.reason}")
+    stored = await _manager().accept(client_id, parsed)
+    return ok(None, message=None if stored else "duplicate")
+
+
+@blueprint.post("/webhooks/zapi/<client_id>/<secret>")
+async def zapi_webhook(client_id: str, secret: str) -> Response:
+    try:
+        client = deps.service().get_client(client_id)
+    except NotFound:
+        client = None
+    zapi = client.integrations.zapi if client is not None else None
+    expected = zapi.webhook_secret if zapi is not None and zapi.webhook_secret else ""
+    # Same answer for unknown client and wrong secret: the URL is the credential.
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        raise Unauthorized("unknown Z-API webhook URL")
+    allow_groups = bool(getattr(zapi, "allow_groups", False))
+    parsed = parse_zapi_callback(await _json_body(), allow_groups=allow_groups)
+    if isinstance(parsed, Ignored):
+        return ok(None, message=f"ignored: {parsed.reason}")
+    stored = await _manager().accept(client_id, parsed)
+    return ok(None, message=None if stored else "duplicate")

@@ -1,0 +1,136 @@
+"""The durable inbox: every accepted chat-app update, stored before the webhook is answered.
+
+Keyed by (client, channel, platform id), so a repeated delivery of the same Telegram update_id
+or Z-API messageId finds its earlier copy and is acknowledged without being processed again.
+Items stay `pending` until their reply is delivered; a restart re-dispatches what is still
+pending. Done items are kept (without their text) long enough to recognise late duplicates,
+then purged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Literal
+
+import msgspec
+import trio
+
+from chinwag.integrations.parse import IncomingMessage
+from chinwag.storage.engine import Delete, Put, StorageEngine, Write
+
+TABLE = "inbox"
+# Telegram keeps undelivered updates for 24 hours; two days covers any redelivery.
+DEDUP_RETENTION_SECONDS = 2 * 24 * 3600
+
+ItemState = Literal["pending", "done", "failed"]
+
+
+class InboxItem(msgspec.Struct, kw_only=True):
+    client_id: str
+    message: IncomingMessage
+    # Arrival order across the whole process (and across restarts): per-chat order on recovery.
+    seq: int
+    received_at: float
+    state: ItemState = "pending"
+    finished_at: float | None = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(InboxItem)
+
+
+def inbox_key(client_id: str, channel: str, update_key: str) -> bytes:
+    return f"{client_id}\x00{channel}\x00{update_key}".encode()
+
+
+def encode_item(item: InboxItem) -> bytes:
+    return _encoder.encode(item)
+
+
+def decode_item(raw: bytes) -> InboxItem:
+    return _decoder.decode(raw)
+
+
+class Inbox:
+    """Accept (store once), list pending, mark finished, purge old markers."""
+
+    def __init__(self, engine: StorageEngine) -> None:
+        self._engine = engine
+        self._last_seq = 0
+        # Keys whose first copy is being written: a concurrent duplicate waits for that write.
+        self._writing: dict[bytes, trio.Event] = {}
+
+    def _next_seq(self) -> int:
+        self._last_seq = max(self._last_seq + 1, time.time_ns())
+        return self._last_seq
+
+    async def accept(
+        self, client_id: str, message: IncomingMessage
+    ) -> tuple[bytes, InboxItem] | None:
+        """Store `message` durably; None when it was already stored (a duplicate).
+
+        Returns only after the commit, so the webhook may acknowledge right after. If two copies
+        arrive together, the second waits for the first one's write and then reports duplicate.
+        """
+        key = inbox_key(client_id, message.channel, message.update_key)
+        while True:
+            pending_write = self._writing.get(key)
+            if pending_write is not None:
+                await pending_write.wait()
+                continue
+            if self._engine.get(TABLE, key) is not None:
+                return None
+            item = InboxItem(
+                client_id=client_id,
+                message=message,
+                seq=self._next_seq(),
+                received_at=time.time(),
+            )
+            done = self._writing[key] = trio.Event()
+            try:
+                await self._engine.write(Put(TABLE, key, encode_item(item)))
+            finally:
+                del self._writing[key]
+                done.set()
+            return key, item
+
+    def pending(self) -> list[tuple[bytes, InboxItem]]:
+        """Every stored item not yet answered, oldest first."""
+        items = [
+            (key, item)
+            for key, raw in self._engine.scan(TABLE)
+            if (item := decode_item(raw)).state == "pending"
+        ]
+        items.sort(key=lambda pair: pair[1].seq)
+        if items:
+            self._last_seq = max(self._last_seq, items[-1][1].seq)
+        return items
+
+    def get(self, key: bytes) -> InboxItem | None:
+        raw = self._engine.get(TABLE, key)
+        return None if raw is None else decode_item(raw)
+
+    def finish_ops(
+        self, items: Iterable[tuple[bytes, InboxItem]], state: ItemState = "done"
+    ) -> list[Write]:
+        """Writes that mark items answered; the text is dropped, the dedup marker stays."""
+        now = time.time()
+        ops: list[Write] = []
+        for key, item in items:
+            message = msgspec.structs.replace(item.message, text="")
+            finished = msgspec.structs.replace(item, message=message, state=state, finished_at=now)
+            ops.append(Put(TABLE, key, encode_item(finished)))
+        return ops
+
+    async def purge(self, older_than: float = DEDUP_RETENTION_SECONDS) -> int:
+        """Delete finished markers older than `older_than` seconds; returns how many."""
+        cutoff = time.time() - older_than
+        stale = [
+            Delete(TABLE, key)
+            for key, raw in self._engine.scan(TABLE)
+            if (item := decode_item(raw)).state != "pending" and (item.finished_at or 0) < cutoff
+        ]
+        for start in range(0, len(stale), 1000):
+            await self._engine.write(*stale[start : start + 1000])
+        return len(stale)

@@ -1,0 +1,304 @@
+"""Ingress lanes: one per chat, so a chat's messages are answered in order while chats run side
+by side.
+
+A lane owns a queue of jobs for one (client, channel, chat). It takes the oldest job; a plain
+text message waits `messageDebounceInterval` for more text from the same chat (each new message
+restarts the wait, capped at five intervals) and all of it becomes one turn. A command or an
+unreadable message ends the gathering and is handled on its own. A lane with nothing to do for a
+while ends; the next message starts a new one.
+
+(Lanes are plain Trio tasks rather than `chinwag.runtime` actors: gathering a debounce window
+means waiting on the queue with a deadline, which a one-message-at-a-time `receive` cannot do.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from chinwag.errors import (
+    ChinwagError,
+    LimitReached,
+    ModelFailed,
+    ModelTimeout,
+    NotFound,
+    RateLimited,
+    SessionExpired,
+)
+from chinwag.integrations.commands import hello_text, parse_command, texts_for, usage_text
+from chinwag.integrations.duration import parse_duration
+from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
+from chinwag.integrations.inbox import Inbox, InboxItem
+from chinwag.integrations.outbox import Outbox, OutboxReply
+from chinwag.integrations.senders import Sender
+from chinwag.records import ChatClient
+from chinwag.service import ChinwagService
+from chinwag.storage.engine import StorageEngine
+
+log = logging.getLogger(__name__)
+
+LaneKey = tuple[str, str, str]  # (client id, channel, chat id)
+DEBOUNCE_CAP_FACTOR = 5
+
+
+@dataclass(slots=True)
+class PendingJob:
+    """A stored user message waiting for its answer."""
+
+    key: bytes
+    item: InboxItem
+
+    @property
+    def lane(self) -> LaneKey:
+        message = self.item.message
+        return (self.item.client_id, message.channel, message.chat_id)
+
+    @property
+    def mergeable(self) -> bool:
+        message = self.item.message
+        return not message.unsupported and parse_command(message.text) is None
+
+
+@dataclass(slots=True)
+class ResumeJob:
+    """A reply recorded in the outbox before a restart, with parts still to send."""
+
+    key: bytes
+    reply: OutboxReply
+
+    @property
+    def lane(self) -> LaneKey:
+        return (self.reply.client_id, self.reply.channel, self.reply.chat_id)
+
+
+Job = PendingJob | ResumeJob
+
+
+class TurnRunner:
+    """What a lane does with a batch: answer it (model or command) and deliver the reply once."""
+
+    def __init__(
+        self,
+        service: ChinwagService,
+        engine: StorageEngine,
+        inbox: Inbox,
+        outbox: Outbox,
+        sender_for: Callable[[ChatClient, str], Sender | None],
+        *,
+        max_concurrent_turns: int = 64,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.inbox = inbox
+        self.outbox = outbox
+        self.sender_for = sender_for
+        self.turn_slots = trio.CapacityLimiter(max_concurrent_turns)
+
+    def debounce_interval(self, client_id: str) -> float:
+        try:
+            client = self.service.get_client(client_id)
+        except ChinwagError:
+            return 0.0
+        return max(0.0, client.client_parameters.message_debounce_interval or 0.0)
+
+    async def handle(self, jobs: list[PendingJob]) -> None:
+        """Answer a batch of one chat's messages with one reply."""
+        first = jobs[0]
+        client_id, channel, chat_id = first.lane
+        items = [(job.key, job.item) for job in jobs]
+        try:
+            client = self.service.get_client(client_id)
+        except NotFound:
+            log.info("client %s is gone; dropping %d message(s)", client_id, len(jobs))
+            await self.engine.write(*self.inbox.finish_ops(items, "failed"))
+            return
+        sender = self.sender_for(client, channel)
+        if sender is None:
+            log.info("client %s has no %s integration; dropping", client_id, channel)
+            await self.engine.write(*self.inbox.finish_ops(items, "failed"))
+            return
+        async with self.turn_slots:
+            text = await self._answer(client, channel, chat_id, jobs, sender)
+        parts = (
+            sender.parts(text, paragraphs=client.client_parameters.split_answer_into_message_chunks)
+            if text
+            else []
+        )
+        if not parts:
+            await self.engine.write(*self.inbox.finish_ops(items))
+            return
+        reply = OutboxReply(
+            client_id=client_id,
+            channel=channel,
+            chat_id=chat_id,
+            inbox_keys=[job.key.decode() for job in jobs],
+            parts=parts,
+        )
+        await self.outbox.record(first.key, reply)
+        await self.deliver(first.key, reply, sender, items)
+
+    async def resume(self, job: ResumeJob) -> None:
+        """Send what a reply recorded before a restart still lacks, then finish its messages."""
+        reply = job.reply
+        items = [
+            (key, item)
+            for raw_key in reply.inbox_keys
+            if (item := self.inbox.get(key := raw_key.encode())) is not None
+        ]
+        try:
+            client = self.service.get_client(reply.client_id)
+            sender = self.sender_for(client, reply.channel)
+        except NotFound:
+            sender = None
+        if sender is None:
+            reply.state = "failed"
+            await self.engine.write(
+                self.outbox.put_op(job.key, reply), *self.inbox.finish_ops(items, "failed")
+            )
+            return
+        await self.deliver(job.key, reply, sender, items)
+
+    async def deliver(
+        self,
+        key: bytes,
+        reply: OutboxReply,
+        sender: Sender,
+        items: list[tuple[bytes, InboxItem]],
+    ) -> None:
+        """Send the unsent parts in order, ticking each off, then close the reply atomically."""
+        state = "sent"
+        for index in range(reply.sent, len(reply.parts)):
+            try:
+                await sender.send(reply.chat_id, reply.parts[index], first=index == 0)
+            except (IntegrationRejected, IntegrationUnavailable) as exc:
+                log.error("reply to %s/%s not delivered: %s", reply.channel, reply.chat_id, exc)
+                state = "failed"
+                break
+            reply.sent = index + 1
+            if reply.sent < len(reply.parts):
+                await self.engine.write(self.outbox.put_op(key, reply))
+        reply.state = state  # type: ignore[assignment]
+        reply.finished_at = time.time()
+        await self.engine.write(
+            self.outbox.put_op(key, reply),
+            *self.inbox.finish_ops(items, "done" if state == "sent" else "failed"),
+        )
+
+    async def _answer(
+        self,
+        client: ChatClient,
+        channel: str,
+        chat_id: str,
+        jobs: list[PendingJob],
+        sender: Sender,
+    ) -> str | None:
+        texts = texts_for(client)
+        first = jobs[0].item.message
+        if first.unsupported:
+            return texts["unsupported"]
+        integration = getattr(client.integrations, channel, None)
+        duration = parse_duration(getattr(integration, "session_duration", None) or "03:00:00")
+        open_session = self.service.open_channel_session
+        session = await open_session(client.id, channel, chat_id, duration)  # type: ignore[arg-type]
+        command = parse_command(first.text) if len(jobs) == 1 else None
+        if command == "start":
+            return hello_text(client)
+        if command == "reset":
+            await self.service.clear_session(session.id)
+            return texts["reset"]
+        if command == "usage":
+            return usage_text(client, session)
+        prompt = "\n".join(job.item.message.text for job in jobs)
+        async with sender.typing(chat_id):
+            for attempt in (1, 2):
+                try:
+                    result = await self.service.prompt(session.id, prompt)
+                except (SessionExpired, NotFound):
+                    # The session ended between opening and prompting: start a fresh one once.
+                    if attempt == 2:
+                        return texts["expired"]
+                    session = await open_session(client.id, channel, chat_id, duration)  # type: ignore[arg-type]
+                    continue
+                except LimitReached:
+                    return texts["limit"]
+                except RateLimited as exc:
+                    return texts["rate"].format(seconds=math.ceil(exc.retry_after or 1))
+                except (ModelFailed, ModelTimeout) as exc:
+                    log.warning("model failed for %s/%s: %s", channel, chat_id, exc.message)
+                    return texts["model"]
+                break
+        if result.status == "error" and not result.completion_text.strip():
+            return texts["model"]
+        return result.completion_text
+
+
+class ChatLane:
+    """The queue and task of one chat."""
+
+    def __init__(
+        self,
+        key: LaneKey,
+        runner: TurnRunner,
+        on_exit: Callable[[ChatLane], None],
+        *,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self.key = key
+        self.runner = runner
+        self.on_exit = on_exit
+        self.idle_timeout = idle_timeout
+        self.queue: deque[Job] = deque()
+        self.closed = False
+        self._wakeup = trio.Event()
+
+    def put(self, job: Job) -> None:
+        self.queue.append(job)
+        self._wakeup.set()
+
+    async def _wait_until(self, deadline: float) -> bool:
+        """Wait for a new job until `deadline` (Trio time); True when one is queued."""
+        if not self.queue:
+            self._wakeup = trio.Event()
+            with trio.move_on_at(deadline):
+                await self._wakeup.wait()
+        return bool(self.queue)
+
+    async def run(self) -> None:
+        try:
+            while await self._wait_until(trio.current_time() + self.idle_timeout):
+                job = self.queue.popleft()
+                try:
+                    if isinstance(job, ResumeJob):
+                        await self.runner.resume(job)
+                    elif job.mergeable:
+                        await self.runner.handle(await self._gather(job))
+                    else:
+                        await self.runner.handle([job])
+                except Exception:
+                    # The messages stay pending in the inbox and are retried on the next start.
+                    log.exception("chat %s/%s: failed to answer", self.key[1], self.key[2])
+        finally:
+            self.closed = True
+            self.on_exit(self)
+
+    async def _gather(self, job: PendingJob) -> list[PendingJob]:
+        """`job` plus the texts that follow it within the debounce window."""
+        batch = [job]
+        interval = self.runner.debounce_interval(job.item.client_id)
+        if interval <= 0:
+            return batch
+        cap = trio.current_time() + interval * DEBOUNCE_CAP_FACTOR
+        while await self._wait_until(min(cap, trio.current_time() + interval)):
+            following = self.queue[0]
+            if not isinstance(following, PendingJob) or not following.mergeable:
+                break
+            batch.append(self.queue.popleft())
+            if trio.current_time() >= cap:
+                break
+        return batch

@@ -1,0 +1,330 @@
+"""The integrations of one runtime: configuration, webhook acceptance, lanes and recovery.
+
+Start it with the runtime (`run_integrations`): it re-dispatches replies and messages left
+unanswered by a previous process, then hosts one lane per active chat. Webhook handlers call
+`accept`, which returns once the update is durably in the inbox; the lane answers it later.
+Until `run_integrations` runs, accepted updates simply wait in the inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import weakref
+from typing import Any, Literal
+
+import httpx
+import trio
+
+from chinwag.config import Settings
+from chinwag.errors import InvalidInput, NotFound
+from chinwag.integrations.backoff import QUICK
+from chinwag.integrations.duration import DEFAULT, parse_duration
+from chinwag.integrations.errors import IntegrationRejected
+from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
+from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
+from chinwag.integrations.outbox import Outbox
+from chinwag.integrations.parse import IncomingMessage
+from chinwag.integrations.ratelimit import SendRateLimiter
+from chinwag.integrations.senders import Sender, TelegramSender, ZapiSender
+from chinwag.integrations.telegram_api import TelegramApi
+from chinwag.integrations.zapi_api import ZapiApi
+from chinwag.records import ChatClient, TelegramIntegration, ZapiIntegration, to_builtins
+from chinwag.service import ChinwagService
+from chinwag.storage.engine import StorageEngine
+
+log = logging.getLogger(__name__)
+
+IntegrationType = Literal["Telegram", "Zapi"]
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def telegram_webhook_url(settings: Settings, client_id: str) -> str:
+    return f"{settings.effective_public_url()}/api/v1/webhooks/telegram/{client_id}"
+
+
+def zapi_webhook_url(settings: Settings, client_id: str, secret: str) -> str:
+    return f"{settings.effective_public_url()}/api/v1/webhooks/zapi/{client_id}/{secret}"
+
+
+class IntegrationManager:
+    def __init__(
+        self,
+        service: ChinwagService,
+        engine: StorageEngine,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        lane_idle_timeout: float = 60.0,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        self._owns_http = http is None
+        self.inbox = Inbox(engine)
+        self.outbox = Outbox(engine)
+        self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
+        self.lane_idle_timeout = lane_idle_timeout
+        self.lanes: dict[LaneKey, ChatLane] = {}
+        self._nursery: trio.Nursery | None = None
+        # (client, channel) -> (credentials, sender): rebuilt when credentials change.
+        self._senders: dict[tuple[str, str], tuple[tuple[str, ...], Sender]] = {}
+        # One limiter per bot / instance: Telegram's 30/s is per bot.
+        self._limiters: dict[tuple[str, ...], SendRateLimiter] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Recover unanswered work, then host lanes until cancelled."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self.recover()
+                nursery.start_soon(self._purge_loop)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            self.lanes.clear()
+            if self._owns_http:
+                with trio.CancelScope(shield=True):
+                    await self.http.aclose()
+
+    def recover(self) -> int:
+        """Dispatch replies and messages a previous process left unfinished; returns a count."""
+        covered: set[str] = set()
+        count = 0
+        for key, reply in self.outbox.unfinished():
+            covered.update(reply.inbox_keys)
+            self._dispatch(ResumeJob(key, reply))
+            count += 1
+        for key, item in self.inbox.pending():
+            if key.decode() not in covered:
+                self._dispatch(PendingJob(key, item))
+                count += 1
+        if count:
+            log.info("recovered %d unanswered chat-app item(s)", count)
+        return count
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                await self.inbox.purge(DEDUP_RETENTION_SECONDS)
+                await self.outbox.purge(DEDUP_RETENTION_SECONDS)
+            except Exception:
+                log.exception("purging old inbox/outbox entries failed")
+            await trio.sleep(PURGE_EVERY_SECONDS)
+
+    # ------------------------------------------------------------ ingress
+
+    async def accept(self, client_id: str, message: IncomingMessage) -> bool:
+        """Store an update durably; False when it is a duplicate. Dispatches new ones."""
+        stored = await self.inbox.accept(client_id, message)
+        if stored is None:
+            return False
+        key, item = stored
+        self._dispatch(PendingJob(key, item))
+        return True
+
+    def _dispatch(self, job: Job) -> None:
+        if self._nursery is None:
+            return  # stays pending in the inbox; `recover` picks it up on start
+        lane = self.lanes.get(job.lane)
+        if lane is None or lane.closed:
+            lane = ChatLane(
+                job.lane, self.runner, self._lane_ended, idle_timeout=self.lane_idle_timeout
+            )
+            self.lanes[job.lane] = lane
+            self._nursery.start_soon(lane.run, name=f"chat-lane:{job.lane[1]}:{job.lane[2]}")
+        lane.put(job)
+
+    def _lane_ended(self, lane: ChatLane) -> None:
+        if self.lanes.get(lane.key) is lane:
+            del self.lanes[lane.key]
+
+    # ------------------------------------------------------------ egress
+
+    def _limiter(self, credentials: tuple[str, ...]) -> SendRateLimiter:
+        limiter = self._limiters.get(credentials)
+        if limiter is None:
+            limiter = self._limiters[credentials] = SendRateLimiter()
+        return limiter
+
+    def sender_for(self, client: ChatClient, channel: str) -> Sender | None:
+        """The sender of a client's integration on `channel`, or None when not configured."""
+        if channel == "telegram":
+            telegram = client.integrations.telegram
+            if telegram is None:
+                return None
+            credentials: tuple[str, ...] = ("telegram", telegram.bot_token)
+        elif channel == "zapi":
+            zapi = client.integrations.zapi
+            if zapi is None:
+                return None
+            credentials = ("zapi", zapi.instance_id, zapi.instance_token, zapi.client_token)
+        else:
+            return None
+        cached = self._senders.get((client.id, channel))
+        if cached is not None and cached[0] == credentials:
+            return cached[1]
+        sender: Sender
+        if channel == "telegram":
+            sender = TelegramSender(self.telegram_api(credentials[1]), self._limiter(credentials))
+        else:
+            api = ZapiApi(
+                self.http,
+                self.settings.zapi_api_url,
+                credentials[1],
+                credentials[2],
+                credentials[3],
+            )
+            sender = ZapiSender(api, self._limiter(credentials))
+        self._senders[(client.id, channel)] = (credentials, sender)
+        return sender
+
+    def telegram_api(self, bot_token: str) -> TelegramApi:
+        return TelegramApi(self.http, self.settings.telegram_api_url, bot_token)
+
+    # ------------------------------------------------------------ configuration
+
+    async def configure_telegram(
+        self, client_id: str, bot_token: str, session_duration: str = DEFAULT
+    ) -> str:
+        """Register the webhook with Telegram, then store the integration; returns its URL.
+
+        The webhook is set first: a token Telegram refuses changes nothing here.
+        """
+        client = self.service.get_client(client_id)
+        if not bot_token.strip():
+            raise InvalidInput("integrations.telegramIntegration.botToken must not be empty")
+        parse_duration(session_duration, "integrations.telegramIntegration.sessionDuration")
+        current = client.integrations.telegram
+        secret = (
+            current.secret_token
+            if current is not None and current.bot_token == bot_token and current.secret_token
+            else secrets.token_urlsafe(32)
+        )
+        url = telegram_webhook_url(self.settings, client_id)
+        api = self.telegram_api(bot_token)
+        await api.call(
+            "setWebhook",
+            {"url": url, "secret_token": secret, "allowed_updates": ["message"]},
+            policy=QUICK,
+        )
+        integration = TelegramIntegration(
+            bot_token=bot_token, session_duration=session_duration, secret_token=secret
+        )
+        await self._store(client, telegram=integration, zapi=client.integrations.zapi)
+        return url
+
+    async def configure_zapi(
+        self,
+        client_id: str,
+        instance_id: str,
+        instance_token: str,
+        client_token: str,
+        session_duration: str = DEFAULT,
+    ) -> str:
+        """Store the Z-API integration; returns the webhook URL to paste into Z-API."""
+        client = self.service.get_client(client_id)
+        for field, value in (
+            ("instanceId", instance_id),
+            ("instanceToken", instance_token),
+            ("clientToken", client_token),
+        ):
+            if not value.strip():
+                raise InvalidInput(f"integrations.zapiIntegration.{field} must not be empty")
+        parse_duration(session_duration, "integrations.zapiIntegration.sessionDuration")
+        current = client.integrations.zapi
+        secret = (
+            current.webhook_secret
+            if current is not None and current.webhook_secret
+            else secrets.token_urlsafe(32)
+        )
+        integration = ZapiIntegration(
+            instance_id=instance_id,
+            instance_token=instance_token,
+            client_token=client_token,
+            session_duration=session_duration,
+            webhook_secret=secret,
+        )
+        await self._store(client, telegram=client.integrations.telegram, zapi=integration)
+        return zapi_webhook_url(self.settings, client_id, secret)
+
+    async def remove(self, client_id: str, integration_type: IntegrationType) -> None:
+        """Delete an integration (Telegram: deleteWebhook first, best effort)."""
+        client = self.service.get_client(client_id)
+        if integration_type == "Telegram":
+            telegram = client.integrations.telegram
+            if telegram is None:
+                raise NotFound(f"chat client {client_id} has no Telegram integration")
+            try:
+                await self.telegram_api(telegram.bot_token).call(
+                    "deleteWebhook", {"drop_pending_updates": False}, policy=QUICK
+                )
+            except IntegrationRejected as exc:  # e.g. a revoked token: nothing left to remove
+                log.info("deleteWebhook refused: %s", exc.message)
+            await self._store(client, telegram=None, zapi=client.integrations.zapi)
+        else:
+            if client.integrations.zapi is None:
+                raise NotFound(f"chat client {client_id} has no Zapi integration")
+            await self._store(client, telegram=client.integrations.telegram, zapi=None)
+        self._senders.pop(
+            (client_id, "telegram" if integration_type == "Telegram" else "zapi"), None
+        )
+
+    async def _store(
+        self,
+        client: ChatClient,
+        *,
+        telegram: TelegramIntegration | None,
+        zapi: ZapiIntegration | None,
+    ) -> None:
+        integrations: dict[str, Any] = {
+            "telegram": to_builtins(telegram) if telegram is not None else None,
+            "zapi": to_builtins(zapi) if zapi is not None else None,
+        }
+        await self.service.update_client(client.id, {"integrations": integrations})
+
+
+# ------------------------------------------------------------ one manager per runtime
+
+_managers: weakref.WeakKeyDictionary[Any, IntegrationManager] = weakref.WeakKeyDictionary()
+_managers_by_id: dict[int, IntegrationManager] = {}
+
+
+def manager_for(chinwag: Any, settings: Settings | None = None) -> IntegrationManager:
+    """The integration manager of a runtime, created on first use.
+
+    The runtime must expose `.engine` (its StorageEngine); settings default to `.settings`.
+    """
+    existing = getattr(chinwag, "integrations_manager", None)
+    if isinstance(existing, IntegrationManager):
+        return existing
+    try:
+        manager = _managers.get(chinwag)
+    except TypeError:  # not weak-referenceable
+        manager = _managers_by_id.get(id(chinwag))
+    if manager is None:
+        settings = settings or getattr(chinwag, "settings", None) or Settings()
+        manager = IntegrationManager(chinwag, chinwag.engine, settings)
+        try:
+            _managers[chinwag] = manager
+        except TypeError:
+            _managers_by_id[id(chinwag)] = manager
+    return manager
+
+
+async def run_integrations(
+    chinwag: Any,
+    settings: Settings | None = None,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Start the integrations of a runtime: `await nursery.start(run_integrations, chinwag)`.
+
+    Returns (via task_status) once unanswered items from a previous run are dispatched; runs
+    until cancelled.
+    """
+    await manager_for(chinwag, settings).run(task_status=task_status)

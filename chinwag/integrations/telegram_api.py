@@ -1,0 +1,123 @@
+"""A small Telegram Bot API client: the four methods chinwag needs, with Telegram's retry rules.
+
+Telegram answers `{"ok": false, "error_code": 429, "parameters": {"retry_after": N}}` when a bot
+sends too fast; the call then waits N seconds and tries again. Server errors and broken
+connections are retried with backoff; any other refusal (bad token, chat not found, bot blocked)
+is final. The bot token is part of every URL, so no error message here ever contains a URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import trio
+
+from chinwag.integrations.backoff import PATIENT, RetryPolicy
+from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _chat_ref(chat_id: str) -> int | str:
+    """Telegram wants numeric chat ids as numbers; keep `@channel` names as strings."""
+    try:
+        return int(chat_id)
+    except ValueError:
+        return chat_id
+
+
+class TelegramApi:
+    """Bot API calls for one bot token against a base URL (api.telegram.org or self-hosted)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        bot_token: str,
+        *,
+        policy: RetryPolicy = PATIENT,
+    ) -> None:
+        self._http = http
+        self._base = f"{base_url.rstrip('/')}/bot{bot_token}"
+        self.policy = policy
+
+    async def set_webhook(self, url: str, secret_token: str) -> None:
+        await self.call(
+            "setWebhook",
+            {
+                "url": url,
+                "secret_token": secret_token,
+                "allowed_updates": ["message"],
+            },
+        )
+
+    async def delete_webhook(self) -> None:
+        await self.call("deleteWebhook", {"drop_pending_updates": False})
+
+    async def send_message(self, chat_id: str, text: str) -> dict[str, Any]:
+        """Send plain text (no parse_mode, so no character needs escaping)."""
+        return await self.call(
+            "sendMessage",
+            {
+                "chat_id": _chat_ref(chat_id),
+                "text": text,
+                "link_preview_options": {"is_disabled": True},
+            },
+        )
+
+    async def send_chat_action(self, chat_id: str, action: str = "typing") -> None:
+        await self.call("sendChatAction", {"chat_id": _chat_ref(chat_id), "action": action})
+
+    async def call(
+        self, method: str, payload: dict[str, Any], *, policy: RetryPolicy | None = None
+    ) -> Any:
+        """Call `method`; returns its `result`. Raises IntegrationRejected/Unavailable."""
+        policy = policy or self.policy
+        last_problem = "no attempt made"
+        for attempt in range(1, policy.attempts + 1):
+            pause = policy.delay(attempt)
+            try:
+                response = await self._http.post(f"{self._base}/{method}", json=payload)
+            except httpx.TransportError as exc:
+                last_problem = f"connection failed ({type(exc).__name__})"
+            else:
+                body = _json_or_none(response)
+                if response.status_code == 200 and body and body.get("ok"):
+                    return body.get("result")
+                description = (body or {}).get("description") or f"HTTP {response.status_code}"
+                last_problem = f"{description}"
+                if response.status_code == 429:
+                    retry_after = _retry_after(body, response)
+                    if retry_after > policy.max_retry_after:
+                        break
+                    pause = retry_after
+                elif response.status_code < 500:
+                    raise IntegrationRejected(f"Telegram refused {method}: {description}")
+            if attempt < policy.attempts:
+                log.warning(
+                    "Telegram %s failed (%s); retrying in %.1fs", method, last_problem, pause
+                )
+                await trio.sleep(pause)
+        raise IntegrationUnavailable(f"Telegram {method} failed: {last_problem}")
+
+
+def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _retry_after(body: dict[str, Any] | None, response: httpx.Response) -> float:
+    """Seconds Telegram asks us to wait: `parameters.retry_after`, else Retry-After, else 1."""
+    parameters = (body or {}).get("parameters") or {}
+    value = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    if value is None:
+        value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return 1.0
