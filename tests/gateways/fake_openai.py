@@ -60,6 +60,8 @@ class Reply:
     first_delay: float = 0.0
     cut_after: int | None = None
     done: bool = True
+    # Frames sent per write; benchmarks batch them so the server is not the bottleneck.
+    batch: int = 1
 
 
 def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -287,6 +289,12 @@ def build_app(fake: FakeOpenAI) -> QuartTrio:
         async def stream() -> Any:
             sent = 0
             finished = False
+            if reply.batch > 1 and not (reply.delay or reply.first_delay or reply.cut_after):
+                frames = [*map(_encode, reply.chunks), *([_encode("[DONE]")] if reply.done else [])]
+                for start in range(0, len(frames), reply.batch):
+                    yield b"".join(frames[start : start + reply.batch])
+                fake.completed_streams += 1
+                return
             try:
                 if reply.first_delay:
                     await trio.sleep(reply.first_delay)
