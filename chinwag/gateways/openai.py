@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,9 @@ def _usage(raw: dict[str, Any]) -> Usage:
 class OpenAIAssistant:
     """Streams one turn from an OpenAI-compatible server as chinwag events.
 
+    Consume `stream()` inside `contextlib.aclosing(...)` (or cancel the consuming task): either
+    closes the upstream HTTP response at once, so the server stops generating.
+
     Reasoning arrives as `reasoning_content`/`reasoning` deltas or inline `<think>` blocks; both
     become ReasoningDelta. Failures raise ModelFailed (502) or ModelTimeout (504) with the
     status and the server's message. `sleep` and `random` are injectable for tests.
@@ -149,8 +153,9 @@ class OpenAIAssistant:
             offered = tools if step < steps else []
             messages = self._fit(messages)
             outcome = _CallOutcome()
-            async for event in self._call(messages, offered, outcome):
-                yield event
+            async with aclosing(self._call(messages, offered, outcome)) as events:
+                async for event in events:
+                    yield event
             if outcome.usage is None:
                 estimated = True
                 prompt = prompt_tokens(messages)
@@ -220,8 +225,9 @@ class OpenAIAssistant:
         attempt = 1
         while True:
             try:
-                async for event in self._attempt(body, outcome):
-                    yield event
+                async with aclosing(self._attempt(body, outcome)) as events:
+                    async for event in events:
+                        yield event
                 return
             except _Retry as failure:
                 if outcome.emitted or attempt >= self.retry.max_attempts:
@@ -250,8 +256,9 @@ class OpenAIAssistant:
                     if is_retryable_status(response.status_code):
                         raise _Retry(error, parse_retry_after(response.headers.get("retry-after")))
                     raise error
-                async for event in self._read(source.aiter_sse(), outcome):
-                    yield event
+                async with aclosing(self._read(source.aiter_sse(), outcome)) as events:
+                    async for event in events:
+                        yield event
         except httpx.ConnectTimeout:
             raise _Retry(
                 ModelTimeout(

@@ -326,3 +326,18 @@ async def test_long_history_is_trimmed_to_the_context_window(nursery, http):
     assert 2 < len(sent) < len(history)
     assert sent[-2]["content"].startswith("answer 19")
     assert sum(len(m["content"]) for m in sent) / 4 < 800
+
+
+async def test_closing_the_stream_early_closes_the_upstream_at_once(nursery, http):
+    """A consumer that stops reading (aclose, as `contextlib.aclosing` does) must not leave
+    the model generating until garbage collection."""
+    fake = await start_fake_openai(nursery)
+    fake.script.append(text_reply(" ".join(["word"] * 200), delay=0.02))
+    events = assistant_for(fake.base_url, http).stream(user_turn("q"))
+    first = await events.__anext__()
+    while not isinstance(first, ContentDelta):
+        first = await events.__anext__()
+    await events.aclose()
+    with trio.fail_after(1):
+        await fake.disconnected.wait()
+    assert fake.completed_streams == 0
