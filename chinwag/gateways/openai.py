@@ -28,7 +28,6 @@ from chinwag.gateways.base import (
     ToolEvent,
     Turn,
     UsageReport,
-    estimate_tokens,
 )
 from chinwag.gateways.fetch import UrlGuard
 from chinwag.gateways.prompt_budget import fit_messages, prompt_budget, prompt_tokens
@@ -159,7 +158,7 @@ class OpenAIAssistant:
             if outcome.usage is None:
                 estimated = True
                 prompt = prompt_tokens(messages)
-                output = estimate_tokens("x" * outcome.produced_chars)
+                output = (outcome.produced_chars + 3) // 4  # estimate_tokens' rule
                 outcome.usage = Usage(
                     input_tokens=prompt, output_tokens=output, total_tokens=prompt + output
                 )
