@@ -29,7 +29,13 @@ from chinwag.integrations.ratelimit import SendRateLimiter
 from chinwag.integrations.senders import Sender, TelegramSender, ZapiSender
 from chinwag.integrations.telegram_api import TelegramApi
 from chinwag.integrations.zapi_api import ZapiApi
-from chinwag.records import ChatClient, TelegramIntegration, ZapiIntegration, to_builtins
+from chinwag.records import (
+    ChatClient,
+    Integrations,
+    TelegramIntegration,
+    ZapiIntegration,
+    to_builtins,
+)
 from chinwag.service import ChinwagService
 from chinwag.storage.engine import StorageEngine
 
@@ -281,11 +287,12 @@ class IntegrationManager:
         telegram: TelegramIntegration | None,
         zapi: ZapiIntegration | None,
     ) -> None:
-        integrations: dict[str, Any] = {
-            "telegram": to_builtins(telegram) if telegram is not None else None,
-            "zapi": to_builtins(zapi) if zapi is not None else None,
-        }
-        await self.service.update_client(client.id, {"integrations": integrations})
+        integrations = Integrations(telegram=telegram, zapi=zapi)
+        set_integrations = getattr(self.service, "set_integrations", None)
+        if set_integrations is not None:
+            await set_integrations(client.id, integrations)
+        else:  # a facade without the dedicated method
+            await self.service.update_client(client.id, {"integrations": to_builtins(integrations)})
 
 
 # ------------------------------------------------------------ one manager per runtime

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,12 +46,13 @@ class FakeApi:
         self.calls: list[Call] = []
         # Calls answered with a scripted failure (not delivered).
         self.refused: list[Call] = []
-        self.failures: dict[str, list[Failure]] = {}
+        self.failures: dict[str, list[Failure | None]] = {}
         self._changed = trio.Event()
         self.base_url = ""
 
-    def fail_next(self, method: str, failure: Failure, times: int = 1) -> None:
-        self.failures.setdefault(method, []).extend([failure] * times)
+    def fail_next(self, method: str, failure: Failure, times: int = 1, *, after: int = 0) -> None:
+        """Answer the next `times` calls of `method` with `failure`, after `after` normal ones."""
+        self.failures.setdefault(method, []).extend([None] * after + [failure] * times)
 
     def of(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -61,16 +62,21 @@ class FakeApi:
 
     async def wait_for(self, method: str, count: int) -> list[Call]:
         """Wait until `count` calls of `method` were answered (tests wrap this in fail_after)."""
-        while len(self.of(method)) < count:
-            self._changed = trio.Event() if self._changed.is_set() else self._changed
-            await self._changed.wait()
+        await self.wait_until(lambda: len(self.of(method)) >= count)
         return self.of(method)
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition()` holds; it is re-checked whenever a call arrives."""
+        while not condition():
+            if self._changed.is_set():
+                self._changed = trio.Event()
+            await self._changed.wait()
 
     async def handle(self, token: str, method: str) -> Response | None:
         body = await request.get_json(force=True, silent=True) or {}
         scripted = self.failures.get(method)
-        if scripted:
-            failure = scripted.pop(0)
+        failure = scripted.pop(0) if scripted else None
+        if failure is not None:
             self.refused.append(
                 Call(
                     token,
@@ -80,6 +86,7 @@ class FakeApi:
                     trio.current_time(),
                 )
             )
+            self._changed.set()
             if failure.hang:
                 await trio.sleep_forever()
             return Response(

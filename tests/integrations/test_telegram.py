@@ -1,0 +1,252 @@
+"""Telegram end to end: real chinwag server, fake Bot API server, real webhook payloads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from .fakes import FakeTelegram
+from .harness import Rig, rig
+
+WAIT = 20  # seconds (virtual under MockClock) before a missing reply fails the test
+
+
+@pytest.fixture
+async def r(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with rig(tmp_path / "data") as handle:
+        yield handle
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    # Virtual time jumps only after 100 ms of real idleness, so socket and disk I/O finish first.
+    return trio.testing.MockClock(autojump_threshold=0.1)
+
+
+async def test_configure_registers_webhook_and_hides_token(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(bot_token="999:SECRET-bot")
+    [call] = r.telegram.of("setWebhook")
+    assert call.path_token == "999:SECRET-bot"
+    assert call.body["url"] == f"{r.server.base_url}/api/v1/webhooks/telegram/{client_id}"
+    assert len(secret) >= 32
+    shown = await r.server.client.get(f"/api/v1/web-chat-client/{client_id}")
+    assert shown.status_code == 200
+    assert "999:SECRET-bot" not in shown.text
+    assert secret not in shown.text
+
+
+async def test_refused_bot_token_changes_nothing(r: Rig) -> None:
+    client_id = await r.server.create_client()
+    r.telegram.fail_next("setWebhook", FakeTelegram.unauthorized())
+    response = await r.server.client.put(
+        f"/api/v1/web-chat-client/{client_id}/integrations",
+        json={
+            "integrationType": "Telegram",
+            "integrations": {"telegramIntegration": {"botToken": "x"}},
+        },
+    )
+    assert response.status_code == 400
+    assert "Unauthorized" in response.json()["message"]
+    assert r.server.service.get_client(client_id).integrations.telegram is None
+
+
+async def test_bad_session_duration_is_refused(r: Rig) -> None:
+    client_id = await r.server.create_client()
+    response = await r.server.client.put(
+        f"/api/v1/web-chat-client/{client_id}/integrations",
+        json={
+            "integrationType": "Telegram",
+            "integrations": {"telegramIntegration": {"botToken": "1:a", "sessionDuration": "3h"}},
+        },
+    )
+    assert response.status_code == 400
+    assert "sessionDuration" in response.json()["message"]
+    assert not r.telegram.of("setWebhook")
+
+
+async def test_message_gets_echo_reply_with_typing(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    response = await r.telegram_message(client_id, secret, 1, 4242, "Hello bot")
+    assert response.status_code == 200
+    with trio.fail_after(WAIT):
+        [reply] = await r.telegram.wait_for("sendMessage", 1)
+    assert reply.body["chat_id"] == 4242
+    assert reply.body["text"] == "You said: Hello bot"
+    assert "parse_mode" not in reply.body
+    actions = r.telegram.of("sendChatAction")
+    assert actions and actions[0].body == {"chat_id": 4242, "action": "typing"}
+    assert actions[0].at <= reply.at
+
+
+async def test_same_update_three_times_gets_one_reply(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    for _ in range(3):
+        response = await r.telegram_message(client_id, secret, 7, 10, "once please")
+        assert response.status_code == 200
+    # A later update of the same chat is answered after anything queued before it.
+    assert (await r.telegram_message(client_id, secret, 8, 10, "second")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(10) == ["You said: once please", "You said: second"]
+
+
+async def test_concurrent_duplicates_are_stored_once(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    statuses: list[int] = []
+
+    async def deliver() -> None:
+        response = await r.telegram_message(client_id, secret, 70, 11, "together")
+        statuses.append(response.status_code)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(deliver)
+    assert statuses == [200] * 5
+    assert (await r.telegram_message(client_id, secret, 71, 11, "after")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(11) == ["You said: together", "You said: after"]
+    assert r.inbox_count() == 2
+
+
+async def test_wrong_secret_is_401_and_nothing_stored(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    wrong = await r.telegram_message(client_id, secret + "x", 1, 5, "let me in")
+    assert wrong.status_code == 401
+    assert wrong.json()["data"] is None
+    missing = await r.server.anonymous.post(
+        f"/api/v1/webhooks/telegram/{client_id}", json={"update_id": 2}
+    )
+    assert missing.status_code == 401
+    assert r.inbox_count() == 0
+    assert (await r.telegram_message(client_id, secret, 3, 5, "legit")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    assert r.replies() == ["You said: legit"]
+
+
+async def test_long_answer_arrives_in_two_messages(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    words = ("lorem ipsum dolor sit amet. " * 300)[: 6000 - len("You said: ")].strip()
+    assert (await r.telegram_message(client_id, secret, 1, 77, words)).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    parts = r.replies(77)
+    assert len(parts) == 2
+    assert all(len(part) < 4096 for part in parts)
+    assert " ".join(parts).split() == f"You said: {words}".split()
+
+
+async def test_429_retry_after_delays_and_succeeds(r: Rig, clock: trio.testing.MockClock) -> None:
+    client_id, secret = await r.telegram_client()
+    r.telegram.fail_next("sendMessage", FakeTelegram.too_many_requests(7))
+    assert (await r.telegram_message(client_id, secret, 1, 3, "busy?")).status_code == 200
+    with trio.fail_after(WAIT):
+        [delivered] = await r.telegram.wait_for("sendMessage", 1)
+    [refused] = r.telegram.refused
+    assert delivered.body["text"] == "You said: busy?"
+    assert 7.0 <= delivered.at - refused.at < 8.0
+
+
+async def test_reset_usage_and_start(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(
+        client_parameters={"debug": True, "helloLabel": "Welcome to Acme!"},
+        limiting_parameters={"maxMessages": 50},
+    )
+    service = r.server.service
+    chat = 555
+    steps = [(1, "/start"), (2, "first question"), (3, "/usage"), (4, "/reset"), (5, "/usage")]
+    for update_id, text in steps:
+        assert (
+            await r.telegram_message(client_id, secret, update_id, chat, text)
+        ).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", len(steps))
+    hello, answer, usage, reset, usage_after = r.replies(chat)
+    assert hello == "Welcome to Acme!"
+    assert answer == "You said: first question"
+    assert "Input tokens:" in usage and "Output tokens:" in usage and "Total tokens:" in usage
+    assert "Messages: 2 / 50" in usage
+    assert reset == "The conversation was cleared. Let's start over."
+    assert "Messages: 0 / 50" in usage_after
+    sessions, _ = service.list_sessions(client_id)
+    [session] = [s for s in sessions if s.channel == "telegram"]
+    assert session.external_id == str(chat)
+    assert service.messages(session.id) == []
+
+
+async def test_usage_with_debug_off_and_language(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(client_parameters={"languageCode": "pt-BR"})
+    assert (await r.telegram_message(client_id, secret, 1, 9, "/usage")).status_code == 200
+    assert (await r.telegram_message(client_id, secret, 2, 9, "/start")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(9) == [
+        "Os detalhes de uso não estão disponíveis neste chat.",
+        "Olá! Como posso ajudar?",
+    ]
+
+
+async def test_limit_reached_gets_localized_notice(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(
+        client_parameters={"languageCode": "es"}, limiting_parameters={"maxMessages": 2}
+    )
+    for update_id, text in [(1, "uno"), (2, "dos")]:
+        assert (await r.telegram_message(client_id, secret, update_id, 6, text)).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    first, blocked = r.replies(6)
+    assert first == "You said: uno"
+    assert blocked.startswith("Esta conversación alcanzó un límite")
+
+
+async def test_two_chats_in_parallel_one_chat_in_order(
+    r: Rig, clock: trio.testing.MockClock
+) -> None:
+    # Each reply streams 3 words 1 s apart: a chat's 3 turns take >= 9 s in sequence.
+    client_id, secret = await r.telegram_client(streamDelaySeconds=1.0)
+    for update_id, text in [(1, "a1"), (2, "a2"), (3, "a3")]:
+        assert (
+            await r.telegram_message(client_id, secret, update_id, 100, text)
+        ).status_code == 200
+    assert (await r.telegram_message(client_id, secret, 4, 200, "b1")).status_code == 200
+    with trio.fail_after(60):
+        await r.telegram.wait_for("sendMessage", 4)
+    assert r.replies(100) == ["You said: a1", "You said: a2", "You said: a3"]
+    sent = r.telegram.of("sendMessage")
+    a_times = [c.at for c in sent if c.body["chat_id"] == 100]
+    [b_time] = [c.at for c in sent if c.body["chat_id"] == 200]
+    assert b_time < a_times[1]  # chat 200 did not wait behind chat 100's queue
+    assert a_times[2] - a_times[0] >= 6.0  # chat 100's turns ran one after another
+
+
+async def test_debounce_merges_messages(r: Rig, clock: trio.testing.MockClock) -> None:
+    client_id, secret = await r.telegram_client(client_parameters={"messageDebounceInterval": 3})
+    for update_id, text in [(1, "one"), (2, "two"), (3, "three")]:
+        assert (await r.telegram_message(client_id, secret, update_id, 8, text)).status_code == 200
+        await trio.sleep(1.0)
+    await trio.sleep(10)
+    assert (await r.telegram_message(client_id, secret, 4, 8, "later")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(8) == ["You said: one\ntwo\nthree", "You said: later"]
+
+
+async def test_delete_integration_removes_webhook(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    response = await r.server.client.delete(
+        f"/api/v1/web-chat-client/{client_id}/integrations/Telegram"
+    )
+    assert response.status_code == 200
+    assert len(r.telegram.of("deleteWebhook")) == 1
+    assert r.server.service.get_client(client_id).integrations.telegram is None
+    gone = await r.telegram_message(client_id, secret, 1, 1, "hello?")
+    assert gone.status_code == 404
+    again = await r.server.client.delete(
+        f"/api/v1/web-chat-client/{client_id}/integrations/Telegram"
+    )
+    assert again.status_code == 404
