@@ -1,0 +1,307 @@
+"""The byte-level storage engine: tables of sorted byte keys, durable atomic writes, fast reads.
+
+`StorageEngine` is what the repository layer codes against (bytes in, bytes out, no LMDB types),
+so a test or another backend can stand in for LMDB. `LmdbEngine` is the real one: one LMDB env
+with a named database per table. Reads are short read transactions on the caller's thread (LMDB
+reads are memory-mapped lookups, far cheaper than a thread hop). Writes go to the single writer
+thread (writer.py), which batches concurrent calls into one transaction and one fsync.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import lmdb
+import trio
+
+from chinwag.storage.dirlock import DirLock, lock_directory
+from chinwag.storage.errors import StorageClosed, StorageError
+from chinwag.storage.ops import Delete, DeletePrefix, Put, Write
+from chinwag.storage.readgate import ReadGate
+from chinwag.storage.writer import GroupCommitWriter
+
+__all__ = [
+    "Delete",
+    "DeletePrefix",
+    "LmdbEngine",
+    "Put",
+    "StorageEngine",
+    "Write",
+]
+
+
+class StorageEngine(Protocol):
+    """Backend-neutral: bytes in, bytes out; no LMDB types leak out."""
+
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+
+    def scan(
+        self,
+        table: str,
+        *,
+        prefix: bytes = b"",
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """Keys k starting with prefix and start <= k < end (each bound only when given)."""
+        ...
+
+    def count(self, table: str, prefix: bytes = b"") -> int: ...
+
+    async def write(self, *ops: Write) -> None:
+        """Return once the ops are durably committed, atomically, without blocking Trio."""
+        ...
+
+    def write_threadsafe(
+        self, ops: Sequence[Write], on_done: Callable[[BaseException | None], None]
+    ) -> None:
+        """From any thread; `on_done` runs on the writer thread after the commit."""
+        ...
+
+    def close(self) -> None:
+        """Flush pending writes, stop the writer, release the data directory."""
+        ...
+
+
+class LmdbEngine(StorageEngine):
+    """LMDB env + one pykka writer thread with group commit + a flock on the directory."""
+
+    def __init__(
+        self,
+        env: lmdb.Environment,
+        dbs: dict[str, Any],
+        dir_lock: DirLock,
+        *,
+        group_commit: bool,
+        max_batch: int,
+    ) -> None:
+        self._env = env
+        self._dbs = dbs
+        self._dir_lock = dir_lock
+        self._gate = ReadGate()
+        self._closed = False
+        self._max_key_size = env.max_key_size()
+        self._writer = GroupCommitWriter(
+            env, dbs, self._gate, group_commit=group_commit, max_batch=max_batch
+        )
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        tables: Iterable[str],
+        *,
+        map_size: int = 1 << 30,
+        sync: bool = True,
+        group_commit: bool = True,
+        max_batch: int = 4096,
+    ) -> LmdbEngine:
+        """Lock `path` (creating it), open the env and one named database per table."""
+        names = list(dict.fromkeys(tables))
+        if not names:
+            raise StorageError("LmdbEngine.open needs at least one table name")
+        dir_lock = lock_directory(path)
+        try:
+            env = lmdb.open(
+                str(Path(path)),
+                map_size=map_size,
+                max_dbs=len(names),
+                sync=sync,
+                metasync=sync,
+                # Reads run on many threads (Trio, worker threads); LMDB's default reader table is
+                # 126 slots, which is plenty since each read transaction is short.
+                max_readers=512,
+            )
+        except BaseException:
+            dir_lock.release()
+            raise
+        try:
+            with env.begin(write=True) as txn:
+                dbs = {name: env.open_db(name.encode(), txn=txn, create=True) for name in names}
+        except BaseException:
+            env.close()
+            dir_lock.release()
+            raise
+        return cls(env, dbs, dir_lock, group_commit=group_commit, max_batch=max_batch)
+
+    # -- reads: synchronous, on the caller's thread -------------------------------------------
+
+    def _db(self, table: str) -> Any:
+        try:
+            return self._dbs[table]
+        except KeyError:
+            raise StorageError(
+                f"unknown table {table!r}; the engine was opened with {sorted(self._dbs)}"
+            ) from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageClosed("the storage engine is closed")
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        db = self._db(table)
+        if not key or len(key) > self._max_key_size:
+            return None  # such a key can never have been stored
+        with self._gate.reading():
+            self._check_open()
+            with self._env.begin(db=db) as txn:
+                return txn.get(key)
+
+    def scan(
+        self,
+        table: str,
+        *,
+        prefix: bytes = b"",
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        db = self._db(table)
+        if limit is not None and limit <= 0:
+            return []
+        low = prefix if start is None or start < prefix else start
+        high = _prefix_end(prefix)
+        if end is not None and (high is None or end < high):
+            high = end
+        if high is not None and high <= low:
+            return []
+        with self._gate.reading():
+            self._check_open()
+            with self._env.begin(db=db) as txn:
+                cursor = txn.cursor()
+                if reverse:
+                    return _scan_backward(cursor, low, high, limit)
+                return _scan_forward(cursor, low, high, limit)
+
+    def count(self, table: str, prefix: bytes = b"") -> int:
+        db = self._db(table)
+        with self._gate.reading():
+            self._check_open()
+            with self._env.begin(db=db) as txn:
+                if not prefix:
+                    return txn.stat(db)["entries"]
+                cursor = txn.cursor()
+                if not cursor.set_range(prefix):
+                    return 0
+                total = 0
+                for key in cursor.iternext(keys=True, values=False):
+                    if not key.startswith(prefix):
+                        break
+                    total += 1
+                return total
+
+    # -- writes: handed to the writer thread ------------------------------------------------
+
+    async def write(self, *ops: Write) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if not ops:
+            return
+        self._validate(ops)
+        task = trio.lowlevel.current_task()
+        self._writer.submit_trio(ops, trio.lowlevel.current_trio_token(), task)
+        # Once queued, the write happens whatever we do, so cancellation waits for the outcome
+        # (Abort.FAILED): the caller always learns whether its data is stored.
+        await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
+
+    def write_threadsafe(
+        self, ops: Sequence[Write], on_done: Callable[[BaseException | None], None]
+    ) -> None:
+        ops = tuple(ops)
+        self._validate(ops)
+        self._writer.submit(ops, on_done)
+
+    def _validate(self, ops: Sequence[Write]) -> None:
+        """Refuse malformed ops before queueing, so the caller gets the error at once."""
+        self._check_open()
+        for op in ops:
+            kind = type(op)
+            if kind is Put:
+                if type(op.value) is not bytes:
+                    raise StorageError(f"Put value for table {op.table!r} must be bytes")
+            elif kind is Delete:
+                pass
+            elif kind is DeletePrefix:
+                if type(op.prefix) is not bytes:
+                    raise StorageError(f"DeletePrefix prefix for table {op.table!r} must be bytes")
+                self._db(op.table)
+                continue
+            else:
+                raise StorageError(f"not a write operation: {op!r}")
+            if type(op.key) is not bytes:
+                raise StorageError(f"{kind.__name__} key for table {op.table!r} must be bytes")
+            self._db(op.table)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._writer.stop()
+        with self._gate.exclusive():
+            self._closed = True
+            self._env.close()
+        self._dir_lock.release()
+
+    @property
+    def map_size(self) -> int:
+        """Current LMDB map size in bytes (it grows when the map fills up)."""
+        with self._gate.reading():
+            self._check_open()
+            return self._env.info()["map_size"]
+
+
+def _cannot_abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key above every key starting with `prefix`; None when there is none."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+def _scan_forward(
+    cursor: lmdb.Cursor, low: bytes, high: bytes | None, limit: int | None
+) -> list[tuple[bytes, bytes]]:
+    out: list[tuple[bytes, bytes]] = []
+    if low:
+        if not cursor.set_range(low):
+            return out
+    elif not cursor.first():
+        return out
+    for key, value in cursor.iternext():
+        if high is not None and key >= high:
+            break
+        out.append((key, value))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def _scan_backward(
+    cursor: lmdb.Cursor, low: bytes, high: bytes | None, limit: int | None
+) -> list[tuple[bytes, bytes]]:
+    out: list[tuple[bytes, bytes]] = []
+    if high is None:
+        if not cursor.last():
+            return out
+    elif cursor.set_range(high):
+        if not cursor.prev():
+            return out
+    elif not cursor.last():
+        return out
+    for key, value in cursor.iterprev():
+        if key < low:
+            break
+        out.append((key, value))
+        if limit is not None and len(out) >= limit:
+            break
+    return out

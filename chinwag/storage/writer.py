@@ -1,0 +1,262 @@
+"""The one thread that writes: a pykka actor draining a queue of write calls with group commit.
+
+Why one thread: LMDB allows a single write transaction at a time, and a durable commit costs an
+fsync (milliseconds). Funnelling every write through one thread lets it put everything that queued
+up during the previous fsync into ONE transaction and pay one fsync for the lot, then acknowledge
+each caller. Callers never block on each other's fsyncs and throughput grows with concurrency.
+
+Hot-path shape: a caller appends to a deque and, only if the writer is not already due to run,
+tells the actor to drain (so a burst of writes costs one actor message, not one each). Trio callers
+are woken with one `run_sync_soon` per Trio run per batch, not one per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lmdb
+import outcome
+import pykka
+import trio
+
+from chinwag.storage.errors import StorageClosed, StorageError
+from chinwag.storage.ops import Delete, DeletePrefix, Put, Write
+from chinwag.storage.readgate import ReadGate
+
+log = logging.getLogger(__name__)
+
+# Growth stops here (1 TiB of address space); a call that needs more fails instead of looping.
+MAX_MAP_SIZE = 1 << 40
+
+OnDone = Callable[[BaseException | None], None]
+
+
+class _Request:
+    """One write call: its ops, and either a callback or the Trio task to wake."""
+
+    __slots__ = ("on_done", "ops", "task", "token")
+
+    def __init__(
+        self,
+        ops: Sequence[Write],
+        on_done: OnDone | None,
+        token: trio.lowlevel.TrioToken | None,
+        task: trio.lowlevel.Task | None,
+    ) -> None:
+        self.ops = ops
+        self.on_done = on_done
+        self.token = token
+        self.task = task
+
+
+_DRAIN = object()
+
+
+class _WriterActor(pykka.ThreadingActor):
+    """Owns the writer thread; every message means 'drain the queue', stopping drains it last."""
+
+    # A forgotten close() must not hang interpreter exit; unacknowledged writes are not promised.
+    use_daemon_thread = True
+
+    def __init__(self, drain: Callable[[], None]) -> None:
+        super().__init__()
+        self._drain = drain
+
+    def on_receive(self, message: Any) -> None:
+        if message is _DRAIN:
+            self._drain()
+
+    def on_stop(self) -> None:
+        self._drain()
+
+
+def apply_ops(txn: lmdb.Transaction, dbs: dict[str, Any], ops: Sequence[Write]) -> None:
+    """Apply one call's ops inside `txn`; LMDB errors become StorageErrors naming the op."""
+    for op in ops:
+        db = dbs[op.table]
+        try:
+            if type(op) is Put:
+                txn.put(op.key, op.value, db=db)
+            elif type(op) is Delete:
+                txn.delete(op.key, db=db)
+            elif type(op) is DeletePrefix:
+                _delete_prefix(txn, db, op.prefix)
+            else:
+                raise StorageError(f"unknown write operation {op!r}")
+        except lmdb.MapFullError:
+            raise  # the writer grows the map and retries; not this call's fault
+        except lmdb.Error as exc:
+            raise StorageError(f"{type(op).__name__} on table {op.table!r} failed: {exc}") from exc
+
+
+def _delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> None:
+    if not prefix:
+        txn.drop(db, delete=False)  # empties the table, keeps the handle
+        return
+    cursor = txn.cursor(db)
+    if not cursor.set_range(prefix):
+        return
+    # delete() moves to the next record; an unpositioned cursor's key is b"", which ends the loop.
+    while cursor.key().startswith(prefix):
+        if not cursor.delete():
+            break
+
+
+class GroupCommitWriter:
+    """Queue + pykka actor; `submit*` from any thread, commits happen on the actor's thread."""
+
+    def __init__(
+        self,
+        env: lmdb.Environment,
+        dbs: dict[str, Any],
+        gate: ReadGate,
+        *,
+        group_commit: bool,
+        max_batch: int,
+    ) -> None:
+        self._env = env
+        self._dbs = dbs
+        self._gate = gate
+        self._group_commit = group_commit
+        self._max_batch = max(1, max_batch)
+        self._queue: deque[_Request] = deque()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self._closed = False
+        self._actor = _WriterActor.start(self._drain)
+
+    # -- any thread -------------------------------------------------------------------------
+
+    def submit(self, ops: Sequence[Write], on_done: OnDone) -> None:
+        """Queue a call whose outcome goes to `on_done` (run on the writer thread)."""
+        self._enqueue(_Request(ops, on_done, None, None))
+
+    def submit_trio(
+        self, ops: Sequence[Write], token: trio.lowlevel.TrioToken, task: trio.lowlevel.Task
+    ) -> None:
+        """Queue a call whose outcome reschedules `task` (parked in wait_task_rescheduled)."""
+        self._enqueue(_Request(ops, None, token, task))
+
+    def _enqueue(self, request: _Request) -> None:
+        with self._lock:
+            if self._closed:
+                raise StorageClosed("the storage engine is closed; the write was not applied")
+            self._queue.append(request)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._actor.tell(_DRAIN)
+
+    def stop(self) -> None:
+        """Refuse new calls, commit and acknowledge everything queued, end the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._actor.stop(block=True)
+
+    # -- writer thread ----------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        # Cleared before popping: a submit that saw True appended before this line, so the
+        # loop below still finds it; one that sees False sends a fresh (maybe spare) message.
+        with self._lock:
+            self._wake_pending = False
+        queue = self._queue
+        while queue:
+            batch: list[_Request] = []
+            try:
+                while len(batch) < self._max_batch:
+                    batch.append(queue.popleft())
+            except IndexError:
+                pass
+            if self._group_commit:
+                self._acknowledge(batch, self._commit(batch))
+            else:
+                for request in batch:
+                    self._acknowledge([request], self._commit([request]))
+
+    def _commit(self, batch: list[_Request]) -> dict[int, BaseException]:
+        """Commit the batch in one transaction; return the errors of the calls left out.
+
+        A call that raises is dropped and the transaction redone without it, so one bad call
+        never fails its neighbours. A full map is grown and the whole batch retried.
+        """
+        errors: dict[int, BaseException] = {}
+        live = list(range(len(batch)))
+        while live:
+            failed: int | None = None
+            txn = self._env.begin(write=True)
+            try:
+                for index in live:
+                    try:
+                        apply_ops(txn, self._dbs, batch[index].ops)
+                    except lmdb.MapFullError:
+                        raise
+                    except Exception as exc:
+                        errors[index] = exc
+                        failed = index
+                        break
+                else:
+                    txn.commit()
+                    return errors
+            except lmdb.MapFullError:
+                _abort(txn)
+                try:
+                    self._grow()
+                except StorageError as exc:
+                    errors.update(dict.fromkeys(live, exc))
+                    return errors
+                continue
+            except Exception as exc:  # the commit itself failed (disk error): nobody is durable
+                _abort(txn)
+                error = StorageError(f"commit failed, nothing of this write was stored: {exc}")
+                error.__cause__ = exc
+                errors.update(dict.fromkeys(live, error))
+                return errors
+            _abort(txn)
+            live.remove(failed)  # type: ignore[arg-type]
+        return errors
+
+    def _grow(self) -> None:
+        """Double the map; readers are held off because set_mapsize needs no open transaction."""
+        with self._gate.exclusive():
+            size = self._env.info()["map_size"]
+            if size >= MAX_MAP_SIZE:
+                raise StorageError(f"the database is full at its largest map size ({size} bytes)")
+            new_size = min(size * 2, MAX_MAP_SIZE)
+            self._env.set_mapsize(new_size)
+        log.info("LMDB map grown from %d to %d bytes", size, new_size)
+
+    def _acknowledge(self, batch: list[_Request], errors: dict[int, BaseException]) -> None:
+        woken: dict[trio.lowlevel.TrioToken, list[tuple[trio.lowlevel.Task, Any]]] = {}
+        for index, request in enumerate(batch):
+            error = errors.get(index)
+            if request.token is not None:
+                result = outcome.Value(None) if error is None else outcome.Error(error)
+                woken.setdefault(request.token, []).append((request.task, result))
+            elif request.on_done is not None:
+                try:
+                    request.on_done(error)
+                except Exception:
+                    log.exception("a write_threadsafe on_done callback raised")
+        for token, tasks in woken.items():
+            try:
+                token.run_sync_soon(_reschedule_all, tasks)
+            except trio.RunFinishedError:
+                log.warning("a Trio run ended before %d writes were acknowledged", len(tasks))
+
+
+def _reschedule_all(tasks: list[tuple[trio.lowlevel.Task, Any]]) -> None:
+    for task, result in tasks:
+        trio.lowlevel.reschedule(task, result)
+
+
+def _abort(txn: lmdb.Transaction) -> None:
+    with contextlib.suppress(lmdb.Error):  # already finished by a failed commit
+        txn.abort()
