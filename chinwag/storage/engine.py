@@ -89,6 +89,7 @@ class LmdbEngine(StorageEngine):
         self._writer = GroupCommitWriter(
             env, dbs, self._gate, group_commit=group_commit, max_batch=max_batch
         )
+        self._enqueue = self._writer.enqueue
 
     @classmethod
     def open(
@@ -203,11 +204,10 @@ class LmdbEngine(StorageEngine):
         if not ops:
             return
         self._validate(ops)
-        task = trio.lowlevel.current_task()
-        self._writer.submit_trio(ops, trio.lowlevel.current_trio_token(), task)
+        self._enqueue((ops, None, _current_trio_token(), _current_task()))
         # Once queued, the write happens whatever we do, so cancellation waits for the outcome
         # (Abort.FAILED): the caller always learns whether its data is stored.
-        await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
+        await _wait_task_rescheduled(_cannot_abort)
 
     def write_threadsafe(
         self, ops: Sequence[Write], on_done: Callable[[BaseException | None], None]
@@ -218,24 +218,33 @@ class LmdbEngine(StorageEngine):
 
     def _validate(self, ops: Sequence[Write]) -> None:
         """Refuse malformed ops before queueing, so the caller gets the error at once."""
-        self._check_open()
+        if self._closed:
+            raise StorageClosed("the storage engine is closed; the write was not applied")
+        dbs = self._dbs
         for op in ops:
-            kind = type(op)
-            if kind is Put:
-                if type(op.value) is not bytes:
-                    raise StorageError(f"Put value for table {op.table!r} must be bytes")
-            elif kind is Delete:
-                pass
-            elif kind is DeletePrefix:
-                if type(op.prefix) is not bytes:
-                    raise StorageError(f"DeletePrefix prefix for table {op.table!r} must be bytes")
-                self._db(op.table)
+            # Fast path for the common case; anything else gets the detailed checks below.
+            if (
+                type(op) is Put
+                and op.table in dbs
+                and type(op.key) is bytes
+                and type(op.value) is bytes
+            ):
                 continue
-            else:
-                raise StorageError(f"not a write operation: {op!r}")
-            if type(op.key) is not bytes:
-                raise StorageError(f"{kind.__name__} key for table {op.table!r} must be bytes")
-            self._db(op.table)
+            self._validate_one(op)
+
+    def _validate_one(self, op: Write) -> None:
+        kind = type(op)
+        if kind not in (Put, Delete, DeletePrefix):
+            raise StorageError(f"not a write operation: {op!r}")
+        self._db(op.table)
+        if kind is DeletePrefix:
+            if type(op.prefix) is not bytes:  # type: ignore[union-attr]
+                raise StorageError(f"DeletePrefix prefix for table {op.table!r} must be bytes")
+            return
+        if type(op.key) is not bytes:  # type: ignore[union-attr]
+            raise StorageError(f"{kind.__name__} key for table {op.table!r} must be bytes")
+        if kind is Put and type(op.value) is not bytes:  # type: ignore[union-attr]
+            raise StorageError(f"Put value for table {op.table!r} must be bytes")
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -249,11 +258,21 @@ class LmdbEngine(StorageEngine):
         self._dir_lock.release()
 
     @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(transactions committed, write calls committed): their ratio is the mean batch."""
+        return self._writer.commits, self._writer.calls
+
+    @property
     def map_size(self) -> int:
         """Current LMDB map size in bytes (it grows when the map fills up)."""
         with self._gate.reading():
             self._check_open()
             return self._env.info()["map_size"]
+
+
+_current_task = trio.lowlevel.current_task
+_current_trio_token = trio.lowlevel.current_trio_token
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 
 
 def _cannot_abort(_raise_cancel: Any) -> trio.lowlevel.Abort:

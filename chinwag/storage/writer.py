@@ -36,22 +36,11 @@ MAX_MAP_SIZE = 1 << 40
 OnDone = Callable[[BaseException | None], None]
 
 
-class _Request:
-    """One write call: its ops, and either a callback or the Trio task to wake."""
-
-    __slots__ = ("on_done", "ops", "task", "token")
-
-    def __init__(
-        self,
-        ops: Sequence[Write],
-        on_done: OnDone | None,
-        token: trio.lowlevel.TrioToken | None,
-        task: trio.lowlevel.Task | None,
-    ) -> None:
-        self.ops = ops
-        self.on_done = on_done
-        self.token = token
-        self.task = task
+# One queued write call: (ops, on_done, trio token, trio task). A plain tuple because this is the
+# hot path: either on_done is set (write_threadsafe) or token and task are (Trio write()).
+_Request = tuple[
+    Sequence[Write], "OnDone | None", "trio.lowlevel.TrioToken | None", "trio.lowlevel.Task | None"
+]
 
 
 _DRAIN = object()
@@ -77,21 +66,23 @@ class _WriterActor(pykka.ThreadingActor):
 
 def apply_ops(txn: lmdb.Transaction, dbs: dict[str, Any], ops: Sequence[Write]) -> None:
     """Apply one call's ops inside `txn`; LMDB errors become StorageErrors naming the op."""
-    for op in ops:
-        db = dbs[op.table]
-        try:
-            if type(op) is Put:
-                txn.put(op.key, op.value, db=db)
-            elif type(op) is Delete:
-                txn.delete(op.key, db=db)
-            elif type(op) is DeletePrefix:
-                _delete_prefix(txn, db, op.prefix)
+    op: Write | None = None
+    try:
+        for op in ops:
+            kind = type(op)
+            if kind is Put:
+                txn.put(op.key, op.value, db=dbs[op.table])
+            elif kind is Delete:
+                txn.delete(op.key, db=dbs[op.table])
+            elif kind is DeletePrefix:
+                _delete_prefix(txn, dbs[op.table], op.prefix)
             else:
                 raise StorageError(f"unknown write operation {op!r}")
-        except lmdb.MapFullError:
-            raise  # the writer grows the map and retries; not this call's fault
-        except lmdb.Error as exc:
-            raise StorageError(f"{type(op).__name__} on table {op.table!r} failed: {exc}") from exc
+    except lmdb.MapFullError:
+        raise  # the writer grows the map and retries; not this call's fault
+    except lmdb.Error as exc:
+        assert op is not None
+        raise StorageError(f"{type(op).__name__} on table {op.table!r} failed: {exc}") from exc
 
 
 def _delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> None:
@@ -128,21 +119,19 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._wake_pending = False
         self._closed = False
+        # Transactions committed so far; with calls acknowledged it gives the mean batch size.
+        self.commits = 0
+        self.calls = 0
         self._actor = _WriterActor.start(self._drain)
 
     # -- any thread -------------------------------------------------------------------------
 
     def submit(self, ops: Sequence[Write], on_done: OnDone) -> None:
         """Queue a call whose outcome goes to `on_done` (run on the writer thread)."""
-        self._enqueue(_Request(ops, on_done, None, None))
+        self.enqueue((ops, on_done, None, None))
 
-    def submit_trio(
-        self, ops: Sequence[Write], token: trio.lowlevel.TrioToken, task: trio.lowlevel.Task
-    ) -> None:
-        """Queue a call whose outcome reschedules `task` (parked in wait_task_rescheduled)."""
-        self._enqueue(_Request(ops, None, token, task))
-
-    def _enqueue(self, request: _Request) -> None:
+    def enqueue(self, request: _Request) -> None:
+        """Queue a request tuple; a Trio one has its task rescheduled with the outcome."""
         with self._lock:
             if self._closed:
                 raise StorageClosed("the storage engine is closed; the write was not applied")
@@ -195,7 +184,7 @@ class GroupCommitWriter:
             try:
                 for index in live:
                     try:
-                        apply_ops(txn, self._dbs, batch[index].ops)
+                        apply_ops(txn, self._dbs, batch[index][0])
                     except lmdb.MapFullError:
                         raise
                     except Exception as exc:
@@ -204,6 +193,8 @@ class GroupCommitWriter:
                         break
                 else:
                     txn.commit()
+                    self.commits += 1
+                    self.calls += len(live)
                     return errors
             except lmdb.MapFullError:
                 _abort(txn)
@@ -234,15 +225,18 @@ class GroupCommitWriter:
         log.info("LMDB map grown from %d to %d bytes", size, new_size)
 
     def _acknowledge(self, batch: list[_Request], errors: dict[int, BaseException]) -> None:
-        woken: dict[trio.lowlevel.TrioToken, list[tuple[trio.lowlevel.Task, Any]]] = {}
-        for index, request in enumerate(batch):
-            error = errors.get(index)
-            if request.token is not None:
-                result = outcome.Value(None) if error is None else outcome.Error(error)
-                woken.setdefault(request.token, []).append((request.task, result))
-            elif request.on_done is not None:
+        """Tell every caller its outcome: one run_sync_soon per Trio run, on_done per callback."""
+        woken: dict[trio.lowlevel.TrioToken, list[Any]] = {}
+        for index, (_ops, on_done, token, task) in enumerate(batch):
+            error = errors.get(index) if errors else None
+            if token is not None:
+                tasks = woken.get(token)
+                if tasks is None:
+                    tasks = woken[token] = []
+                tasks.append(task if error is None else (task, outcome.Error(error)))
+            elif on_done is not None:
                 try:
-                    request.on_done(error)
+                    on_done(error)
                 except Exception:
                     log.exception("a write_threadsafe on_done callback raised")
         for token, tasks in woken.items():
@@ -252,9 +246,14 @@ class GroupCommitWriter:
                 log.warning("a Trio run ended before %d writes were acknowledged", len(tasks))
 
 
-def _reschedule_all(tasks: list[tuple[trio.lowlevel.Task, Any]]) -> None:
-    for task, result in tasks:
-        trio.lowlevel.reschedule(task, result)
+def _reschedule_all(tasks: list[Any]) -> None:
+    """Runs on the Trio thread: a bare task succeeded, a (task, Error) pair failed."""
+    reschedule = trio.lowlevel.reschedule
+    for item in tasks:
+        if type(item) is tuple:
+            reschedule(*item)
+        else:
+            reschedule(item)
 
 
 def _abort(txn: lmdb.Transaction) -> None:
