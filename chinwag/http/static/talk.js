@@ -389,8 +389,13 @@
   }
 
   function applyLimits(limits) {
-    const blocked = !!(limits && (limits.blocked || limits.limitReached));
-    setBlocked(blocked);
+    if (limits && limits.blocked && limits.blockedBy === "messagesPerHour") {
+      // Waiting helps here, clearing does not: say so without blocking the composer.
+      setBlocked(false);
+      showBanner(S.rateLimitedShort, { tone: "warn", kind: "request" });
+      return;
+    }
+    setBlocked(!!(limits && limits.blocked));
   }
 
   function setBlocked(blocked) {
@@ -488,7 +493,14 @@
       return;
     }
     if (error.status === 403) {
-      setBlocked(true);
+      // Either the conversation is blocked (clearing helps) or this one message is too long.
+      refreshSession()
+        .then((session) => {
+          if (!session?.limits?.blocked) {
+            showBanner(S.messageTooLong, { tone: "warn", kind: "request" });
+          }
+        })
+        .catch(() => setBlocked(true));
       return;
     }
     const text = describeError(error);
@@ -508,7 +520,7 @@
   /* Re-fetch the conversation until the server answers, then keep polling briefly while the
    * reply we were watching is still being written (the last stored message is the user's). */
   async function recover() {
-    if (state.recovering || state.expired) return;
+    if (state.recovering || state.expired || state.turn) return;
     state.recovering = true;
     let delay = 1000;
     let settled = 0;
@@ -535,12 +547,16 @@
       refreshSession().catch(() => {});
     } finally {
       state.recovering = false;
+      if (!state.turn) app.dataset.turn = "idle";
     }
   }
 
   window.addEventListener("offline", () => showBanner(S.connectionLost, { kind: "connection" }));
   window.addEventListener("online", () => {
-    if (!banner.hidden && banner.dataset.kind === "connection") recover();
+    if (banner.hidden || banner.dataset.kind !== "connection") return;
+    // A reply still streaming survived the outage; a broken one reports itself and recovers.
+    if (state.turn) hideBanner("connection");
+    else recover();
   });
 
   // ------------------------------------------------------------------ streaming a reply
@@ -610,6 +626,41 @@
     return { role: "user", content };
   }
 
+  /* Apply one streamed reply to its view; true when the server said `done`. */
+  async function readReply(body, view) {
+    let finished = false;
+    for await (const { event, data } of readEvents(body)) {
+      if (event === "content") {
+        view.content += data.text ?? "";
+        if (view.reasoningBox.classList.contains("is-live")) {
+          view.reasoningBox.classList.remove("is-live");
+          view.reasoningBox.open = false;
+        }
+        scheduleRender(view);
+      } else if (event === "reasoning") {
+        setReasoning(view, view.reasoning + (data.text ?? ""), true);
+        scrollToBottom();
+      } else if (event === "tool") {
+        upsertTool(view, data);
+        scrollToBottom();
+      } else if (event === "error") {
+        view.failed = true;
+        const status = Number(data.status) || 502;
+        const text = status === 504 ? S.modelTimeout : S.modelFailed;
+        showMessageError(view, data.message, text);
+        // Also outside the bubble: the resync after the turn may re-render the conversation.
+        showBanner(cfg.debug && data.message ? `${text} (${data.message})` : text, {
+          tone: "error",
+          kind: "request",
+        });
+      } else if (event === "done") {
+        finished = true;
+        if (data.usage) view.usage = data.usage;
+      }
+    }
+    return finished;
+  }
+
   async function send(text) {
     text = (text ?? "").trim();
     const attachment = state.attachment;
@@ -634,6 +685,7 @@
 
     const controller = new AbortController();
     state.turn = { controller, view, stopping: false };
+    app.dataset.turn = "streaming";
     updateComposer();
 
     const restoreDraft = () => {
@@ -645,8 +697,9 @@
       updateEmptyState();
     };
 
-    let finished = false;
-    let lost = false;
+    let finished = false; // the server ended the turn (done event or a whole JSON answer)
+    let refused = false; // the server refused the prompt before the reply started
+    let lost = false; // the connection broke mid-reply
     try {
       const response = await api("prompt", {
         method: "POST",
@@ -657,47 +710,21 @@
       if (!response.ok) {
         const body = await envelope(response);
         restoreDraft();
-        handleHttpError(new HttpError(response.status, body.message, response.headers.get("Retry-After")));
-        finished = true;
-        return;
-      }
-      const contentType = response.headers.get("Content-Type") || "";
-      if (!contentType.includes("text/event-stream")) {
+        handleHttpError(
+          new HttpError(response.status, body.message, response.headers.get("Retry-After")),
+        );
+        refused = true;
+      } else if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
         // A server that answered with JSON: show the whole completion at once.
         const body = await envelope(response);
         view.content = body.data?.completionText || "";
-        scheduleRender(view);
         finished = true;
-        return;
+      } else {
+        finished = await readReply(response.body, view);
+        if (!finished && !view.failed) lost = true;
       }
-      for await (const { event, data } of readEvents(response.body)) {
-        if (event === "content") {
-          view.content += data.text ?? "";
-          if (view.reasoningBox.classList.contains("is-live")) {
-            view.reasoningBox.classList.remove("is-live");
-            view.reasoningBox.open = false;
-          }
-          scheduleRender(view);
-        } else if (event === "reasoning") {
-          setReasoning(view, view.reasoning + (data.text ?? ""), true);
-          scrollToBottom();
-        } else if (event === "tool") {
-          upsertTool(view, data);
-          scrollToBottom();
-        } else if (event === "error") {
-          view.failed = true;
-          const status = Number(data.status) || 502;
-          showMessageError(view, data.message, status === 504 ? S.modelTimeout : S.modelFailed);
-        } else if (event === "done") {
-          finished = true;
-          if (data.usage) view.usage = data.usage;
-          if (data.result?.status === "stopped") view.stopped = true;
-        }
-      }
-      if (!finished && !view.failed) lost = true;
     } catch (error) {
-      if (error.name === "AbortError" && state.expired) return;
-      lost = true;
+      lost = !(error.name === "AbortError" && state.expired);
     } finally {
       if (view.frame) cancelAnimationFrame(view.frame);
       view.frame = 0;
@@ -711,17 +738,22 @@
     }
 
     if (lost) {
+      app.dataset.turn = "recovering";
       connectionLost();
       return;
     }
     // The stored conversation is the truth (ids, final text, status, usage).
     try {
-      await loadConversation();
-      scrollToBottom(true);
-      if (cfg.debug) await refreshSession();
+      if (finished || (view.failed && !refused)) {
+        await loadConversation();
+        scrollToBottom(true);
+        await refreshSession(); // usage (debug) and whether a limit now blocks the chat
+      }
     } catch (error) {
       if (error instanceof HttpError) handleHttpError(error);
       else connectionLost();
+    } finally {
+      if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
     }
   }
 
