@@ -165,10 +165,20 @@ class GroupCommitWriter:
             except IndexError:
                 pass
             if self._group_commit:
-                self._acknowledge(batch, self._commit(batch))
+                self._settle(batch)
             else:
                 for request in batch:
-                    self._acknowledge([request], self._commit([request]))
+                    self._settle([request])
+
+    def _settle(self, batch: list[_Request]) -> None:
+        """Commit then acknowledge; even an unexpected failure is answered, never swallowed."""
+        try:
+            errors = self._commit(batch)
+        except Exception as exc:  # a bug here must not leave callers waiting forever
+            log.exception("the storage writer failed on a batch of %d calls", len(batch))
+            error = StorageError(f"the write could not be committed: {exc}")
+            errors = dict.fromkeys(range(len(batch)), error)
+        self._acknowledge(batch, errors)
 
     def _commit(self, batch: list[_Request]) -> dict[int, BaseException]:
         """Commit the batch in one transaction; return the errors of the calls left out.

@@ -158,3 +158,29 @@ async def test_writes_from_threads_and_trio_mix(engine: LmdbEngine) -> None:
         assert done.acquire(timeout=10)
     assert errors == [None] * 200
     assert engine.count("sessions") == 250
+
+
+async def test_close_commits_and_acknowledges_queued_trio_writes(data_dir) -> None:
+    engine = LmdbEngine.open(data_dir, ["messages", "keys"])
+    release = hold_writer(engine)
+    acknowledged: list[int] = []
+
+    async def writer(n: int) -> None:
+        await engine.write(Put("messages", f"q{n}".encode(), b"1"))
+        acknowledged.append(n)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(20):
+            nursery.start_soon(writer, n)
+        await trio.testing.wait_all_tasks_blocked()
+        closing = threading.Thread(target=engine.close)
+        closing.start()  # close() now waits behind the queued writes
+        release.set()
+    closing.join(10)
+    assert not closing.is_alive()
+    assert sorted(acknowledged) == list(range(20))
+    reopened = LmdbEngine.open(data_dir, ["messages", "keys"])
+    try:
+        assert reopened.count("messages") == 20
+    finally:
+        reopened.close()
