@@ -6,6 +6,7 @@ Brazilian bot does not suddenly answer a limit in English.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from chinwag.records import ChatClient, Session
@@ -30,7 +31,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "none",
         "limit": "This conversation has reached a limit of this chat. "
         "Send /reset to start over, or try again later.",
-        "rate": "Too many messages at once. Please wait {seconds} s and try again.",
+        "rate": "You have sent too many messages. Please wait {wait} and try again.",
         "model": "The assistant is unavailable right now. Please try again in a moment.",
         "expired": "This conversation has expired. Send your message again to start a new one.",
         "unsupported": "Sorry, I can only read text messages.",
@@ -51,7 +52,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "nenhum",
         "limit": "Esta conversa atingiu um limite deste chat. "
         "Envie /reset para recomeçar ou tente novamente mais tarde.",
-        "rate": "Muitas mensagens de uma vez. Aguarde {seconds} s e tente novamente.",
+        "rate": "Você enviou mensagens demais. Aguarde {wait} e tente novamente.",
         "model": "O assistente está indisponível no momento. Tente novamente em instantes.",
         "expired": "Esta conversa expirou. Envie sua mensagem de novo para começar outra.",
         "unsupported": "Desculpe, só consigo ler mensagens de texto.",
@@ -72,7 +73,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "none": "ninguno",
         "limit": "Esta conversación alcanzó un límite de este chat. "
         "Envía /reset para empezar de nuevo o inténtalo más tarde.",
-        "rate": "Demasiados mensajes a la vez. Espera {seconds} s e inténtalo de nuevo.",
+        "rate": "Enviaste demasiados mensajes. Espera {wait} e inténtalo de nuevo.",
         "model": "El asistente no está disponible ahora. Inténtalo de nuevo en un momento.",
         "expired": "Esta conversación expiró. Envía tu mensaje otra vez para empezar otra.",
         "unsupported": "Lo siento, solo puedo leer mensajes de texto.",
@@ -129,3 +130,9 @@ def usage_text(client: ChatClient, session: Session) -> str:
         f"{texts['limits']}: {', '.join(limit_parts) or texts['none']}",
     ]
     return "\n".join(lines)
+
+
+def wait_text(seconds: float | None) -> str:
+    """A waiting time people read at a glance: "20 s" or "45 min" (same units in en/pt/es)."""
+    total = math.ceil(seconds or 1)
+    return f"{total} s" if total < 90 else f"{math.ceil(total / 60)} min"

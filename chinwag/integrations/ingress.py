@@ -14,7 +14,6 @@ means waiting on the queue with a deadline, which a one-message-at-a-time `recei
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,9 +28,16 @@ from chinwag.errors import (
     ModelTimeout,
     NotFound,
     RateLimited,
+    ServiceUnavailable,
     SessionExpired,
 )
-from chinwag.integrations.commands import hello_text, parse_command, texts_for, usage_text
+from chinwag.integrations.commands import (
+    hello_text,
+    parse_command,
+    texts_for,
+    usage_text,
+    wait_text,
+)
 from chinwag.integrations.duration import parse_duration
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import Inbox, InboxItem
@@ -228,9 +234,16 @@ class TurnRunner:
                 except LimitReached:
                     return texts["limit"]
                 except RateLimited as exc:
-                    return texts["rate"].format(seconds=math.ceil(exc.retry_after or 1))
+                    return texts["rate"].format(wait=wait_text(exc.retry_after))
                 except (ModelFailed, ModelTimeout) as exc:
                     log.warning("model failed for %s/%s: %s", channel, chat_id, exc.message)
+                    return texts["model"]
+                except ServiceUnavailable:
+                    raise  # shutting down: the message stays pending for the next start
+                except ChinwagError as exc:
+                    if exc.status == 429:  # the session is busy: same advice as a rate limit
+                        return texts["rate"].format(wait=wait_text(exc.retry_after))
+                    log.error("turn for %s/%s failed: %s", channel, chat_id, exc.message)
                     return texts["model"]
                 break
         if result.status == "error" and not result.completion_text.strip():

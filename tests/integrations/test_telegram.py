@@ -10,7 +10,8 @@ import trio
 import trio.testing
 
 from .fakes import FakeTelegram
-from .harness import Rig, rig
+from .harness import SECRET_HEADER, Rig, rig
+from .payloads import telegram_update
 
 WAIT = 20  # seconds (virtual under MockClock) before a missing reply fails the test
 
@@ -250,3 +251,29 @@ async def test_delete_integration_removes_webhook(r: Rig) -> None:
         f"/api/v1/web-chat-client/{client_id}/integrations/Telegram"
     )
     assert again.status_code == 404
+
+
+async def test_hourly_rate_limit_gets_notice_with_wait(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(limiting_parameters={"messagesPerHour": 1})
+    for update_id, text in [(1, "first"), (2, "second")]:
+        assert (await r.telegram_message(client_id, secret, update_id, 12, text)).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(12) == [
+        "You said: first",
+        "You have sent too many messages. Please wait 60 min and try again.",
+    ]
+
+
+async def test_unsupported_message_gets_notice(r: Rig) -> None:
+    client_id, secret = await r.telegram_client()
+    update = telegram_update(1, 13, "x")
+    del update["message"]["text"]
+    update["message"]["sticker"] = {"file_id": "abc", "width": 512, "height": 512}
+    response = await r.server.anonymous.post(
+        f"/api/v1/webhooks/telegram/{client_id}", json=update, headers={SECRET_HEADER: secret}
+    )
+    assert response.status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    assert r.replies(13) == ["Sorry, I can only read text messages."]
