@@ -277,3 +277,33 @@ async def test_unsupported_message_gets_notice(r: Rig) -> None:
     with trio.fail_after(WAIT):
         await r.telegram.wait_for("sendMessage", 1)
     assert r.replies(13) == ["Sorry, I can only read text messages."]
+
+
+async def test_expired_chat_session_is_replaced(r: Rig, clock: trio.testing.MockClock) -> None:
+    client_id = await r.server.create_client()
+    response = await r.server.client.put(
+        f"/api/v1/web-chat-client/{client_id}/integrations",
+        json={
+            "integrationType": "Telegram",
+            "integrations": {
+                "telegramIntegration": {"botToken": "5:x", "sessionDuration": "00:10:00"}
+            },
+        },
+    )
+    assert response.status_code == 200
+    secret = r.telegram.of("setWebhook")[-1].body["secret_token"]
+    service = r.server.service
+    assert (await r.telegram_message(client_id, secret, 1, 21, "before")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    [first] = service.list_sessions(client_id)[0]
+    assert first.expires_at - first.created_at <= 20 * 60 + 1  # 10 min, renewed to 20 at most
+    await trio.sleep(21 * 60)
+    assert (await r.telegram_message(client_id, secret, 2, 21, "after")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(21) == ["You said: before", "You said: after"]
+    sessions = [s for s in service.list_sessions(client_id)[0] if s.external_id == "21"]
+    assert len(sessions) == 2
+    [second] = [s for s in sessions if s.id != first.id]
+    assert [m.content for m in service.messages(second.id) if m.role == "user"] == ["after"]
