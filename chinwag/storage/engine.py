@@ -258,6 +258,12 @@ class LmdbEngine(StorageEngine):
         self._dir_lock.release()
 
     @property
+    def durable(self) -> bool:
+        """True when every commit is fsynced (data and meta page) before it is acknowledged."""
+        flags = self._env.flags()
+        return bool(flags["sync"] and flags["metasync"])
+
+    @property
     def commit_stats(self) -> tuple[int, int]:
         """(transactions committed, write calls committed): their ratio is the mean batch."""
         return self._writer.commits, self._writer.calls

@@ -167,3 +167,14 @@ async def test_close_flushes_and_is_idempotent(data_dir) -> None:
 def test_open_needs_tables(data_dir) -> None:
     with pytest.raises(StorageError, match="at least one table"):
         LmdbEngine.open(data_dir, [])
+
+
+def test_sync_flag_reaches_lmdb(tmp_path) -> None:
+    durable = LmdbEngine.open(tmp_path / "durable", ["t"])
+    fast = LmdbEngine.open(tmp_path / "fast", ["t"], sync=False)
+    try:
+        assert durable.durable is True
+        assert fast.durable is False
+    finally:
+        durable.close()
+        fast.close()
