@@ -9,8 +9,8 @@ calls them, the tools run here, their results are appended and the model is aske
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,39 @@ from chinwag.gateways.think_tags import ThinkSplitter
 from chinwag.gateways.tools import ToolRunner, research_tools
 from chinwag.records import Gateway, Usage
 
-_decode = msgspec.json.Decoder().decode
+
+# The parts of a `chat.completion.chunk` chinwag reads. Decoding into these typed structs skips
+# building dicts for everything else (ids, model names, logprobs), the bulk of each chunk.
+class _FunctionDelta(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolCallDelta(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    function: _FunctionDelta | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[_ToolCallDelta] | None = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Chunk(msgspec.Struct):
+    choices: list[_Choice] | None = None
+    usage: dict[str, Any] | None = None
+    error: Any = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
 def build_messages(instructions: str | None, turn: Turn) -> list[dict[str, Any]]:
@@ -59,6 +91,7 @@ class _CallOutcome:
     """What one model call produced besides the streamed events."""
 
     emitted: bool = False
+    finished: bool = False
     content: list[str] = field(default_factory=list)
     produced_chars: int = 0
     usage: Usage | None = None
@@ -87,6 +120,29 @@ def _error_detail(response: httpx.Response) -> str:
             return str(error.get("message") or error.get("detail") or error)[:300]
         return str(error)[:300]
     return str(body)[:300]
+
+
+def _tool_calls_message(outcome: _CallOutcome, calls: list[_ToolCallParts]) -> dict[str, Any]:
+    """The assistant message that asked for `calls`, as the next request must repeat it."""
+    return {
+        "role": "assistant",
+        "content": "".join(outcome.content) or None,
+        "tool_calls": [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in calls
+        ],
+    }
+
+
+def _add_tool_call_parts(outcome: _CallOutcome, parts: list[_ToolCallDelta]) -> None:
+    """Accumulate streamed tool-call pieces (id and name come once, arguments in pieces)."""
+    for part in parts:
+        call = outcome.tool_calls.setdefault(part.index, _ToolCallParts())
+        call.id = part.id or call.id
+        if part.function is not None:
+            call.name += part.function.name or ""
+            call.arguments += part.function.arguments or ""
+            outcome.produced_chars += len(part.function.arguments or "")
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
@@ -127,6 +183,7 @@ class OpenAIAssistant:
         self.sleep = sleep
         self.rand = rand
         self.guard = guard or UrlGuard(allow_private=deps.fetch_allow_private)
+        self.tools = ToolRunner(deps.http, self.params.research, self.guard)
         base_url = (self.params.base_url or "https://api.openai.com/v1").rstrip("/")
         self.url = f"{base_url}/chat/completions"
         self.timeout = httpx.Timeout(self.params.timeout_seconds)
@@ -140,21 +197,49 @@ class OpenAIAssistant:
         When a call's server reports no usage (no final usage chunk), that call's usage is
         estimated with `estimate_tokens` (about 4 characters a token) over the prompt sent and
         the text received, and the report is marked `estimated=True`.
+
+        Everything per token happens in this one generator (no nested generators to pass each
+        event through): that keeps the streaming overhead within a few percent of bare httpx-sse.
         """
         params = self.params
         messages = build_messages(params.instructions, turn)
         tools = research_tools(params.research)
-        runner = ToolRunner(self.deps.http, params.research, self.guard) if tools else None
         total = Usage()
         estimated = False
         steps = max(0, params.max_tool_steps) if tools else 0
         for step in range(steps + 1):
             offered = tools if step < steps else []
             messages = self._fit(messages)
-            outcome = _CallOutcome()
-            async with aclosing(self._call(messages, offered, outcome)) as events:
-                async for event in events:
-                    yield event
+            body = self._body(messages, offered)
+            attempt = 1
+            while True:  # retried only before the call's first token
+                outcome = _CallOutcome()
+                try:
+                    with self._translate_errors(outcome):
+                        async with aconnect_sse(
+                            self.deps.http,
+                            "POST",
+                            self.url,
+                            json=body,
+                            headers=self.headers,
+                            timeout=self.timeout,
+                        ) as source:
+                            await self._check_status(source.response)
+                            splitter = ThinkSplitter()
+                            async for sse in source.aiter_sse():
+                                if sse.data == "[DONE]":
+                                    outcome.finished = True
+                                    break
+                                for event in self._chunk_events(sse.data, splitter, outcome):
+                                    yield event
+                            for event in self._end_of_stream(splitter, outcome):
+                                yield event
+                    break
+                except _Retry as failure:
+                    if outcome.emitted or attempt >= self.retry.max_attempts:
+                        raise failure.error from None
+                    await self.sleep(self.retry.delay(attempt, failure.retry_after, self.rand()))
+                    attempt += 1
             if outcome.usage is None:
                 estimated = True
                 prompt = prompt_tokens(messages)
@@ -163,29 +248,15 @@ class OpenAIAssistant:
                     input_tokens=prompt, output_tokens=output, total_tokens=prompt + output
                 )
             total = total.plus(outcome.usage)
-            if not offered or not outcome.tool_calls or runner is None:
+            if not offered or not outcome.tool_calls:
                 break
             calls = [outcome.tool_calls[i] for i in sorted(outcome.tool_calls)]
             for number, call in enumerate(calls):
                 call.id = call.id or f"call_{step}_{number}"
-            messages = [
-                *messages,
-                {
-                    "role": "assistant",
-                    "content": "".join(outcome.content) or None,
-                    "tool_calls": [
-                        {
-                            "id": c.id,
-                            "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments},
-                        }
-                        for c in calls
-                    ],
-                },
-            ]
+            messages = [*messages, _tool_calls_message(outcome, calls)]
             for call in calls:
                 yield ToolEvent(call.id, call.name, call.arguments)
-                result = await runner.run(call.name, call.arguments)
+                result = await self.tools.run(call.name, call.arguments)
                 yield ToolEvent(call.id, call.name, call.arguments, result)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
         yield UsageReport(total, estimated=estimated)
@@ -216,48 +287,27 @@ class OpenAIAssistant:
             body["tools"] = tools
         return body
 
-    async def _call(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], outcome: _CallOutcome
-    ) -> AsyncIterator[Event]:
-        """One model call with retries before its first token."""
-        body = self._body(messages, tools)
-        attempt = 1
-        while True:
-            try:
-                async with aclosing(self._attempt(body, outcome)) as events:
-                    async for event in events:
-                        yield event
-                return
-            except _Retry as failure:
-                if outcome.emitted or attempt >= self.retry.max_attempts:
-                    raise failure.error from None
-                await self.sleep(self.retry.delay(attempt, failure.retry_after, self.rand()))
-                attempt += 1
+    async def _check_status(self, response: httpx.Response) -> None:
+        """Raise for an error answer (a _Retry for 429 and 5xx) with the server's message."""
+        if response.is_success:
+            return
+        await response.aread()
+        error = ModelFailed(
+            f"the model server answered HTTP {response.status_code}: "
+            f"{_error_detail(response) or response.reason_phrase}"
+        )
+        if is_retryable_status(response.status_code):
+            raise _Retry(error, parse_retry_after(response.headers.get("retry-after")))
+        raise error
 
-    async def _attempt(self, body: dict[str, Any], outcome: _CallOutcome) -> AsyncIterator[Event]:
+    @contextmanager
+    def _translate_errors(self, outcome: _CallOutcome) -> Iterator[None]:
+        """httpx and SSE failures as ModelFailed/ModelTimeout, or _Retry where retrying helps."""
         seconds = self.params.timeout_seconds
         try:
-            async with aconnect_sse(
-                self.deps.http,
-                "POST",
-                self.url,
-                json=body,
-                headers=self.headers,
-                timeout=self.timeout,
-            ) as source:
-                response = source.response
-                if not response.is_success:
-                    await response.aread()
-                    error = ModelFailed(
-                        f"the model server answered HTTP {response.status_code}: "
-                        f"{_error_detail(response) or response.reason_phrase}"
-                    )
-                    if is_retryable_status(response.status_code):
-                        raise _Retry(error, parse_retry_after(response.headers.get("retry-after")))
-                    raise error
-                async with aclosing(self._read(source.aiter_sse(), outcome)) as events:
-                    async for event in events:
-                        yield event
+            yield
+        except SSEError as error:  # a TransportError subclass: before that branch
+            raise ModelFailed(f"the model server did not answer with a stream: {error}") from None
         except httpx.ConnectTimeout:
             raise _Retry(
                 ModelTimeout(
@@ -280,69 +330,63 @@ class OpenAIAssistant:
             if outcome.emitted:
                 raise failure from None
             raise _Retry(failure) from None
-        except SSEError as error:
-            raise ModelFailed(f"the model server did not answer with a stream: {error}") from None
 
-    async def _read(
-        self, events: AsyncIterator[Any], outcome: _CallOutcome
-    ) -> AsyncIterator[Event]:
-        """Turn SSE chunks into events; raise when the stream ends before the reply does."""
-        splitter = ThinkSplitter()
-        done = finished = False
-        async for sse in events:
-            data = sse.data
-            if data == "[DONE]":
-                done = True
-                break
-            if not data:
-                continue
-            try:
-                chunk = _decode(data)
-            except msgspec.DecodeError:
-                raise ModelFailed(
-                    f"the model server sent a chunk that is not JSON: {data[:200]!r}"
-                ) from None
-            if not isinstance(chunk, dict):
-                continue
-            if chunk.get("error"):
-                error = chunk["error"]
-                detail = error.get("message", error) if isinstance(error, dict) else error
-                raise ModelFailed(f"the model server reported an error mid-reply: {detail}")
-            usage = chunk.get("usage")
-            if usage:
-                outcome.usage = _usage(usage)
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    def _end_of_stream(self, splitter: ThinkSplitter, outcome: _CallOutcome) -> list[Event]:
+        """The held-back tail of the content; raise if the reply never finished."""
+        events: list[Event] = []
+        thought, said = splitter.flush()
+        if thought:
+            events.append(ReasoningDelta(thought))
+        if said:
+            outcome.content.append(said)
+            events.append(ContentDelta(said))
+        if not outcome.finished:
+            raise ModelFailed("the model server ended the stream before the reply was complete")
+        return events
+
+    def _chunk_events(
+        self, data: str, splitter: ThinkSplitter, outcome: _CallOutcome
+    ) -> list[Event]:
+        """The events of one SSE chunk (a plain function: one generator layer less per token)."""
+        if not data:
+            return []
+        try:
+            chunk = _decode_chunk(data)
+        except msgspec.ValidationError as error:
+            raise ModelFailed(
+                f"the model server sent a chunk of unexpected shape: {error}"
+            ) from None
+        except msgspec.DecodeError:
+            raise ModelFailed(
+                f"the model server sent a chunk that is not JSON: {data[:200]!r}"
+            ) from None
+        if chunk.error:
+            error = chunk.error
+            detail = error.get("message", error) if isinstance(error, dict) else error
+            raise ModelFailed(f"the model server reported an error mid-reply: {detail}")
+        if chunk.usage:
+            outcome.usage = _usage(chunk.usage)
+        events: list[Event] = []
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None:
+                reasoning = delta.reasoning_content or delta.reasoning
                 if reasoning:
-                    outcome.emitted = True
                     outcome.produced_chars += len(reasoning)
-                    yield ReasoningDelta(reasoning)
-                content = delta.get("content")
+                    events.append(ReasoningDelta(reasoning))
+                content = delta.content
                 if content:
                     outcome.produced_chars += len(content)
                     thought, said = splitter.feed(content)
                     if thought:
-                        outcome.emitted = True
-                        yield ReasoningDelta(thought)
+                        events.append(ReasoningDelta(thought))
                     if said:
-                        outcome.emitted = True
                         outcome.content.append(said)
-                        yield ContentDelta(said)
-                for part in delta.get("tool_calls") or ():
-                    call = outcome.tool_calls.setdefault(part.get("index", 0), _ToolCallParts())
-                    function = part.get("function") or {}
-                    call.id = part.get("id") or call.id
-                    call.name += function.get("name") or ""
-                    call.arguments += function.get("arguments") or ""
-                    outcome.produced_chars += len(function.get("arguments") or "")
-                if choice.get("finish_reason"):
-                    finished = True
-        thought, said = splitter.flush()
-        if thought:
-            yield ReasoningDelta(thought)
-        if said:
-            outcome.content.append(said)
-            yield ContentDelta(said)
-        if not (done or finished):
-            raise ModelFailed("the model server ended the stream before the reply was complete")
+                        events.append(ContentDelta(said))
+                if delta.tool_calls:
+                    _add_tool_call_parts(outcome, delta.tool_calls)
+            if choice.finish_reason:
+                outcome.finished = True
+        if events:
+            outcome.emitted = True
+        return events

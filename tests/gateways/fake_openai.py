@@ -62,6 +62,7 @@ class Reply:
     done: bool = True
     # Frames sent per write; benchmarks batch them so the server is not the bottleneck.
     batch: int = 1
+    content_type: str = "text/event-stream"
 
 
 def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -315,7 +316,7 @@ def build_app(fake: FakeOpenAI) -> QuartTrio:
                     fake.disconnects += 1
                     fake.disconnected.set()
 
-        response = Response(stream(), content_type="text/event-stream", headers=reply.headers)
+        response = Response(stream(), content_type=reply.content_type, headers=reply.headers)
         response.timeout = None
         return response
 

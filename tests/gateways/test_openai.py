@@ -341,3 +341,19 @@ async def test_closing_the_stream_early_closes_the_upstream_at_once(nursery, htt
     with trio.fail_after(1):
         await fake.disconnected.wait()
     assert fake.completed_streams == 0
+
+
+async def test_malformed_chunks_fail_clearly(nursery, http):
+    fake = await start_fake_openai(nursery)
+    fake.script += [Reply(chunks=[{"choices": "oops"}]), Reply(chunks=["{not json"])]
+    with pytest.raises(ModelFailed, match="unexpected shape"):
+        await collect(assistant_for(fake.base_url, http), user_turn("q"))
+    with pytest.raises(ModelFailed, match="not JSON"):
+        await collect(assistant_for(fake.base_url, http), user_turn("q"))
+
+
+async def test_non_stream_answer_fails_clearly(nursery, http):
+    fake = await start_fake_openai(nursery)
+    fake.script.append(Reply(chunks=[], content_type="application/json"))
+    with pytest.raises(ModelFailed, match="did not answer with a stream"):
+        await collect(assistant_for(fake.base_url, http), user_turn("q"))
