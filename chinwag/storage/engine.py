@@ -133,6 +133,9 @@ class LmdbEngine(StorageEngine):
     # -- reads: synchronous, on the caller's thread -------------------------------------------
 
     def _db(self, table: str) -> Any:
+        db = self._dbs.get(table)
+        if db is not None:
+            return db
         try:
             return self._dbs[table]
         except KeyError:
@@ -148,10 +151,15 @@ class LmdbEngine(StorageEngine):
         db = self._db(table)
         if not key or len(key) > self._max_key_size:
             return None  # such a key can never have been stored
-        with self._gate.reading():
-            self._check_open()
+        gate = self._gate
+        gate.enter()
+        try:
+            if self._closed:
+                raise StorageClosed("the storage engine is closed")
             with self._env.begin(db=db) as txn:
                 return txn.get(key)
+        finally:
+            gate.leave()
 
     def scan(
         self,
@@ -172,13 +180,17 @@ class LmdbEngine(StorageEngine):
             high = end
         if high is not None and high <= low:
             return []
-        with self._gate.reading():
+        gate = self._gate
+        gate.enter()
+        try:
             self._check_open()
             with self._env.begin(db=db) as txn:
                 cursor = txn.cursor()
                 if reverse:
                     return _scan_backward(cursor, low, high, limit)
                 return _scan_forward(cursor, low, high, limit)
+        finally:
+            gate.leave()
 
     def count(self, table: str, prefix: bytes = b"") -> int:
         db = self._db(table)

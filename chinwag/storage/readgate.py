@@ -3,7 +3,8 @@
 lmdb's set_mapsize must only be called while this process has no open transaction. Reads run on
 the callers' threads (usually the Trio thread), so the writer cannot see them; every read enters the
 gate, and a resize (or close) waits for the readers inside to leave while holding new ones back.
-Reads are microseconds long, so the wait is too.
+Reads are microseconds long, so the wait is too. Entering and leaving is one uncontended lock
+each: reads are hot, so no context-manager machinery on that path.
 """
 
 from __future__ import annotations
@@ -14,32 +15,43 @@ from contextlib import contextmanager
 
 
 class ReadGate:
-    """Shared entry for reads, exclusive entry for map resizes and closing."""
+    """Shared entry for reads (`enter`/`leave`), exclusive entry for map resizes and closing."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._readers = 0
         self._exclusive = False
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Enter as a reader; blocks only while an exclusive section runs."""
-        with self._cond:
+    def enter(self) -> None:
+        """Enter as a reader; blocks only while an exclusive section runs. Pair with leave()."""
+        with self._lock:
+            if not self._exclusive:
+                self._readers += 1
+                return
             while self._exclusive:
                 self._cond.wait()
             self._readers += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._readers -= 1
+            if self._exclusive and not self._readers:
+                self._cond.notify_all()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """enter()/leave() as a context manager, for code off the hot path."""
+        self.enter()
         try:
             yield
         finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0 and self._exclusive:
-                    self._cond.notify_all()
+            self.leave()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Wait until no reader is inside, keep new ones out, run the body, let them in again."""
-        with self._cond:
+        with self._lock:
             while self._exclusive:
                 self._cond.wait()
             self._exclusive = True
@@ -48,6 +60,6 @@ class ReadGate:
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._exclusive = False
                 self._cond.notify_all()
