@@ -29,6 +29,8 @@ from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
 
 STATIC_DIR = Path(__file__).parent / "static"
 ASSET_PREFIX = "/static/talk"
+ACCESS_KEY_PREFIX = "wky_"
+MAX_ACCESS_KEY_LENGTH = 512
 
 blueprint = Blueprint("talk", __name__, template_folder="templates")
 
@@ -159,6 +161,8 @@ async def _notice(
 async def talk_page(access_key: str) -> Response:
     """The chat page of the session this access key opens."""
     accept = request.headers.get("Accept-Language")
+    if not access_key.startswith(ACCESS_KEY_PREFIX) or len(access_key) > MAX_ACCESS_KEY_LENGTH:
+        return await _notice("invalid", i18n.choose(None, accept), 404, None, 0.0)
     service = _service()
     try:
         session: Session = service.resolve_access_key(access_key, allow_expired=True)

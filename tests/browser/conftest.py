@@ -28,6 +28,7 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
+from gateways.fake_openai import FakeOpenAI, start_fake_openai
 from support.server import ServerHandle, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,7 @@ class LiveServer:
     handle: ServerHandle
     clock: trio.testing.MockClock
     token: trio.lowlevel.TrioToken
+    nursery: trio.Nursery
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,14 @@ class LiveServer:
             await trio.lowlevel.checkpoint()
 
         self.run(_jump)
+
+    def fake_openai(self, **options: Any) -> FakeOpenAI:
+        """Start the scripted OpenAI-compatible server (tests/gateways) next to chinwag."""
+
+        async def _start() -> FakeOpenAI:
+            return await start_fake_openai(self.nursery, **options)
+
+        return self.run(_start)
 
     def api(self, method: str, path: str, json: Any = None) -> Any:
         response = self.http.request(method, path, json=json)
@@ -131,12 +141,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
     async def main() -> None:
         try:
-            async with running_server(tmp_path / "data", map_size=64 << 20) as handle:
+            async with (
+                trio.open_nursery() as nursery,
+                running_server(
+                    tmp_path / "data", map_size=64 << 20, fetch_allow_private=True
+                ) as handle,
+            ):
+                shared["nursery"] = nursery
                 shared["handle"] = handle
                 shared["token"] = trio.lowlevel.current_trio_token()
                 shared["stop"] = trio.Event()
                 ready.set()
                 await shared["stop"].wait()
+                nursery.cancel_scope.cancel()
         except BaseException as error:
             shared["error"] = error
             ready.set()
@@ -149,7 +166,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     assert ready.wait(30), "the chinwag server did not start within 30 s"
     if "error" in shared:
         raise RuntimeError("the chinwag server failed to start") from shared["error"]
-    server = LiveServer(shared["handle"], clock, shared["token"])
+    server = LiveServer(shared["handle"], clock, shared["token"], shared["nursery"])
     try:
         yield server
     finally:

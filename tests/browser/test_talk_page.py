@@ -578,3 +578,74 @@ def test_unknown_key_shows_an_invalid_link_page(
         "Este link não é válido"
     )
     screenshot(page, "13-invalid-link")
+
+
+def test_reasoning_and_tool_calls_are_shown(live_server: Any, page: Any, screenshot: Any) -> None:
+    from gateways.fake_openai import Page, text_reply, tool_call_reply
+
+    fake = live_server.fake_openai(pages={"/facts": Page("Forty-two is the answer.")})
+    fake.script.extend(
+        [
+            tool_call_reply([("call_1", "fetch_url", {"url": fake.url("/facts")})]),
+            text_reply(
+                "The **answer** is 42.",
+                reasoning=["The page ", "says forty-two, ", "so I will ", "answer that."],
+                delay=0.25,
+            ),
+        ]
+    )
+    gateway = live_server.api(
+        "POST",
+        "/api/v1/ai-gateways",
+        {
+            "name": "fake model",
+            "parameters": {
+                "provider": "openai",
+                "baseUrl": fake.base_url,
+                "apiKey": "sk-test",
+                "model": "fake-model",
+                "research": {"fetchUrl": True},
+            },
+        },
+    )
+    client = live_server.api(
+        "POST",
+        "/api/v1/web-chat-client",
+        {
+            "name": "with tools",
+            "aiGatewayId": gateway["id"],
+            "clientParameters": {"showToolCalls": True, "debug": True},
+        },
+    )
+    opened = live_server.api(
+        "POST", f"/api/v1/web-chat-client/{client['id']}/sessions", {"expires": 3600}
+    )
+    open_chat(page, opened["talkUrl"])
+    send(page, "What is the answer?")
+
+    # While it streams: the reasoning block is open above the (still empty) answer.
+    page.wait_for_selector(".cw-msg--assistant .cw-reasoning[open]:not([hidden])")
+    wait_js(
+        page,
+        "document.querySelector('.cw-reasoning-text').innerText.includes('forty-two')",
+    )
+    screenshot(page, "14-reasoning-streaming")
+    wait_idle(page)
+
+    reasoning = page.locator(".cw-msg--assistant .cw-reasoning")
+    assert reasoning.is_visible()
+    assert not reasoning.evaluate("el => el.open")  # collapsed once the answer is there
+    assert reasoning.locator(".cw-reasoning-text").text_content() == (
+        "The page says forty-two, so I will answer that."
+    )
+    answer = page.locator(".cw-msg--assistant .cw-bubble")
+    assert answer.inner_text() == "The answer is 42."
+    assert answer.locator("strong").inner_text() == "answer"
+    tool = page.locator(".cw-msg--assistant .cw-tool")
+    assert tool.count() == 1
+    assert "fetch_url" in tool.locator("summary").inner_text()
+    tool.locator("summary").click()
+    assert "Forty-two is the answer." in tool.locator(".cw-tool-result").inner_text()
+    assert "/facts" in tool.locator(".cw-tool-args").inner_text()
+    reasoning.locator("summary").click()
+    screenshot(page, "15-reasoning-and-tools")

@@ -504,9 +504,11 @@
       return;
     }
     const text = describeError(error);
+    const retryable = error.status === 502 || error.status === 504 || error.status === 503;
     showBanner(cfg.debug && error.message ? `${text} (${error.message})` : text, {
       tone: error.status >= 500 ? "error" : "warn",
       kind: "request",
+      action: retryable ? { label: S.retry, run: () => send(input.value) } : null,
     });
   }
 
@@ -670,9 +672,10 @@
     const prompt = buildPrompt(text, attachment);
     const now = Date.now() / 1000;
     const userItem = userMessageElement({ role: "user", content: prompt.content ?? text, createdAt: now });
-    userItem.classList.add("is-pending");
+    userItem.classList.add("cw-msg--new");
     list.appendChild(userItem);
     const view = assistantView({ role: "assistant", content: "", createdAt: now });
+    view.item.classList.add("cw-msg--new");
     view.typing = typingIndicator();
     view.bubble.appendChild(view.typing);
     view.meta.hidden = true;
