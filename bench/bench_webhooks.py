@@ -185,7 +185,11 @@ def run_client(
 
 def start(args: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     process = subprocess.Popen(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, __file__, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # reply retries (e.g. --no-answers) would flood the output
+        text=True,
+        cwd=ROOT,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
