@@ -18,6 +18,7 @@ from chinwag.errors import InvalidInput, NotFound, Unauthorized
 from chinwag.http import deps
 from chinwag.http.auth import api_key_required
 from chinwag.http.envelope import ok
+from chinwag.http.openapi import doc
 from chinwag.http.schemas import Body, read_body
 from chinwag.integrations.duration import DEFAULT
 from chinwag.integrations.manager import IntegrationManager, manager_for
@@ -56,6 +57,14 @@ def _manager() -> IntegrationManager:
 
 
 @blueprint.put("/web-chat-client/<client_id>/integrations")
+@doc(
+    "Configure the Telegram or Z-API integration of a chat client",
+    auth="apiKey",
+    description='Body: {"integrationType": "Telegram"|"Zapi", "integrations": '
+    '{"telegramIntegration": {botToken, sessionDuration}} or {"zapiIntegration": '
+    "{instanceId, instanceToken, clientToken, sessionDuration}}}. Telegram: the server calls "
+    "setWebhook itself. Returns data.webhookUrl (paste it into Z-API).",
+)
 @api_key_required
 async def put_integration(client_id: str) -> Response:
     body = await read_body(IntegrationPut)
@@ -86,6 +95,7 @@ async def put_integration(client_id: str) -> Response:
 
 
 @blueprint.delete("/web-chat-client/<client_id>/integrations/<integration_type>")
+@doc("Delete an integration (Telegram: also deleteWebhook)", auth="apiKey")
 @api_key_required
 async def delete_integration(client_id: str, integration_type: str) -> Response:
     kinds = {"telegram": "Telegram", "zapi": "Zapi"}
@@ -105,6 +115,10 @@ async def _json_body() -> object:
 
 
 @blueprint.post("/webhooks/telegram/<client_id>")
+@doc(
+    "Telegram webhook (called by Telegram)",
+    description="Checks X-Telegram-Bot-Api-Secret-Token; 200 once the update is durably stored.",
+)
 async def telegram_webhook(client_id: str) -> Response:
     client = deps.service().get_client(client_id)
     telegram = client.integrations.telegram
@@ -121,6 +135,10 @@ async def telegram_webhook(client_id: str) -> Response:
 
 
 @blueprint.post("/webhooks/zapi/<client_id>/<secret>")
+@doc(
+    "Z-API webhook (called by Z-API on message received)",
+    description="The secret path segment is the credential; 200 once the message is stored.",
+)
 async def zapi_webhook(client_id: str, secret: str) -> Response:
     try:
         client = deps.service().get_client(client_id)

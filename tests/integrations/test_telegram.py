@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,24 @@ async def test_expired_chat_session_is_replaced(r: Rig, clock: trio.testing.Mock
     assert len(sessions) == 2
     [second] = [s for s in sessions if s.id != first.id]
     assert [m.content for m in service.messages(second.id) if m.role == "user"] == ["after"]
+
+
+async def test_typing_is_repeated_while_the_model_works(
+    r: Rig, clock: trio.testing.MockClock
+) -> None:
+    # 3 words, 5 s apart: the reply takes about 15 s; Telegram's typing status lasts 5 s.
+    client_id, secret = await r.telegram_client(streamDelaySeconds=5.0)
+    assert (await r.telegram_message(client_id, secret, 1, 14, "slow")).status_code == 200
+    with trio.fail_after(60):
+        [reply] = await r.telegram.wait_for("sendMessage", 1)
+    actions = [c.at for c in r.telegram.of("sendChatAction") if c.at <= reply.at]
+    assert len(actions) >= 3
+    assert all(later - earlier <= 5.0 for earlier, later in pairwise(actions))
+    await trio.sleep(20)
+    assert len(r.telegram.of("sendChatAction")) == len(actions)  # stopped with the reply
+
+
+async def test_openapi_lists_integration_routes(r: Rig) -> None:
+    spec = (await r.server.anonymous.get("/openapi.json")).json()
+    assert "put" in spec["paths"]["/api/v1/web-chat-client/{client_id}/integrations"]
+    assert "post" in spec["paths"]["/api/v1/webhooks/telegram/{client_id}"]
