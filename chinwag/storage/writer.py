@@ -136,10 +136,10 @@ class GroupCommitWriter:
             if self._closed:
                 raise StorageClosed("the storage engine is closed; the write was not applied")
             self._queue.append(request)
-            if self._wake_pending:
-                return
-            self._wake_pending = True
-        self._actor.tell(_DRAIN)
+            if not self._wake_pending:
+                self._wake_pending = True
+                # Told under the lock so that stop()'s message can never overtake it.
+                self._actor.tell(_DRAIN)
 
     def stop(self) -> None:
         """Refuse new calls, commit and acknowledge everything queued, end the thread."""
