@@ -184,3 +184,50 @@ async def test_close_commits_and_acknowledges_queued_trio_writes(data_dir) -> No
         assert reopened.count("messages") == 20
     finally:
         reopened.close()
+
+
+def test_close_racing_writers_loses_no_acknowledged_write(data_dir) -> None:
+    engine = LmdbEngine.open(data_dir, ["messages"])
+    acknowledged: list[bytes] = []
+    submitted: list[bytes] = []
+    answered = threading.Semaphore(0)
+    started = threading.Barrier(5)
+    enough = threading.Event()
+
+    def thread_writer(n: int) -> None:
+        started.wait()
+        i = 0
+        while True:
+            key = f"{n}:{i}".encode()
+
+            def on_done(error: BaseException | None, key: bytes = key) -> None:
+                if error is None:
+                    acknowledged.append(key)
+                answered.release()
+
+            try:
+                engine.write_threadsafe([Put("messages", key, b"1")], on_done)
+            except StorageError:
+                return  # closed: this call was refused and never queued
+            submitted.append(key)
+            if len(submitted) >= 2000:
+                enough.set()
+            i += 1
+
+    threads = [threading.Thread(target=thread_writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    assert enough.wait(30)
+    engine.close()  # while the four threads are still submitting
+    for thread in threads:
+        thread.join(10)
+    for _ in submitted:  # every queued call got exactly one answer...
+        assert answered.acquire(timeout=10)
+    assert not answered.acquire(timeout=0.01)
+    assert len(acknowledged) == len(submitted)  # ...and it was a success
+    reopened = LmdbEngine.open(data_dir, ["messages"])
+    try:
+        assert all(reopened.get("messages", key) == b"1" for key in acknowledged)
+    finally:
+        reopened.close()
