@@ -114,10 +114,13 @@ class LmdbEngine(StorageEngine):
                 max_dbs=len(names),
                 sync=sync,
                 metasync=sync,
-                # Reads run on many threads (Trio, worker threads); LMDB's default reader table is
-                # 126 slots, which is plenty since each read transaction is short.
+                # Each thread that reads holds a reader slot while it reads; LMDB's default of 126
+                # slots is raised so a busy pool of worker threads can never run out.
                 max_readers=512,
             )
+        except lmdb.Error as exc:
+            dir_lock.release()
+            raise StorageError(f"cannot open the LMDB environment in {str(path)!r}: {exc}") from exc
         except BaseException:
             dir_lock.release()
             raise
@@ -261,6 +264,11 @@ class LmdbEngine(StorageEngine):
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Commit what is queued, stop the writer, close the env, unlock; idempotent.
+
+        Blocks until the queue is committed, so call it from the Trio thread only at shutdown
+        and never from a write_threadsafe callback (that runs on the writer thread itself).
+        """
         if self._closed:
             return
         self._writer.stop()
@@ -272,6 +280,7 @@ class LmdbEngine(StorageEngine):
     @property
     def durable(self) -> bool:
         """True when every commit is fsynced (data and meta page) before it is acknowledged."""
+        self._check_open()
         flags = self._env.flags()
         return bool(flags["sync"] and flags["metasync"])
 
