@@ -130,6 +130,9 @@ async def telegram_webhook(client_id: str) -> Response:
     parsed = parse_telegram_update(await _json_body())
     if isinstance(parsed, Ignored):
         return ok(None, message=f"ignored: {parsed.reason}")
+    # update_id counts per bot: a new bot on the same client must not match old markers.
+    bot_id = telegram.bot_token.split(":", 1)[0]
+    parsed = msgspec.structs.replace(parsed, update_key=f"{bot_id}:{parsed.update_key}")
     stored = await _manager().accept(client_id, parsed)
     return ok(None, message=None if stored else "duplicate")
 

@@ -13,6 +13,7 @@ means waiting on the queue with a deadline, which a one-message-at-a-time `recei
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections import deque
@@ -59,6 +60,8 @@ class PendingJob:
 
     key: bytes
     item: InboxItem
+    # Found pending at start: a turn for it may have begun before the crash.
+    recovered: bool = False
 
     @property
     def lane(self) -> LaneKey:
@@ -221,10 +224,14 @@ class TurnRunner:
         if command == "usage":
             return usage_text(client, session)
         prompt = "\n".join(job.item.message.text for job in jobs)
+        options: dict[str, bool] = {}
+        if any(job.recovered for job in jobs) and supports_resume(self.service):
+            # The crashed process may have stored this user message already: answer that one.
+            options["resume_unanswered"] = True
         async with sender.typing(chat_id):
             for attempt in (1, 2):
                 try:
-                    result = await self.service.prompt(session.id, prompt)
+                    result = await self.service.prompt(session.id, prompt, **options)
                 except (SessionExpired, NotFound):
                     # The session ended between opening and prompting: start a fresh one once.
                     if attempt == 2:
@@ -249,6 +256,18 @@ class TurnRunner:
         if result.status == "error" and not result.completion_text.strip():
             return texts["model"]
         return result.completion_text
+
+
+def supports_resume(service: ChinwagService) -> bool:
+    """Whether the facade's `prompt` can answer an already stored, unanswered user message.
+
+    Without it, a message whose turn was cut by a crash is stored twice in the conversation
+    (the reply is still sent once).
+    """
+    try:
+        return "resume_unanswered" in inspect.signature(service.prompt).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class ChatLane:

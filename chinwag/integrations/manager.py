@@ -107,7 +107,7 @@ class IntegrationManager:
             count += 1
         for key, item in self.inbox.pending():
             if key.decode() not in covered:
-                self._dispatch(PendingJob(key, item))
+                self._dispatch(PendingJob(key, item, recovered=True))
                 count += 1
         if count:
             log.info("recovered %d unanswered chat-app item(s)", count)

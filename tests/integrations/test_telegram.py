@@ -329,3 +329,26 @@ async def test_openapi_lists_integration_routes(r: Rig) -> None:
     spec = (await r.server.anonymous.get("/openapi.json")).json()
     assert "put" in spec["paths"]["/api/v1/web-chat-client/{client_id}/integrations"]
     assert "post" in spec["paths"]["/api/v1/webhooks/telegram/{client_id}"]
+
+
+async def test_new_bot_on_same_client_is_not_deduplicated_against_old_one(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(bot_token="111:first")
+    assert (await r.telegram_message(client_id, secret, 5, 30, "old bot")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    response = await r.server.client.put(
+        f"/api/v1/web-chat-client/{client_id}/integrations",
+        json={
+            "integrationType": "Telegram",
+            "integrations": {"telegramIntegration": {"botToken": "222:second"}},
+        },
+    )
+    assert response.status_code == 200
+    new_secret = r.telegram.of("setWebhook")[-1].body["secret_token"]
+    assert new_secret != secret
+    assert (await r.telegram_message(client_id, secret, 6, 30, "stale")).status_code == 401
+    assert (await r.telegram_message(client_id, new_secret, 5, 30, "new bot")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 2)
+    assert r.replies(30) == ["You said: old bot", "You said: new bot"]
+    assert [c.path_token for c in r.telegram.of("sendMessage")] == ["111:first", "222:second"]
