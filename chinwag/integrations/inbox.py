@@ -10,7 +10,7 @@ then purged.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import msgspec
@@ -55,8 +55,10 @@ def decode_item(raw: bytes) -> InboxItem:
 class Inbox:
     """Accept (store once), list pending, mark finished, purge old markers."""
 
-    def __init__(self, engine: StorageEngine) -> None:
+    def __init__(self, engine: StorageEngine, now: Callable[[], float] = time.time) -> None:
         self._engine = engine
+        # The runtime's wall clock, so arrival times compare with stored message times.
+        self._now = now
         self._last_seq = 0
         # Keys whose first copy is being written: a concurrent duplicate waits for that write.
         self._writing: dict[bytes, trio.Event] = {}
@@ -85,7 +87,7 @@ class Inbox:
                 client_id=client_id,
                 message=message,
                 seq=self._next_seq(),
-                received_at=time.time(),
+                received_at=self._now(),
             )
             done = self._writing[key] = trio.Event()
             try:

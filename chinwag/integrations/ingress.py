@@ -225,9 +225,12 @@ class TurnRunner:
             return usage_text(client, session)
         prompt = "\n".join(job.item.message.text for job in jobs)
         options: dict[str, bool] = {}
-        if any(job.recovered for job in jobs) and supports_resume(self.service):
-            # The crashed process may have stored this user message already: answer that one.
-            options["resume_unanswered"] = True
+        if any(job.recovered for job in jobs):
+            progress = _progress_before_crash(self.service, session.id, prompt, jobs)
+            if progress is not None and progress != "":
+                return progress  # the crashed process got the answer: send it, ask nothing
+            if progress == "" and supports_resume(self.service):
+                options["resume_unanswered"] = True  # stored unanswered: answer that one
         async with sender.typing(chat_id):
             for attempt in (1, 2):
                 try:
@@ -256,6 +259,29 @@ class TurnRunner:
         if result.status == "error" and not result.completion_text.strip():
             return texts["model"]
         return result.completion_text
+
+
+def _progress_before_crash(
+    service: ChinwagService, session_id: str, prompt: str, jobs: list[PendingJob]
+) -> str | None:
+    """How far a turn for `prompt` got before a crash, judged from the stored conversation.
+
+    Returns the stored answer's text when the turn completed (only the sending was lost), ""
+    when the user message was stored but not answered, None when no trace is found.
+    """
+    received = min(job.item.received_at for job in jobs)
+    tail = service.messages(session_id)[-2:]
+    if tail and tail[-1].role == "user":
+        last = tail[-1]
+        if last.content == prompt and last.created_at >= received - 1.0:
+            return ""
+        return None
+    if len(tail) == 2 and tail[0].role == "user" and tail[0].content == prompt:
+        user, answer = tail
+        answered = isinstance(answer.content, str) and answer.content.strip()
+        if user.created_at >= received - 1.0 and answered and answer.status != "error":
+            return answer.content  # type: ignore[return-value]
+    return None
 
 
 def supports_resume(service: ChinwagService) -> bool:

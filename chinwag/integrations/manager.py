@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -53,6 +55,15 @@ def zapi_webhook_url(settings: Settings, client_id: str, secret: str) -> str:
     return f"{settings.effective_public_url()}/api/v1/webhooks/zapi/{client_id}/{secret}"
 
 
+def _wall_clock(service: Any) -> Callable[[], float]:
+    """The runtime's Unix clock (it follows Trio's clock in tests), else time.time."""
+    for holder in (service, getattr(service, "core", None)):
+        now = getattr(getattr(holder, "clock", None), "now", None)
+        if callable(now):
+            return now
+    return time.time
+
+
 class IntegrationManager:
     def __init__(
         self,
@@ -68,7 +79,7 @@ class IntegrationManager:
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         self._owns_http = http is None
-        self.inbox = Inbox(engine)
+        self.inbox = Inbox(engine, now=_wall_clock(service))
         self.outbox = Outbox(engine)
         self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout

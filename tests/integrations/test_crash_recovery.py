@@ -186,3 +186,39 @@ async def test_killed_between_reply_parts_resumes_without_resending(tmp_path: Pa
         [session] = sessions.json()["data"]["items"]
         assert session["channel"] == "telegram"
         assert session["messageCount"] == 2
+
+
+async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path: Path) -> None:
+    """In-process simulation of the narrowest window: the model's answer was committed to the
+    conversation, then the process died before recording the reply in the outbox."""
+    from chinwag.integrations.inbox import TABLE, InboxItem, encode_item, inbox_key
+    from chinwag.integrations.manager import manager_for
+    from chinwag.integrations.parse import IncomingMessage
+    from chinwag.storage.engine import Put
+
+    from .harness import rig
+
+    async with rig(tmp_path / "data") as r:
+        client_id, _secret = await r.telegram_client()
+        service = r.server.service
+        manager = manager_for(service)
+        message = IncomingMessage(
+            channel="telegram", update_key="123456:1", chat_id="77", text="hello"
+        )
+        item = InboxItem(
+            client_id=client_id, message=message, seq=1, received_at=manager.inbox._now()
+        )
+        await service.engine.write(
+            Put(TABLE, inbox_key(client_id, "telegram", "123456:1"), encode_item(item))
+        )
+        session = await service.open_channel_session(client_id, "telegram", "77", 10800.0)
+        await service.prompt(session.id, "hello")  # the crashed process's turn
+
+        assert manager.recover() == 1
+        with trio.fail_after(20):
+            await r.telegram.wait_for("sendMessage", 1)
+        assert r.replies(77) == ["You said: hello"]
+        assert len(service.messages(session.id)) == 2  # the model was not asked again
+        with trio.fail_after(20):
+            while manager.inbox.pending():  # noqa: ASYNC110 - storage state has no event
+                await trio.sleep(0.01)
