@@ -1,0 +1,99 @@
+"""First start: make an empty data directory usable in one command.
+
+On a first start (no API keys, no gateways, no chat clients) this creates an admin API key
+(shown once; only its hash is stored), an AI gateway (the offline `echo`, or the model server of
+CHINWAG_OPENAI_BASE_URL / OPENAI_API_KEY) and a demo chat client with a live session, and
+returns what to print: the key and a ready talk URL. It uses only the runtime facade.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from chinwag.config import Settings
+from chinwag.service import ChinwagService
+
+DEMO_TAG = "chinwag-demo"
+DEMO_EXPIRES = 7_776_000  # 90 days: the demo link keeps working while you explore
+# The model of the demo gateway when an OpenAI-compatible server is configured.
+MODEL_ENV = "CHINWAG_OPENAI_MODEL"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapResult:
+    api_key: str | None = None
+    gateway_id: str | None = None
+    client_id: str | None = None
+    talk_url: str | None = None
+    provider: str | None = None
+    # Data exists but no stored key and no CHINWAG_API_KEY: the operator needs `keys create`.
+    no_credentials: bool = False
+
+
+def is_first_start(service: ChinwagService) -> bool:
+    return not (service.list_api_keys() or service.list_gateways() or service.list_clients())
+
+
+async def bootstrap(service: ChinwagService, settings: Settings) -> BootstrapResult:
+    """Create the admin key, a gateway, a demo client and session when the store is empty."""
+    if not is_first_start(service):
+        no_credentials = not service.list_api_keys() and not settings.api_key
+        return BootstrapResult(no_credentials=no_credentials)
+    _info, api_key = await service.create_api_key("admin (first start)")
+    if settings.openai_base_url:
+        provider = "openai"
+        parameters = {
+            "provider": "openai",
+            "baseUrl": settings.openai_base_url,
+            "apiKey": settings.openai_api_key,
+            "model": os.environ.get(MODEL_ENV, DEFAULT_OPENAI_MODEL),
+            "instructions": "You are a helpful assistant.",
+        }
+        gateway_name = "Demo gateway (OpenAI-compatible)"
+    else:
+        provider = "echo"
+        parameters = {"provider": "echo", "streamDelaySeconds": 0.03}
+        gateway_name = "Demo gateway (echo)"
+    gateway = await service.create_gateway(gateway_name, parameters)
+    client = await service.create_client(
+        {
+            "name": "Demo chat",
+            "aiGatewayId": gateway.id,
+            "clientParameters": {
+                "pageTitle": "chinwag demo",
+                "helloLabel": "Hello!",
+                "helloSubLabel": "This is the chinwag demo chat. Say something.",
+                "debug": True,
+            },
+            "limitingParameters": {},
+        }
+    )
+    opened = await service.open_session(client.id, expires=DEMO_EXPIRES, tag=DEMO_TAG)
+    return BootstrapResult(
+        api_key=api_key,
+        gateway_id=gateway.id,
+        client_id=client.id,
+        talk_url=opened.talk_url,
+        provider=provider,
+    )
+
+
+def describe(result: BootstrapResult, settings: Settings) -> list[str]:
+    """Lines to print for the operator after bootstrap."""
+    if result.no_credentials:
+        return [
+            "No API key exists and CHINWAG_API_KEY is not set: the management API is locked.",
+            "Create a key with `chinwag keys create --data-dir "
+            f"{settings.data_dir} <name>` while the server is stopped.",
+        ]
+    if result.api_key is None:
+        return []
+    return [
+        "First start: created an admin API key. It is shown ONCE; store it now:",
+        f"    {result.api_key}",
+        f"Created a demo AI gateway ({result.provider}) and a demo chat client.",
+        "Open the demo chat in a browser:",
+        f"    {result.talk_url}",
+    ]

@@ -1,0 +1,162 @@
+"""`create_app(service, settings)`: the whole HTTP surface as one Quart-Trio app.
+
+The app holds no state of its own besides metrics: the runtime facade and settings live in
+`app.config` (see `chinwag.http.deps`), so an embedding Trio program can build the app around a
+runtime it already runs and serve it in its own nursery (`chinwag.http.server.serve_app`).
+
+Error policy: every response, including 404/405/413 from routing and body handling and any
+unexpected exception, is the `{"message", "data"}` envelope; a traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+from quart import Blueprint, Response, current_app, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from chinwag.config import Settings
+from chinwag.errors import ChinwagError
+from chinwag.http import deps
+from chinwag.http.envelope import fail, ok
+from chinwag.http.metrics import Metrics
+from chinwag.http.openapi import build_openapi, doc, docs_html
+from chinwag.http.schemas import REQUEST_SCHEMAS
+from chinwag.service import ChinwagService
+
+log = logging.getLogger(__name__)
+
+GENERIC_500 = "Internal server error: the request could not be completed. It has been logged."
+
+operations = Blueprint("operations", __name__)
+
+
+@operations.get("/healthz")
+@doc("Liveness: 200 {status: ok}")
+async def healthz() -> Response:
+    return ok({"status": "ok"})
+
+
+@operations.get("/metrics")
+@doc("Prometheus metrics (text exposition format)")
+async def metrics_endpoint() -> Response:
+    body, content_type = deps.metrics().render()
+    return Response(body, status=200, content_type=content_type)
+
+
+@operations.get("/openapi.json")
+async def openapi_document() -> Response:
+    # The bare document, not the envelope: OpenAPI tools expect it at the top level.
+    return Response(
+        msgspec.json.encode(current_app.config["CHINWAG_OPENAPI"]),
+        content_type="application/json",
+    )
+
+
+@operations.get("/docs")
+async def docs_page() -> Response:
+    return Response(
+        docs_html(current_app.config["CHINWAG_OPENAPI"]),
+        content_type="text/html; charset=utf-8",
+    )
+
+
+def _http_error_message(error: HTTPException) -> str:
+    code = error.code or 500
+    if code == 404:
+        return f"No endpoint matches {request.method} {request.path}."
+    if code == 405:
+        allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
+        return f"Method {request.method} is not allowed for {request.path}" + (
+            f"; allowed: {allowed}." if allowed else "."
+        )
+    if code == 413:
+        limit = deps.settings().max_body_bytes
+        return f"The request body is larger than the limit of {limit} bytes."
+    if code == 408:
+        return "The request body did not arrive in time."
+    return error.description or error.name or "HTTP error."
+
+
+def _register_error_handlers(app: QuartTrio) -> None:
+    @app.errorhandler(ChinwagError)
+    async def on_chinwag_error(error: ChinwagError) -> Response:
+        return fail(error.status, error.message, retry_after=error.retry_after)
+
+    @app.errorhandler(HTTPException)
+    async def on_http_error(error: HTTPException) -> Response:
+        code = error.code or 500
+        headers = {}
+        if code == 405 and getattr(error, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[union-attr]
+        return fail(code, _http_error_message(error), headers=headers)
+
+    @app.errorhandler(Exception)
+    async def on_unexpected(error: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        return fail(500, GENERIC_500)
+
+
+def _register_metrics(app: QuartTrio, metrics: Metrics) -> None:
+    @app.before_request
+    async def start_timer() -> None:
+        g.chinwag_started = time.perf_counter()
+
+    @app.after_request
+    async def count_request(response: Response) -> Response:
+        started = getattr(g, "chinwag_started", None)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        metrics.observe(request.method, route, response.status_code, elapsed)
+        return response
+
+
+def _register_optional_blueprints(app: QuartTrio) -> None:
+    """The talk page and webhooks are owned elsewhere; the app works before they exist."""
+    try:
+        from chinwag.http.talk import blueprint as talk_blueprint
+    except ImportError as error:
+        log.debug("talk page not available: %s", error)
+    else:
+        app.register_blueprint(talk_blueprint)
+    try:
+        from chinwag.http.webhooks import blueprint as webhooks_blueprint
+    except ImportError as error:
+        log.debug("webhooks not available: %s", error)
+    else:
+        app.register_blueprint(webhooks_blueprint)
+
+
+def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
+    """The Quart-Trio app serving `service` with `settings` (body limit, public URL, API key)."""
+    from chinwag.http.management import blueprint as management_blueprint
+    from chinwag.http.public import blueprint as public_blueprint
+
+    app = QuartTrio("chinwag")
+    app.config.update(
+        {
+            deps.SERVICE_KEY: service,
+            deps.SETTINGS_KEY: settings,
+            "MAX_CONTENT_LENGTH": settings.max_body_bytes,
+            # OPTIONS would answer with an empty body; 405 keeps the envelope promise.
+            "PROVIDE_AUTOMATIC_OPTIONS": False,
+            "JSON_SORT_KEYS": False,
+        }
+    )
+    metrics = Metrics()
+    app.config[deps.METRICS_KEY] = metrics
+    snapshot = getattr(service, "stats", None) or getattr(service, "metrics_snapshot", None)
+    if callable(snapshot):
+        metrics.register_runtime_gauges(snapshot)
+
+    _register_metrics(app, metrics)
+    _register_error_handlers(app)
+    app.register_blueprint(operations)
+    app.register_blueprint(management_blueprint)
+    app.register_blueprint(public_blueprint)
+    _register_optional_blueprints(app)
+    app.config["CHINWAG_OPENAPI"] = build_openapi(app, REQUEST_SCHEMAS)
+    return app

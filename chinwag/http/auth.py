@@ -1,0 +1,71 @@
+"""Credentials: management API keys (Bearer) and session access keys (in the path).
+
+`CHINWAG_API_KEY`, when configured, is accepted as given (compared in constant time) next to the
+stored keys, so containers and scripts can be provisioned without running the CLI first.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from quart import request
+
+from chinwag.errors import Unauthorized
+from chinwag.http import deps
+from chinwag.records import Session
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+ACCESS_KEY_PREFIX = "wky_"
+_MAX_CREDENTIAL_LENGTH = 512
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if well formed."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > _MAX_CREDENTIAL_LENGTH:
+        return None
+    return token
+
+
+def api_key_is_valid(token: str) -> bool:
+    configured = deps.settings().api_key
+    if configured and hmac.compare_digest(token.encode(), configured.encode()):
+        return True
+    return deps.service().check_api_key(token)
+
+
+def require_api_key() -> None:
+    """Raise 401 unless the request carries a valid management API key."""
+    token = bearer_token()
+    if token is None:
+        raise Unauthorized(
+            "Missing API key: send it as `Authorization: Bearer <api key>` "
+            "(create one with `chinwag keys create`)."
+        )
+    if not api_key_is_valid(token):
+        raise Unauthorized("The API key is not valid (unknown or revoked).")
+
+
+def api_key_required(view: F) -> F:
+    """Decorator for management routes defined outside the management blueprint."""
+
+    @functools.wraps(view)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        require_api_key()
+        return await view(*args, **kwargs)
+
+    wrapper.__chinwag_auth__ = "apiKey"  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def session_for_access_key(access_key: str) -> Session:
+    """The live session an access key opens, or 401 (unknown, deleted or expired)."""
+    if not access_key.startswith(ACCESS_KEY_PREFIX) or len(access_key) > _MAX_CREDENTIAL_LENGTH:
+        raise Unauthorized("Unknown access key: the session does not exist or has been deleted.")
+    return deps.service().resolve_access_key(access_key)

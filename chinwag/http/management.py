@@ -1,0 +1,245 @@
+"""Management API (Bearer API key): AI gateways, chat clients and their sessions.
+
+Handlers stay thin: validate the body (schemas), call the runtime facade, shape the answer
+(views). All rules about sessions (tag reuse, renewal, expiry) live in the runtime.
+"""
+
+from __future__ import annotations
+
+import time
+
+from msgspec import UNSET
+from quart import Blueprint, Response, request
+
+from chinwag.http import deps
+from chinwag.http.auth import require_api_key
+from chinwag.http.envelope import ok
+from chinwag.http.openapi import doc
+from chinwag.http.schemas import (
+    ClientCreate,
+    ClientUpdate,
+    GatewayCreate,
+    GatewayUpdate,
+    SessionCreate,
+    query_choice,
+    query_int,
+    read_body,
+)
+from chinwag.http.views import (
+    client_summary,
+    client_view,
+    gateway_summary,
+    gateway_view,
+    opened_session_view,
+    session_view,
+    transcript_markdown,
+)
+from chinwag.records import to_builtins
+
+blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
+
+MAX_PAGE = 500
+
+
+@blueprint.before_request
+async def authenticate() -> None:
+    require_api_key()
+
+
+def _now() -> float:
+    """The runtime's wall clock when it exposes one (it follows Trio's clock), else time()."""
+    service = deps.service()
+    clock = getattr(service, "clock", None) or getattr(
+        getattr(service, "core", None), "clock", None
+    )
+    now = getattr(clock, "now", None)
+    return now() if callable(now) else time.time()
+
+
+# ---------------------------------------------------------------- AI gateways
+
+
+@blueprint.post("/ai-gateways")
+@doc("Create an AI gateway", body=GatewayCreate, success=201)
+async def create_gateway() -> Response:
+    body = await read_body(GatewayCreate)
+    parameters = to_builtins(body.parameters)
+    gateway = await deps.service().create_gateway(body.name, parameters)
+    return ok({"id": gateway.id}, status=201, message="AI gateway created successfully.")
+
+
+@blueprint.get("/ai-gateways")
+@doc("List AI gateways ({id, name})")
+async def list_gateways() -> Response:
+    return ok([gateway_summary(g) for g in deps.service().list_gateways()])
+
+
+@blueprint.get("/ai-gateways/<gateway_id>")
+@doc("Get an AI gateway (apiKey is never returned, only apiKeySet)")
+async def get_gateway(gateway_id: str) -> Response:
+    return ok(gateway_view(deps.service().get_gateway(gateway_id)))
+
+
+@blueprint.put("/ai-gateways/<gateway_id>")
+@doc("Update an AI gateway: name and/or the given parameters", body=GatewayUpdate)
+async def update_gateway(gateway_id: str) -> Response:
+    body = await read_body(GatewayUpdate)
+    patch: dict[str, object] = {}
+    if body.name is not UNSET:
+        patch["name"] = body.name
+    if body.parameters is not UNSET:
+        patch["parameters"] = body.parameters
+    gateway = await deps.service().update_gateway(gateway_id, patch)
+    return ok(gateway_view(gateway), message="AI gateway updated successfully.")
+
+
+@blueprint.delete("/ai-gateways/<gateway_id>")
+@doc("Delete an AI gateway (409 while a chat client uses it)")
+async def delete_gateway(gateway_id: str) -> Response:
+    await deps.service().delete_gateway(gateway_id)
+    return ok(None, message="AI gateway deleted successfully.")
+
+
+# ---------------------------------------------------------------- chat clients
+
+
+@blueprint.post("/web-chat-client")
+@doc("Create a chat client", body=ClientCreate, success=201)
+async def create_client() -> Response:
+    body = await read_body(ClientCreate)
+    client = await deps.service().create_client(to_builtins(body))
+    return ok({"id": client.id}, status=201, message="Web client created successfully.")
+
+
+@blueprint.get("/web-chat-client")
+@doc("List chat clients ({id, name})")
+async def list_clients() -> Response:
+    return ok([client_summary(c) for c in deps.service().list_clients()])
+
+
+@blueprint.get("/web-chat-client/<client_id>")
+@doc("Get a chat client (integration secrets are reported as …Set flags)")
+async def get_client(client_id: str) -> Response:
+    return ok(client_view(deps.service().get_client(client_id)))
+
+
+@blueprint.put("/web-chat-client/<client_id>")
+@doc("Update a chat client; the two parameter objects are shallow-merged", body=ClientUpdate)
+async def update_client(client_id: str) -> Response:
+    body = await read_body(ClientUpdate)
+    patch = {
+        key: value
+        for key, value in (
+            ("name", body.name),
+            ("aiGatewayId", body.ai_gateway_id),
+            ("clientParameters", body.client_parameters),
+            ("limitingParameters", body.limiting_parameters),
+        )
+        if value is not UNSET
+    }
+    client = await deps.service().update_client(client_id, patch)
+    return ok(client_view(client), message="Web client updated successfully.")
+
+
+@blueprint.delete("/web-chat-client/<client_id>")
+@doc("Delete a chat client and all its sessions")
+async def delete_client(client_id: str) -> Response:
+    await deps.service().delete_client(client_id)
+    return ok(None, message="Web client deleted successfully.")
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@blueprint.post("/web-chat-client/<client_id>/sessions")
+@doc(
+    "Create a session, or renew the active one with the same tag",
+    body=SessionCreate,
+    description="Returns 200 {sessionId, accessKey, talkUrl}. With `tag`, concurrent calls yield "
+    "one session; a renewal replaces extraContext, contextLocation and metadata.",
+)
+async def open_session(client_id: str) -> Response:
+    body = await read_body(SessionCreate)
+    opened = await deps.service().open_session(
+        client_id,
+        expires=body.expires,
+        extra_context=body.extra_context,
+        context_location=body.context_location,
+        tag=body.tag,
+        metadata=body.metadata,
+    )
+    return ok(opened_session_view(opened))
+
+
+@blueprint.get("/web-chat-client/<client_id>/sessions")
+@doc(
+    "List sessions of a chat client",
+    query={
+        "filter": "a tag or a sessionId",
+        "limit": f"page size, 1 to {MAX_PAGE} (default 50)",
+        "cursor": "the nextCursor of the previous page",
+    },
+    description="data: {items: [session...], nextCursor: string or null}.",
+)
+async def list_sessions(client_id: str) -> Response:
+    limit = query_int("limit", 50, minimum=1, maximum=MAX_PAGE)
+    sessions, next_cursor = deps.service().list_sessions(
+        client_id,
+        filter=request.args.get("filter") or None,
+        limit=limit,
+        cursor=request.args.get("cursor") or None,
+    )
+    now = _now()
+    return ok({"items": [session_view(s, now) for s in sessions], "nextCursor": next_cursor})
+
+
+@blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>")
+@doc("Get a session (with its metadata, accessKey and talkUrl)")
+async def get_session(client_id: str, session_id: str) -> Response:
+    service = deps.service()
+    session = service.get_session(client_id, session_id)
+    data = session_view(session, _now())
+    access_key = service.access_key_for(session.id)
+    data["accessKey"] = access_key
+    data["talkUrl"] = f"{deps.settings().effective_public_url()}/chat/{access_key}"
+    return ok(data)
+
+
+@blueprint.delete("/web-chat-client/<client_id>/sessions/<session_id>")
+@doc("Delete a session: ends access and deletes its history")
+async def delete_session(client_id: str, session_id: str) -> Response:
+    await deps.service().delete_session(client_id, session_id)
+    return ok(None, message="Session deleted successfully.")
+
+
+@blueprint.delete("/web-chat-client/<client_id>/sessions/<session_id>/messages")
+@doc("Clear a session's conversation (the session and its access key stay)")
+async def clear_session(client_id: str, session_id: str) -> Response:
+    service = deps.service()
+    service.get_session(client_id, session_id)  # 404 unless the session belongs to the client
+    await service.clear_session(session_id)
+    return ok(None, message="Conversation cleared successfully.")
+
+
+@blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")
+@doc(
+    "Download a session's transcript",
+    query={"format": "json (default) or md"},
+    description="format=json: the envelope with {session, messages}; format=md: text/markdown. "
+    "Both with Content-Disposition: attachment.",
+)
+async def transcript(client_id: str, session_id: str) -> Response:
+    output = query_choice("format", "json", ("json", "md"))
+    service = deps.service()
+    session = service.get_session(client_id, session_id)
+    messages = service.messages(session.id)
+    filename = f"chinwag-session-{session.id}.{output}"
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if output == "md":
+        client = service.get_client(client_id)
+        text = transcript_markdown(session, client.name, messages)
+        return Response(
+            text.encode(), content_type="text/markdown; charset=utf-8", headers=disposition
+        )
+    data = {"session": session_view(session, _now()), "messages": to_builtins(messages)}
+    return ok(data, headers=disposition)

@@ -1,0 +1,90 @@
+"""Public session API: the access key in the path is the only credential.
+
+Used by the talk page (and anyone embedding a chat): session info, the conversation (to restore
+it after a reload), prompt (JSON or SSE), clear and stop. Nothing here ever returns the gateway,
+the session metadata or the extra context.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from chinwag.errors import ModelFailed
+from chinwag.http import deps
+from chinwag.http.auth import session_for_access_key
+from chinwag.http.envelope import ok
+from chinwag.http.openapi import doc
+from chinwag.http.schemas import PromptBody, read_body
+from chinwag.http.sse import SSE_HEADERS, SSE_MIMETYPE, event_stream, wants_event_stream
+from chinwag.http.views import messages_view, public_session_view, turn_result_view
+
+blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
+
+
+@blueprint.get("/session")
+@doc(
+    "The session behind an access key: expiresAt, clientParameters, limits (usage when debug)",
+    auth="accessKey",
+)
+async def session_info(access_key: str) -> Response:
+    service = deps.service()
+    session = session_for_access_key(access_key)
+    client = service.get_client(session.client_id)
+    return ok(public_session_view(session, client, service.limit_state(session.id)))
+
+
+@blueprint.get("/messages")
+@doc("The whole conversation, to restore it after a reload", auth="accessKey")
+async def list_messages(access_key: str) -> Response:
+    session = session_for_access_key(access_key)
+    return ok(messages_view(deps.service().messages(session.id)))
+
+
+@blueprint.post("/prompt")
+@doc(
+    "Send a prompt; the reply as JSON, or as SSE with Accept: text/event-stream",
+    body=PromptBody,
+    auth="accessKey",
+    streams=True,
+    description="SSE events: reasoning, content, tool, done (usage and result), error. "
+    "Errors found before the reply starts are JSON envelopes with their status.",
+)
+async def prompt(access_key: str) -> Response:
+    session = session_for_access_key(access_key)
+    body = await read_body(PromptBody)
+    service = deps.service()
+    if wants_event_stream(request.headers.get("Accept")):
+        stream = service.prompt_stream(
+            session.id, body.prompt_builtins(), commit=body.commit, instructions=body.instructions
+        )
+        iterator = aiter(stream)
+        try:
+            # Await the first item here: a refusal (403/429/...) is still a JSON envelope.
+            first = await anext(iterator)
+        except StopAsyncIteration:
+            raise ModelFailed("The reply ended before it started.") from None
+        response = Response(
+            event_stream(first, iterator), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS
+        )
+        response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
+        return response
+    result = await service.prompt(
+        session.id, body.prompt_builtins(), commit=body.commit, instructions=body.instructions
+    )
+    return ok(turn_result_view(result))
+
+
+@blueprint.delete("/messages")
+@doc("Clear the conversation (the session and its access key stay)", auth="accessKey")
+async def clear_messages(access_key: str) -> Response:
+    session = session_for_access_key(access_key)
+    await deps.service().clear_session(session.id)
+    return ok(None, message="Conversation cleared successfully.")
+
+
+@blueprint.post("/stop")
+@doc("Cancel the reply being generated; the part generated so far is kept", auth="accessKey")
+async def stop(access_key: str) -> Response:
+    session = session_for_access_key(access_key)
+    stopped = await deps.service().stop(session.id)
+    return ok({"stopped": stopped})

@@ -1,0 +1,165 @@
+"""What each record looks like on the wire, per audience.
+
+Secrets never leave the server (gateway apiKey becomes `apiKeySet`; integration tokens become
+`…Set` flags), and the public views carry nothing but what the talk page needs: no metadata, no
+extra context, no gateway. Keeping these in one place makes "what does a client see" reviewable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from chinwag.records import ChatClient, Gateway, Message, Session, to_builtins
+from chinwag.service import OpenedSession, TurnResult
+
+# Session fields that are bookkeeping of the runtime, not part of the API.
+_SESSION_INTERNALS = ("nextSeq", "recentPrompts")
+
+
+def gateway_summary(gateway: Gateway) -> dict[str, Any]:
+    return {"id": gateway.id, "name": gateway.name}
+
+
+def gateway_view(gateway: Gateway) -> dict[str, Any]:
+    data = to_builtins(gateway)
+    parameters = data["parameters"]
+    parameters["apiKeySet"] = bool(parameters.pop("apiKey", None))
+    return data
+
+
+def client_summary(client: ChatClient) -> dict[str, Any]:
+    return {"id": client.id, "name": client.name}
+
+
+def client_view(client: ChatClient) -> dict[str, Any]:
+    data = to_builtins(client)
+    integrations: dict[str, Any] = {}
+    telegram = client.integrations.telegram
+    if telegram is not None:
+        integrations["telegram"] = {
+            "sessionDuration": telegram.session_duration,
+            "botTokenSet": bool(telegram.bot_token),
+        }
+    zapi = client.integrations.zapi
+    if zapi is not None:
+        integrations["zapi"] = {
+            "instanceId": zapi.instance_id,
+            "sessionDuration": zapi.session_duration,
+            "instanceTokenSet": bool(zapi.instance_token),
+            "clientTokenSet": bool(zapi.client_token),
+        }
+    data["integrations"] = integrations
+    return data
+
+
+def session_view(session: Session, now: float) -> dict[str, Any]:
+    """Management view: everything about the session, metadata included."""
+    data = to_builtins(session)
+    for name in _SESSION_INTERNALS:
+        data.pop(name, None)
+    data["sessionId"] = data["id"]
+    data["expired"] = session.expires_at <= now
+    return data
+
+
+def opened_session_view(opened: OpenedSession) -> dict[str, Any]:
+    return {
+        "sessionId": opened.session.id,
+        "accessKey": opened.access_key,
+        "talkUrl": opened.talk_url,
+    }
+
+
+def public_session_view(
+    session: Session, client: ChatClient, limit_state: dict[str, Any]
+) -> dict[str, Any]:
+    """What the talk page may know: never the gateway, the metadata or the extra context."""
+    data: dict[str, Any] = {
+        "sessionId": session.id,
+        "channel": session.channel,
+        "createdAt": session.created_at,
+        "expiresAt": session.expires_at,
+        "messageCount": session.message_count,
+        "clientParameters": to_builtins(client.client_parameters),
+        "limits": limit_state,
+    }
+    if client.client_parameters.debug:
+        data["usage"] = to_builtins(session.usage)
+    return data
+
+
+def messages_view(messages: list[Message]) -> list[dict[str, Any]]:
+    return to_builtins(messages)
+
+
+def turn_result_view(result: TurnResult) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "completionText": result.completion_text,
+        "reasoning": result.reasoning,
+        "toolCalls": to_builtins(result.tool_calls),
+        "usage": to_builtins(result.usage),
+        "createdMessages": to_builtins(result.created_messages),
+        "status": result.status,
+    }
+    if result.error is not None:
+        data["error"] = result.error
+    return data
+
+
+def _when(unix_time: float | None) -> str:
+    if unix_time is None:
+        return "never"
+    return datetime.fromtimestamp(unix_time, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _content_markdown(content: str | list[dict[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            pieces.append(str(part.get("text", "")))
+        elif kind == "image_url":
+            pieces.append("*[image]*")
+        elif kind == "input_audio":
+            pieces.append("*[audio]*")
+        else:
+            pieces.append(f"*[{kind}]*")
+    return "\n\n".join(pieces)
+
+
+def transcript_markdown(session: Session, client_name: str, messages: list[Message]) -> str:
+    """A readable Markdown transcript: header, then one section per message."""
+    lines = [
+        f"# Conversation {session.id}",
+        "",
+        f"- Chat client: {client_name}",
+        f"- Channel: {session.channel}",
+    ]
+    if session.tag:
+        lines.append(f"- Tag: {session.tag}")
+    if session.external_id:
+        lines.append(f"- External id: {session.external_id}")
+    lines += [
+        f"- Created: {_when(session.created_at)}",
+        f"- Expires: {_when(session.expires_at)}",
+        f"- Messages: {len(messages)}",
+        f"- Tokens: {session.usage.total_tokens} "
+        f"({session.usage.input_tokens} in, {session.usage.output_tokens} out)",
+        "",
+    ]
+    for message in messages:
+        who = "User" if message.role == "user" else "Assistant"
+        status = "" if message.status == "complete" else f" ({message.status})"
+        lines += [f"## {who}{status} · {_when(message.created_at)}", ""]
+        if message.reasoning:
+            quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
+            lines += ["> **Reasoning**", ">", quoted, ""]
+        for call in message.tool_calls:
+            lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
+        lines += [_content_markdown(message.content), ""]
+        if message.error:
+            lines += [f"*Error: {message.error}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
