@@ -19,7 +19,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "hello": "Hello! How can I help you?",
         "reset": "The conversation was cleared. Let's start over.",
         "usage_off": "Usage details are not available in this chat.",
-        "usage_title": "Usage of this conversation",
+        "usage_title": "Usage of this chat session",
+        "conversation": "Tokens in the current conversation",
         "input": "Input tokens",
         "output": "Output tokens",
         "total": "Total tokens",
@@ -40,7 +41,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "hello": "Olá! Como posso ajudar?",
         "reset": "A conversa foi apagada. Vamos recomeçar.",
         "usage_off": "Os detalhes de uso não estão disponíveis neste chat.",
-        "usage_title": "Uso desta conversa",
+        "usage_title": "Uso desta sessão de chat",
+        "conversation": "Tokens na conversa atual",
         "input": "Tokens de entrada",
         "output": "Tokens de saída",
         "total": "Tokens no total",
@@ -61,7 +63,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "hello": "¡Hola! ¿En qué puedo ayudarte?",
         "reset": "La conversación se borró. Empecemos de nuevo.",
         "usage_off": "Los detalles de uso no están disponibles en este chat.",
-        "usage_title": "Uso de esta conversación",
+        "usage_title": "Uso de esta sesión de chat",
+        "conversation": "Tokens en la conversación actual",
         "input": "Tokens de entrada",
         "output": "Tokens de salida",
         "total": "Tokens en total",
@@ -121,11 +124,15 @@ def usage_text(client: ChatClient, session: Session) -> str:
         limit_parts.append(f"{limits.user_input_max_tokens} {texts['max_input']}")
     if limits.messages_per_hour:
         limit_parts.append(f"{limits.messages_per_hour} {texts['per_hour']}")
+    conversation = str(getattr(session, "conversation_usage", usage).total_tokens)
+    if limits.max_conversation_tokens:
+        conversation += f" / {limits.max_conversation_tokens}"
     lines = [
         texts["usage_title"],
         f"{texts['input']}: {usage.input_tokens}",
         f"{texts['output']}: {usage.output_tokens}",
         f"{texts['total']}: {usage.total_tokens}",
+        f"{texts['conversation']}: {conversation}",
         f"{texts['messages']}: {messages}",
         f"{texts['limits']}: {', '.join(limit_parts) or texts['none']}",
     ]

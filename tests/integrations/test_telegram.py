@@ -157,7 +157,7 @@ async def test_429_retry_after_delays_and_succeeds(r: Rig, clock: trio.testing.M
 async def test_reset_usage_and_start(r: Rig) -> None:
     client_id, secret = await r.telegram_client(
         client_parameters={"debug": True, "helloLabel": "Welcome to Acme!"},
-        limiting_parameters={"maxMessages": 50},
+        limiting_parameters={"maxMessages": 50, "maxConversationTokens": 5000},
     )
     service = r.server.service
     chat = 555
@@ -175,6 +175,8 @@ async def test_reset_usage_and_start(r: Rig) -> None:
     assert "Messages: 2 / 50" in usage
     assert reset == "The conversation was cleared. Let's start over."
     assert "Messages: 0 / 50" in usage_after
+    assert "Tokens in the current conversation: 0 / 5000" in usage_after
+    assert "Tokens in the current conversation: 0" not in usage
     sessions, _ = service.list_sessions(client_id)
     [session] = [s for s in sessions if s.channel == "telegram"]
     assert session.external_id == str(chat)
