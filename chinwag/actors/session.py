@@ -366,23 +366,30 @@ class SessionActor(Actor):
         history = self._model_history(session, running)
         assistant = make_assistant(gateway, self.core.assistant_deps)
         sink = running.pending.sink
-        async for event in assistant.stream(Turn(messages=history, context=context)):
-            if isinstance(event, ContentDelta):
-                outcome.content += event.text
-            elif isinstance(event, ReasoningDelta):
-                outcome.reasoning += event.text
-            elif isinstance(event, ToolEvent):
-                if event.result is None:
-                    outcome.tool_calls.append(
-                        ToolCall(id=event.id, name=event.name, arguments=event.arguments)
-                    )
-                else:
-                    for call in outcome.tool_calls:
-                        if call.id == event.id:
-                            call.result = event.result
-            elif isinstance(event, UsageReport):
-                outcome.usage = outcome.usage.plus(event.usage)
-            _send(sink, event)
+        stream = assistant.stream(Turn(messages=history, context=context))
+        async with contextlib.aclosing(stream) as events:  # a stop closes the upstream at once
+            async for event in events:
+                self._collect(event, outcome)
+                _send(sink, event)
+
+    @staticmethod
+    def _collect(event: Any, outcome: TurnOutcome) -> None:
+        """Accumulate a streamed event into what will be stored."""
+        if isinstance(event, ContentDelta):
+            outcome.content += event.text
+        elif isinstance(event, ReasoningDelta):
+            outcome.reasoning += event.text
+        elif isinstance(event, ToolEvent):
+            if event.result is None:
+                outcome.tool_calls.append(
+                    ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+                )
+            else:
+                for call in outcome.tool_calls:
+                    if call.id == event.id:
+                        call.result = event.result
+        elif isinstance(event, UsageReport):
+            outcome.usage = outcome.usage.plus(event.usage)
 
     def _model_history(self, session: Session, running: _Running) -> list[dict[str, Any]]:
         """The stored conversation in OpenAI shape, plus an uncommitted prompt at the end."""
