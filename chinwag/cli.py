@@ -97,17 +97,35 @@ def _settings(config_file: str | None, flags: dict[str, Any]) -> Settings:
 
 def _run(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
     """Open the runtime on the data directory, run `action(runtime)`, close it."""
+    failure: list[ChinwagError] = []
 
-    async def main() -> T:
+    async def main() -> T | None:
         from chinwag.app_runtime import open_runtime
 
         async with open_runtime(settings) as runtime:
-            return await action(runtime)
+            try:
+                return await action(runtime)
+            except ChinwagError as error:  # caught here, before nurseries wrap it in a group
+                failure.append(error)
+                return None
 
     try:
-        return trio.run(main)
+        result = trio.run(main)
     except ChinwagError as error:
         raise click.ClickException(error.message) from None
+    except BaseExceptionGroup as group:
+        matched, _rest = group.split(ChinwagError)
+        if matched is None:
+            raise
+        raise click.ClickException(_first_leaf(matched).message) from None
+    if failure:
+        raise click.ClickException(failure[0].message)
+    return result  # type: ignore[return-value]
+
+
+def _first_leaf(group: BaseExceptionGroup) -> Any:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _when(unix_time: float | None) -> str:

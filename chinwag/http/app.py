@@ -92,12 +92,27 @@ def _register_error_handlers(app: QuartTrio) -> None:
         headers = {}
         if code == 405 and getattr(error, "valid_methods", None):
             headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[union-attr]
+        if code == 413:
+            # The rest of the body will not be read: close, or the client blocks sending it.
+            headers["Connection"] = "close"
         return fail(code, _http_error_message(error), headers=headers)
 
     @app.errorhandler(Exception)
     async def on_unexpected(error: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
         return fail(500, GENERIC_500)
+
+
+def _register_body_drain(app: QuartTrio) -> None:
+    @app.before_request
+    async def receive_whole_body() -> None:
+        """Receive the body (within MAX_CONTENT_LENGTH) before any handler can answer.
+
+        A response sent while part of the request body is still unread (an early 401/404/415)
+        can leave the keep-alive connection stuck in Hypercorn, and the client's next request
+        on it never gets an answer. Every JSON body is read in full anyway.
+        """
+        await request.get_data(cache=True)
 
 
 def _register_metrics(app: QuartTrio, metrics: Metrics) -> None:
@@ -153,6 +168,7 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
         metrics.register_runtime_gauges(snapshot)
 
     _register_metrics(app, metrics)
+    _register_body_drain(app)
     _register_error_handlers(app)
     app.register_blueprint(operations)
     app.register_blueprint(management_blueprint)

@@ -97,7 +97,7 @@ async def run_server(
     from chinwag.bootstrap import bootstrap, describe
     from chinwag.http.app import create_app
 
-    stop = stop or trio.Event()
+    stop = trio.Event() if stop is None else stop
     async with open_runtime(settings) as chinwag:
         result = await bootstrap(chinwag, settings)
         for line in describe(result, settings):

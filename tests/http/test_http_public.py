@@ -223,12 +223,15 @@ async def test_reconnecting_client_restores_history(server: ServerHandle) -> Non
     opened = await _session(server, streamDelaySeconds=0.01)
     key = opened["accessKey"]
     with trio.fail_after(20):
-        async with httpx.AsyncClient(base_url=server.base_url) as first_tab, aconnect_sse(
-            first_tab,
-            "POST",
-            server.public_path(key, "prompt"),
-            json={"prompt": "remember this sentence for later"},
-        ) as source:
+        async with (
+            httpx.AsyncClient(base_url=server.base_url) as first_tab,
+            aconnect_sse(
+                first_tab,
+                "POST",
+                server.public_path(key, "prompt"),
+                json={"prompt": "remember this sentence for later"},
+            ) as source,
+        ):
             async for event in source.aiter_sse():
                 if event.event == "content":
                     break  # the tab goes away mid-reply

@@ -11,9 +11,11 @@ shuts the server down gracefully and closes the runtime (writes flushed), so a s
 
 from __future__ import annotations
 
+import queue
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -85,14 +87,19 @@ class ServerHandle:
 
 @asynccontextmanager
 async def running_server(
-    data_dir: Path | str, *, api_key: str | None = None, **settings_overrides: Any
+    data_dir: Path | str, *, client_key: str | None = None, **settings_overrides: Any
 ) -> AsyncIterator[ServerHandle]:
-    """Open the runtime on `data_dir`, serve it on a fresh port, yield a handle, shut down."""
+    """Open the runtime on `data_dir`, serve it on a fresh port, yield a handle, shut down.
+
+    The handle's client presents `client_key`, or a key created for the test when None.
+    `settings_overrides` are Settings fields (e.g. `api_key=` for CHINWAG_API_KEY).
+    """
     from chinwag.app_runtime import open_runtime
 
     port, fd = reserve_port()
     settings = Settings(data_dir=str(data_dir), bind=f"127.0.0.1:{port}", **settings_overrides)
     async with open_runtime(settings) as runtime:
+        api_key = client_key
         if api_key is None:
             _info, api_key = await runtime.create_api_key("test")
         app = create_app(runtime, settings)
@@ -128,3 +135,45 @@ async def running_server(
                     )
                 finally:
                     stop.set()
+
+
+@dataclass
+class ThreadedServer:
+    """A running server owned by another thread (for sync tests such as Hypothesis ones)."""
+
+    base_url: str
+    api_key: str
+    settings: Settings
+
+
+@contextmanager
+def server_in_thread(data_dir: Path | str, **settings_overrides: Any) -> Iterator[ThreadedServer]:
+    """`running_server` in a background thread with its own Trio loop; stops on exit.
+
+    Hypothesis runs every example of an async test in a fresh `trio.run`, which would restart
+    the server per example; a sync test talking to this long-lived server stays fast.
+    """
+    handoff: queue.Queue[Any] = queue.Queue()
+
+    async def main() -> None:
+        try:
+            async with running_server(data_dir, **settings_overrides) as handle:
+                stop = trio.Event()
+                handoff.put((handle, trio.lowlevel.current_trio_token(), stop))
+                await stop.wait()
+        except BaseException as error:
+            handoff.put(error)
+            raise
+
+    thread = threading.Thread(target=trio.run, args=(main,), daemon=True, name="chinwag-test")
+    thread.start()
+    started = handoff.get(timeout=60)
+    if isinstance(started, BaseException):
+        thread.join(10)
+        raise RuntimeError("the test server did not start") from started
+    handle, token, stop = started
+    try:
+        yield ThreadedServer(handle.base_url, handle.api_key, handle.settings)
+    finally:
+        trio.from_thread.run_sync(stop.set, trio_token=token)
+        thread.join(60)
