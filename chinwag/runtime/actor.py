@@ -60,26 +60,27 @@ class Actor:
         return True
 
 
-class _Reply:
-    __slots__ = ("abandoned", "task")
+class _Envelope:
+    """A message and, for an ask, the parked caller waiting for the answer."""
 
-    def __init__(self, task: trio.lowlevel.Task) -> None:
+    __slots__ = ("abandoned", "message", "task")
+
+    def __init__(self, message: Any, task: trio.lowlevel.Task | None) -> None:
+        self.message = message
         self.task = task
         self.abandoned = False
 
-
-class _Envelope:
-    __slots__ = ("message", "reply")
-
-    def __init__(self, message: Any, reply: _Reply | None) -> None:
-        self.message = message
-        self.reply = reply
+    def abort(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
+        """The asker was cancelled: the actor still handles the message, the answer is dropped."""
+        self.abandoned = True
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
-def _answer(reply: _Reply | None, result: outcome.Outcome) -> None:
-    if reply is not None and not reply.abandoned:
-        reply.abandoned = True
-        trio.lowlevel.reschedule(reply.task, result)
+def _answer(envelope: _Envelope, result: outcome.Outcome) -> None:
+    task = envelope.task
+    if task is not None and not envelope.abandoned:
+        envelope.abandoned = True
+        trio.lowlevel.reschedule(task, result)
 
 
 class ActorRef:
@@ -107,17 +108,12 @@ class ActorRef:
 
     async def ask(self, message: Any) -> Any:
         """Send and wait for the actor's answer (or its recoverable error)."""
-        reply = _Reply(trio.lowlevel.current_task())
+        envelope = _Envelope(message, trio.lowlevel.current_task())
         try:
-            self._cell.mailbox.put(_Envelope(message, reply))
+            self._cell.mailbox.put(envelope)
         except MailboxClosed:
             raise ActorStopped(f"actor {self._cell.name} is stopped") from None
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            reply.abandoned = True
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        return await trio.lowlevel.wait_task_rescheduled(abort)
+        return await trio.lowlevel.wait_task_rescheduled(envelope.abort)
 
     def stop(self) -> None:
         """Ask the actor to stop after the messages already queued."""
@@ -215,21 +211,20 @@ class ActorCell:
                         await trio.lowlevel.checkpoint()
             except MailboxClosed:
                 return "stopped"
-            reply = envelope.reply
             try:
                 result = await actor.receive(envelope.message)
             except recoverable as exc:
-                _answer(reply, outcome.Error(exc))
+                _answer(envelope, outcome.Error(exc))
             except Exception as exc:
                 crashed = ActorCrashed(f"actor {self.name} crashed: {exc!r}")
                 crashed.__cause__ = exc
-                _answer(reply, outcome.Error(crashed))
+                _answer(envelope, outcome.Error(crashed))
                 raise
             else:
-                _answer(reply, outcome.Value(result))
+                _answer(envelope, outcome.Value(result))
 
     def _fail_pending(self, exc: BaseException) -> None:
         for envelope in self.mailbox.drain():
             stopped = ActorStopped(f"actor {self.name} failed and stopped")
             stopped.__cause__ = exc
-            _answer(envelope.reply, outcome.Error(stopped))
+            _answer(envelope, outcome.Error(stopped))
