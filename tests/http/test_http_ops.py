@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import trio
+from httpx_sse import aconnect_sse
 from support.server import ServerHandle, reserve_port, running_server
 
 from chinwag.config import Settings
@@ -132,3 +133,38 @@ async def test_run_server_bootstraps_and_stops_on_sigterm(tmp_path: Path) -> Non
         await nursery.start(partial(run_server, settings, announce=lines.append, stop=stop))
         stop.set()
     assert not any(line.strip().startswith("cwk_") for line in lines)
+
+
+async def test_shutdown_during_a_stream_keeps_the_partial_reply(data_dir: Path) -> None:
+    events: list[str] = []
+    streaming = trio.Event()
+    async with trio.open_nursery() as outer, running_server(data_dir) as server:
+        client_id = await server.create_client(streamDelaySeconds=0.05)
+        opened = await server.open_session(client_id)
+        api_key = server.api_key
+        words = " ".join(f"w{i}" for i in range(400))  # ~20 s of streaming
+
+        async def listen(base_url: str, path: str) -> None:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                try:
+                    async with aconnect_sse(http, "POST", path, json={"prompt": words}) as src:
+                        async for event in src.aiter_sse():
+                            events.append(event.event)
+                            if len(events) == 3:
+                                streaming.set()
+                except httpx.HTTPError:
+                    pass  # the server went away mid-stream: expected
+
+        outer.start_soon(
+            listen, server.base_url, server.public_path(opened["accessKey"], "prompt")
+        )
+        await streaming.wait()
+        # Leaving the block: graceful shutdown, then the runtime closes and flushes.
+    assert "done" not in events[:3]
+    async with running_server(data_dir, client_key=api_key) as again:
+        messages = await again.anonymous.get(again.public_path(opened["accessKey"], "messages"))
+    stored = messages.json()["data"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[1]["status"] == "stopped"
+    assert stored[1]["content"].startswith("You said: w0")
+    assert len(stored[1]["content"]) < len("You said: " + words)

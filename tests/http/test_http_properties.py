@@ -80,11 +80,14 @@ ACCEPTS = st.sampled_from([None, "application/json", "text/event-stream", "*/*",
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir: Path = tmp_path_factory.mktemp("properties") / "data"
-    with server_in_thread(data_dir) as server, httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {server.api_key}"},
-        timeout=30,
-    ) as admin:
+    with (
+        server_in_thread(data_dir) as server,
+        httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            timeout=30,
+        ) as admin,
+    ):
         gateway = admin.post(
             "/api/v1/ai-gateways", json={"name": "g", "parameters": {"provider": "echo"}}
         ).json()["data"]["id"]
