@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/bench_http.py [--seconds 5] [--concurrency 64]
 
-Each server runs in its own process (Hypercorn Trio worker, `chinwag.http.server.hypercorn_config`),
-the load generator in this one: `concurrency` keep-alive HTTP/1.1 connections (h11) in a loop for a fixed duration after a
-short warm-up. Workloads:
+Each server runs in its own process (Hypercorn Trio worker with
+`chinwag.http.server.hypercorn_config`), the load generator in this one: `concurrency` keep-alive
+HTTP/1.1 connections (h11) in a loop for a fixed duration after a short warm-up. Workloads:
 
   tags    POST /api/v1/web-chat-client/{id}/sessions {tag: one of 1000, expires} (create-or-renew)
   prompt  POST .../prompt {prompt} with the echo gateway, JSON answer (one session per worker)
@@ -298,7 +298,10 @@ async def bench(seconds: float, concurrency: int, warmup: float) -> None:
         f"\nchinwag HTTP benchmark: {concurrency} concurrent clients, {seconds:.0f} s per "
         f"workload after {warmup:.0f} s warm-up, servers in separate processes\n"
     )
-    header = f"{'workload':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'rps ratio':>10} {'p99 ratio':>10}"
+    header = (
+        f"{'workload':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'rps ratio':>10} {'p99 ratio':>10}"
+    )
     print(header)
     print("-" * len(header))
     for result in [baseline, *results]:
