@@ -186,14 +186,31 @@
     FORBID_ATTR: ["style", "class", "id"],
   };
 
+  /* The Clipboard API exists only on https and localhost; plain-http installs fall back. */
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return;
+    }
+    const area = el("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+
   function renderMarkdown(target, text) {
     target.innerHTML = window.DOMPurify.sanitize(markdown.render(text || ""), PURIFY);
     for (const pre of target.querySelectorAll("pre")) {
       const copy = el("button", "cw-copy", S.copy);
       copy.type = "button";
       copy.addEventListener("click", () => {
-        const code = pre.querySelector("code") || pre;
-        navigator.clipboard?.writeText(code.textContent).then(() => {
+        const code = (pre.querySelector("code") || pre).textContent;
+        copyText(code).then(() => {
           copy.textContent = S.copied;
           setTimeout(() => (copy.textContent = S.copy), 1500);
         });
