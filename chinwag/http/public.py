@@ -15,7 +15,13 @@ from chinwag.http.auth import session_for_access_key
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
 from chinwag.http.schemas import PromptBody, read_body
-from chinwag.http.sse import SSE_HEADERS, SSE_MIMETYPE, event_stream, wants_event_stream
+from chinwag.http.sse import (
+    SSE_HEADERS,
+    SSE_MIMETYPE,
+    close_stream,
+    event_stream,
+    wants_event_stream,
+)
 from chinwag.http.views import messages_view, public_session_view, turn_result_view
 
 blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
@@ -63,6 +69,9 @@ async def prompt(access_key: str) -> Response:
             first = await anext(iterator)
         except StopAsyncIteration:
             raise ModelFailed("The reply ended before it started.") from None
+        except BaseException:
+            await close_stream(iterator)  # e.g. the client left while the turn was queued
+            raise
         response = Response(
             event_stream(first, iterator), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS
         )

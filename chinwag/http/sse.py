@@ -103,10 +103,10 @@ async def event_stream(first: StreamItem, rest: AsyncIterator[StreamItem]) -> As
         log.exception("prompt stream failed after it started")
         yield encode_event("error", {"message": GENERIC_STREAM_ERROR, "status": 500})
     finally:
-        await _close(rest)
+        await close_stream(rest)
 
 
-async def _close(iterator: AsyncIterator[StreamItem]) -> None:
+async def close_stream(iterator: AsyncIterator[StreamItem]) -> None:
     """Close the runtime's stream even when the client went away (we are then cancelled)."""
     aclose = getattr(iterator, "aclose", None)
     if aclose is None:

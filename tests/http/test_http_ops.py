@@ -155,9 +155,7 @@ async def test_shutdown_during_a_stream_keeps_the_partial_reply(data_dir: Path) 
                 except httpx.HTTPError:
                     pass  # the server went away mid-stream: expected
 
-        outer.start_soon(
-            listen, server.base_url, server.public_path(opened["accessKey"], "prompt")
-        )
+        outer.start_soon(listen, server.base_url, server.public_path(opened["accessKey"], "prompt"))
         await streaming.wait()
         # Leaving the block: graceful shutdown, then the runtime closes and flushes.
     assert "done" not in events[:3]

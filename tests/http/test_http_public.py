@@ -355,3 +355,45 @@ def idle_jump_clock() -> trio.testing.MockClock:
     fast-forwarded; the test moves time itself with `jump`.
     """
     return trio.testing.MockClock(autojump_threshold=0.2)
+
+
+async def _openai_session(server: ServerHandle, fake, **client_options) -> dict:
+    client_id = await server.create_client(
+        provider="openai", baseUrl=fake.base_url, model="m", apiKey="sk-x", **client_options
+    )
+    return await server.open_session(client_id)
+
+
+async def test_model_failure_mid_stream_is_an_error_event(server: ServerHandle, nursery) -> None:
+    from gateways.fake_openai import start_fake_openai, text_reply
+
+    fake = await start_fake_openai(nursery)
+    fake.script.append(text_reply("one two three four five six", cut_after=4))
+    opened = await _openai_session(server, fake)
+    response, events = await _sse_events(server, opened["accessKey"], {"prompt": "go"})
+    assert response.status_code == 200
+    kinds = [kind for kind, _ in events]
+    assert "content" in kinds
+    assert "error" in kinds
+    error = next(data for kind, data in events if kind == "error")
+    assert error["message"] and error["status"] >= 500
+    if kinds[-1] == "done":
+        assert events[-1][1]["result"]["status"] == "error"
+
+
+async def test_model_failure_before_start_is_a_json_502(server: ServerHandle, nursery) -> None:
+    from gateways.fake_openai import Reply, start_fake_openai
+
+    fake = await start_fake_openai(nursery)
+    opened = await _openai_session(server, fake)
+    for accept in ("application/json", "text/event-stream"):
+        # 400 is not retried by the gateway: the model call fails before anything streamed.
+        fake.script.append(Reply(status=400, error_body={"error": {"message": "boom"}}))
+        response = await server.anonymous.post(
+            server.public_path(opened["accessKey"], "prompt"),
+            json={"prompt": "fail please"},
+            headers={"Accept": accept},
+        )
+        assert response.status_code == 502, (accept, response.text)
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["data"] is None
