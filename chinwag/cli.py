@@ -352,15 +352,21 @@ def sessions() -> None:
 @_data_command(sessions, "list")
 @click.argument("client_id")
 @click.option("--filter", "filter_", default=None, help="A tag or a session id.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 200))
+@click.option("--cursor", default=None, help="The cursor printed by the previous page.")
 def sessions_list(
-    client_id: str, filter_: str | None, limit: int, config_file: str | None, **flags: Any
+    client_id: str,
+    filter_: str | None,
+    limit: int,
+    cursor: str | None,
+    config_file: str | None,
+    **flags: Any,
 ) -> None:
     """List the sessions of chat client CLIENT_ID (newest page first)."""
     settings = _settings(config_file, flags)
 
     async def action(runtime: Any) -> tuple[list[Any], str | None]:
-        return runtime.list_sessions(client_id, filter=filter_, limit=limit)
+        return runtime.list_sessions(client_id, filter=filter_, limit=limit, cursor=cursor)
 
     items, next_cursor = _run(settings, action)
     rows = [
@@ -369,7 +375,7 @@ def sessions_list(
     ]
     _table(rows, ["ID", "CHANNEL", "TAG/EXTERNAL ID", "EXPIRES (UTC)", "MESSAGES"])
     if next_cursor:
-        click.echo(f"(more: the API's cursor is {next_cursor})")
+        click.echo(f"(more: pass --cursor {next_cursor})")
 
 
 @_data_command(sessions, "show")

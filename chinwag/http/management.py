@@ -38,7 +38,7 @@ from chinwag.records import to_builtins
 
 blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
 
-MAX_PAGE = 500
+MAX_PAGE = 200  # the runtime pages at most 200 sessions per call
 
 
 @blueprint.before_request
