@@ -57,4 +57,19 @@ def from_accept_language(header: str | None) -> str | None:
 
 def choose(configured: str | None, accept_language: str | None) -> str:
     """The client's languageCode, else the browser's language, else English."""
-    return supported(configured) or from_accept_language(accept_language) or DEFAULT
+    return choose_with_source(configured, accept_language)[0]
+
+
+def choose_with_source(
+    configured: str | None, accept_language: str | None, hint: str | None = None
+) -> tuple[str, str]:
+    """(language, where it came from): the client's languageCode ("client"), else the page's
+    `?lang=` hint that talk.js sets from navigator.language ("hint"), else Accept-Language
+    ("browser"), else English ("default")."""
+    if language := supported(configured):
+        return language, "client"
+    if language := supported(hint):
+        return language, "hint"
+    if language := from_accept_language(accept_language):
+        return language, "browser"
+    return DEFAULT, "default"

@@ -128,7 +128,6 @@ def page_config(
         "debug": params.debug,
         "showToolCalls": params.show_tool_calls,
         "inputModes": list(params.input_modes),
-        "languageFromClient": params.language_code is not None,
         "expiresAt": session.expires_at,
         "maxImageBytes": min(MAX_IMAGE_BYTES, int(_max_body_bytes() * 0.7)),
     }
@@ -172,7 +171,9 @@ async def talk_page(access_key: str) -> Response:
             return await _notice("invalid", i18n.choose(None, accept), 404, None, 0.0)
         raise
     params = client.client_parameters
-    language = i18n.choose(params.language_code, accept)
+    language, language_source = i18n.choose_with_source(
+        params.language_code, accept, request.args.get("lang")
+    )
     try:
         service.resolve_access_key(access_key)
     except errors.SessionExpired:
@@ -184,6 +185,7 @@ async def talk_page(access_key: str) -> Response:
 
     nonce = secrets.token_urlsafe(18)
     config = page_config(access_key, session, params, language)
+    config["languageSource"] = language_source
     body = await render_template(
         "talk.html",
         language=language,

@@ -30,6 +30,13 @@ def test_language_is_the_client_setting_then_the_browser_then_english(
     assert i18n.choose(configured, accept) == expected
 
 
+def test_language_hint_from_the_page_ranks_below_the_client_setting() -> None:
+    assert i18n.choose_with_source("es", "pt-BR", "pt-BR") == ("es", "client")
+    assert i18n.choose_with_source(None, "fr", "pt-BR") == ("pt-BR", "hint")
+    assert i18n.choose_with_source(None, "es-MX", None) == ("es", "browser")
+    assert i18n.choose_with_source(None, "fr", "xx") == ("en", "default")
+
+
 def test_every_language_translates_every_string() -> None:
     catalog = i18n.catalog()
     assert set(catalog) == {"en", "pt-BR", "es"}

@@ -365,6 +365,24 @@ def test_browser_language_is_the_fallback(live_server: Any, page: Any) -> None:
     assert page.locator("#cw-clear").get_attribute("aria-label") == "Borrar conversación"
 
 
+@pytest.mark.parametrize("page_options", [{"locale": "pt-BR"}])
+def test_navigator_language_is_used_when_accept_language_does_not_help(
+    live_server: Any, page: Any
+) -> None:
+    chat = live_server.chat()  # no languageCode
+    # A browser (or proxy) that sends a language we do not have: the page asks navigator.
+    page.route(
+        "**/chat/**",
+        lambda route: route.continue_(
+            headers={**route.request.headers, "accept-language": "fr-FR,fr;q=0.9"}
+        ),
+    )
+    open_chat(page, chat["talkUrl"])
+    assert page.url.endswith("?lang=pt-BR")
+    assert page.locator("html").get_attribute("lang") == "pt-BR"
+    assert page.locator("#cw-input").get_attribute("placeholder") == "Digite uma mensagem…"
+
+
 def test_custom_styles_and_scripts_apply(live_server: Any, page: Any) -> None:
     chat = live_server.chat(
         client_parameters={
@@ -649,3 +667,33 @@ def test_reasoning_and_tool_calls_are_shown(live_server: Any, page: Any, screens
     assert "/facts" in tool.locator(".cw-tool-args").inner_text()
     reasoning.locator("summary").click()
     screenshot(page, "15-reasoning-and-tools")
+
+
+def test_deleted_session_link_becomes_invalid(live_server: Any, page: Any) -> None:
+    chat = live_server.chat()
+    open_chat(page, chat["talkUrl"])
+    send(page, "soon gone")
+    wait_idle(page)
+    live_server.api(
+        "DELETE", f"/api/v1/web-chat-client/{chat['clientId']}/sessions/{chat['sessionId']}"
+    )
+    response = page.goto(chat["talkUrl"])
+    assert response.status == 404
+    assert page.locator("#cw-notice[data-kind=invalid]").is_visible()
+    assert "soon gone" not in page.content()
+
+
+def test_assets_are_served_locally_and_only_from_the_static_folder(live_server: Any) -> None:
+    http = live_server.http
+    script = http.get("/static/talk/talk.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert http.get("/static/talk/vendor/purify.min.js").status_code == 200
+    assert http.get("/static/talk/vendor/markdown-it.min.js").status_code == 200
+    for path in ("/static/talk/../talk.py", "/static/talk/%2e%2e/talk.py", "/static/talk/nope.js"):
+        assert http.get(path).status_code == 404, path
+    # No CDN: every script and stylesheet of the page comes from chinwag itself.
+    page_html = http.get(live_server.chat()["talkUrl"]).text
+    sources = re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page_html)
+    assert len(sources) >= 4, sources
+    assert all(s.startswith(("../static/talk/", "data:")) for s in sources), sources

@@ -23,6 +23,20 @@
 
   const NONCE = document.currentScript ? document.currentScript.nonce : "";
   const cfg = JSON.parse(document.getElementById("cw-config").textContent);
+
+  // No languageCode and no usable Accept-Language: ask the server again with the language
+  // the browser reports (once; the server treats ?lang= as a hint below languageCode).
+  if (cfg.languageSource === "default") {
+    const wanted = { pt: "pt-BR", es: "es" }[
+      String(navigator.languages?.[0] || navigator.language || "").toLowerCase().split(/[-_]/)[0]
+    ];
+    const url = new URL(window.location.href);
+    if (wanted && !url.searchParams.has("lang")) {
+      url.searchParams.set("lang", wanted);
+      window.location.replace(url.toString());
+      return;
+    }
+  }
   const S = cfg.strings;
   const locale = cfg.language;
   const numberFormat = new Intl.NumberFormat(locale);
