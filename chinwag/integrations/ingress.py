@@ -279,7 +279,8 @@ def _progress_before_crash(
     if len(tail) == 2 and tail[0].role == "user" and tail[0].content == prompt:
         user, answer = tail
         answered = isinstance(answer.content, str) and answer.content.strip()
-        if user.created_at >= received - 1.0 and answered and answer.status != "error":
+        # Only a complete answer is reused; a stopped (cut) one is asked for again.
+        if user.created_at >= received - 1.0 and answered and answer.status == "complete":
             return answer.content  # type: ignore[return-value]
     return None
 
@@ -297,7 +298,11 @@ def supports_resume(service: ChinwagService) -> bool:
 
 
 class ChatLane:
-    """The queue and task of one chat."""
+    """The queue and task of one chat.
+
+    Each job runs in a shielded scope, so a shutdown lets the reply being worked on finish
+    (within the grace `begin_grace` sets) instead of cutting the turn and redoing it later.
+    """
 
     def __init__(
         self,
@@ -313,37 +318,56 @@ class ChatLane:
         self.idle_timeout = idle_timeout
         self.queue: deque[Job] = deque()
         self.closed = False
+        self.stopping = False
         self._wakeup = trio.Event()
+        self._job_scope: trio.CancelScope | None = None
 
     def put(self, job: Job) -> None:
         self.queue.append(job)
         self._wakeup.set()
 
+    def begin_grace(self, seconds: float) -> None:
+        """Shutting down: finish the current job within `seconds`, start no other."""
+        self.stopping = True
+        self._wakeup.set()  # ends a debounce wait at once
+        if self._job_scope is not None:
+            self._job_scope.deadline = min(self._job_scope.deadline, trio.current_time() + seconds)
+
     async def _wait_until(self, deadline: float) -> bool:
         """Wait for a new job until `deadline` (Trio time); True when one is queued."""
-        if not self.queue:
+        if not self.queue and not self.stopping:
             self._wakeup = trio.Event()
             with trio.move_on_at(deadline):
                 await self._wakeup.wait()
-        return bool(self.queue)
+        return bool(self.queue) and not self.stopping
 
     async def run(self) -> None:
         try:
             while await self._wait_until(trio.current_time() + self.idle_timeout):
                 job = self.queue.popleft()
-                try:
-                    if isinstance(job, ResumeJob):
-                        await self.runner.resume(job)
-                    elif job.mergeable:
-                        await self.runner.handle(await self._gather(job))
-                    else:
-                        await self.runner.handle([job])
-                except Exception:
-                    # The messages stay pending in the inbox and are retried on the next start.
-                    log.exception("chat %s/%s: failed to answer", self.key[1], self.key[2])
+                with trio.CancelScope(shield=True) as scope:
+                    self._job_scope = scope
+                    try:
+                        await self._run_job(job)
+                    finally:
+                        self._job_scope = None
+                if scope.cancelled_caught:
+                    log.info("chat %s/%s: reply cut by shutdown", self.key[1], self.key[2])
         finally:
             self.closed = True
             self.on_exit(self)
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            if isinstance(job, ResumeJob):
+                await self.runner.resume(job)
+            elif job.mergeable:
+                await self.runner.handle(await self._gather(job))
+            else:
+                await self.runner.handle([job])
+        except Exception:
+            # The messages stay pending in the inbox and are retried on the next start.
+            log.exception("chat %s/%s: failed to answer", self.key[1], self.key[2])
 
     async def _gather(self, job: PendingJob) -> list[PendingJob]:
         """`job` plus the texts that follow it within the debounce window."""

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 IntegrationType = Literal["Telegram", "Zapi"]
 PURGE_EVERY_SECONDS = 3600.0
+# On shutdown, a reply being generated or sent may finish within this many seconds; one that
+# takes longer is cut and redone on the next start.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def telegram_webhook_url(settings: Settings, client_id: str) -> str:
@@ -83,6 +86,7 @@ class IntegrationManager:
         self.outbox = Outbox(engine)
         self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout
+        self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         self.lanes: dict[LaneKey, ChatLane] = {}
         self._nursery: trio.Nursery | None = None
         # (client, channel) -> (credentials, sender): rebuilt when credentials change.
@@ -100,7 +104,12 @@ class IntegrationManager:
                 self.recover()
                 nursery.start_soon(self._purge_loop)
                 task_status.started()
-                await trio.sleep_forever()
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    # Shutdown: replies being worked on may finish within the grace period.
+                    for lane in list(self.lanes.values()):
+                        lane.begin_grace(self.shutdown_grace)
         finally:
             self._nursery = None
             self.lanes.clear()

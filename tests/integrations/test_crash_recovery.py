@@ -222,3 +222,22 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
         with trio.fail_after(20):
             while manager.inbox.pending():  # noqa: ASYNC110 - storage state has no event
                 await trio.sleep(0.01)
+
+
+async def test_graceful_shutdown_finishes_the_reply_in_progress(tmp_path: Path) -> None:
+    from chinwag.integrations.manager import manager_for
+
+    from .harness import rig
+
+    async with rig(tmp_path / "data") as r:
+        client_id, secret = await r.telegram_client(streamDelaySeconds=0.3)
+        assert (
+            await r.telegram_message(client_id, secret, 1, 61, "almost done")
+        ).status_code == 200
+        with trio.fail_after(20):
+            await r.telegram.wait_for("sendChatAction", 1)
+        # Leaving the block stops the server and the runtime while the reply is being written.
+    assert r.replies(61) == ["You said: almost done"]
+
+    async with rig(tmp_path / "data") as again:
+        assert manager_for(again.server.service).inbox.pending() == []
