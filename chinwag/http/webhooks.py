@@ -129,6 +129,7 @@ async def telegram_webhook(client_id: str) -> Response:
         raise Unauthorized(f"{TELEGRAM_SECRET_HEADER} is missing or wrong")
     parsed = parse_telegram_update(await _json_body())
     if isinstance(parsed, Ignored):
+        _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")
     # update_id counts per bot: a new bot on the same client must not match old markers.
     bot_id = telegram.bot_token.split(":", 1)[0]
@@ -155,6 +156,7 @@ async def zapi_webhook(client_id: str, secret: str) -> Response:
     allow_groups = bool(getattr(zapi, "allow_groups", False))
     parsed = parse_zapi_callback(await _json_body(), allow_groups=allow_groups)
     if isinstance(parsed, Ignored):
+        _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")
     stored = await _manager().accept(client_id, parsed)
     return ok(None, message=None if stored else "duplicate")

@@ -108,6 +108,8 @@ class TurnRunner:
         self.outbox = outbox
         self.sender_for = sender_for
         self.turn_slots = trio.CapacityLimiter(max_concurrent_turns)
+        self.replies_sent = 0
+        self.replies_failed = 0
 
     def debounce_interval(self, client_id: str) -> float:
         try:
@@ -192,6 +194,10 @@ class TurnRunner:
             reply.sent = index + 1
             if reply.sent < len(reply.parts):
                 await self.engine.write(self.outbox.put_op(key, reply))
+        if state == "sent":
+            self.replies_sent += 1
+        else:
+            self.replies_failed += 1
         reply.state = state  # type: ignore[assignment]
         reply.finished_at = time.time()
         await self.engine.write(

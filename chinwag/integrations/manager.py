@@ -87,6 +87,13 @@ class IntegrationManager:
         self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
+        # Counters for /metrics (see `stats`).
+        self.counters: dict[str, int] = {
+            "updates_accepted": 0,
+            "updates_duplicate": 0,
+            "updates_ignored": 0,
+            "items_recovered": 0,
+        }
         self.lanes: dict[LaneKey, ChatLane] = {}
         self._nursery: trio.Nursery | None = None
         # (client, channel) -> (credentials, sender): rebuilt when credentials change.
@@ -131,7 +138,20 @@ class IntegrationManager:
                 count += 1
         if count:
             log.info("recovered %d unanswered chat-app item(s)", count)
+        self.counters["items_recovered"] += count
         return count
+
+    def stats(self) -> dict[str, float]:
+        """Integration gauges and counters, to merge into the runtime's /metrics."""
+        return {
+            **{f"integration_{name}": value for name, value in self.counters.items()},
+            "integration_replies_sent": self.runner.replies_sent,
+            "integration_replies_failed": self.runner.replies_failed,
+            "integration_active_chats": len(self.lanes),
+        }
+
+    def note_ignored(self) -> None:
+        self.counters["updates_ignored"] += 1
 
     async def _purge_loop(self) -> None:
         while True:
@@ -148,7 +168,9 @@ class IntegrationManager:
         """Store an update durably; False when it is a duplicate. Dispatches new ones."""
         stored = await self.inbox.accept(client_id, message)
         if stored is None:
+            self.counters["updates_duplicate"] += 1
             return False
+        self.counters["updates_accepted"] += 1
         key, item = stored
         self._dispatch(PendingJob(key, item))
         return True
