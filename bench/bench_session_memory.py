@@ -35,7 +35,9 @@ def blocks() -> int:
 
 
 async def measure(sessions: int) -> tuple[float, float, float]:
-    settings = Settings(data_dir=tempfile.mkdtemp(prefix="chinwag-mem-"), passivate_after_seconds=20.0)
+    settings = Settings(
+        data_dir=tempfile.mkdtemp(prefix="chinwag-mem-"), passivate_after_seconds=20.0
+    )
     async with open_runtime(settings) as cw:
         gateway = await cw.create_gateway("echo", {"provider": "echo"})
         client = await cw.create_client({"name": "mem", "aiGatewayId": gateway.id})
@@ -93,7 +95,8 @@ def main() -> None:
     print(f"{'per session':<40}{'RSS':>12}")
     print(f"{'chinwag live idle session actor':<40}{live / KIB:>9.2f} KiB   (target <= 8 KiB)")
     print(f"{'chinwag passivated session':<40}{passivated / KIB:>9.2f} KiB   (target ~0)")
-    print(f"{'  Python objects left per passivated':<40}{leftover:>9.2f} blocks (RSS kept = allocator pools)")
+    label = "  Python objects left per passivated"
+    print(f"{label:<40}{leftover:>9.2f} blocks (the RSS kept is allocator pools)")
     print(f"{'pykka ThreadingActor (baseline)':<40}{baseline / KIB:>9.2f} KiB")
     print(f"ratio pykka/chinwag live: {baseline / max(live, 1):.1f}x")
 
