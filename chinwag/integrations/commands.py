@@ -36,6 +36,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "model": "The assistant is unavailable right now. Please try again in a moment.",
         "expired": "This conversation has expired. Send your message again to start a new one.",
         "unsupported": "Sorry, I can only read text messages.",
+        "too_long": "Your message is too long for this chat. Please send a shorter one.",
     },
     "pt-BR": {
         "hello": "Olá! Como posso ajudar?",
@@ -58,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "model": "O assistente está indisponível no momento. Tente novamente em instantes.",
         "expired": "Esta conversa expirou. Envie sua mensagem de novo para começar outra.",
         "unsupported": "Desculpe, só consigo ler mensagens de texto.",
+        "too_long": "Sua mensagem é longa demais para este chat. Envie uma mais curta.",
     },
     "es": {
         "hello": "¡Hola! ¿En qué puedo ayudarte?",
@@ -80,6 +82,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "model": "El asistente no está disponible ahora. Inténtalo de nuevo en un momento.",
         "expired": "Esta conversación expiró. Envía tu mensaje otra vez para empezar otra.",
         "unsupported": "Lo siento, solo puedo leer mensajes de texto.",
+        "too_long": "Tu mensaje es demasiado largo para este chat. Envía uno más corto.",
     },
 }
 

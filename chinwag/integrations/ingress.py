@@ -247,8 +247,10 @@ class TurnRunner:
                         return texts["expired"]
                     session = await open_session(client.id, channel, chat_id, duration)  # type: ignore[arg-type]
                     continue
-                except LimitReached:
-                    return texts["limit"]
+                except LimitReached as exc:
+                    # A too-long message is not fixed by /reset: say what helps.
+                    too_long = "userInputMaxTokens" in exc.message
+                    return texts["too_long" if too_long else "limit"]
                 except RateLimited as exc:
                     return texts["rate"].format(wait=wait_text(exc.retry_after))
                 except (ModelFailed, ModelTimeout) as exc:

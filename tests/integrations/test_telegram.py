@@ -354,3 +354,20 @@ async def test_new_bot_on_same_client_is_not_deduplicated_against_old_one(r: Rig
         await r.telegram.wait_for("sendMessage", 2)
     assert r.replies(30) == ["You said: old bot", "You said: new bot"]
     assert [c.path_token for c in r.telegram.of("sendMessage")] == ["111:first", "222:second"]
+
+
+async def test_too_long_message_gets_its_own_notice(r: Rig) -> None:
+    client_id, secret = await r.telegram_client(limiting_parameters={"userInputMaxTokens": 5})
+    long_text = "this message has far more than five tokens in it, clearly"
+    assert (await r.telegram_message(client_id, secret, 1, 15, long_text)).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    assert r.replies(15) == ["Your message is too long for this chat. Please send a shorter one."]
+
+
+def test_every_language_has_every_text() -> None:
+    from chinwag.integrations.commands import TEXTS
+
+    assert {lang: set(table) for lang, table in TEXTS.items()} == {
+        lang: set(TEXTS["en"]) for lang in TEXTS
+    }
