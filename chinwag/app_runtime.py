@@ -533,14 +533,20 @@ class Chinwag(ChinwagService):
         *,
         commit: bool = True,
         instructions: str | None = None,
+        idempotency_key: str | None = None,
     ) -> AsyncIterator[StreamItem]:
         if not isinstance(commit, bool):
             raise InvalidInput("commit must be true or false")
         if instructions is not None and not isinstance(instructions, str):
             raise InvalidInput("instructions must be a string")
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
+        ):
+            raise InvalidInput("the idempotency key must be 1 to 200 characters")
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:
-            await self._ask_session(session_id, StartTurn(prompt, commit, instructions, send))
+            start = StartTurn(prompt, commit, instructions, send, idempotency_key)
+            await self._ask_session(session_id, start)
             async for item in receive:
                 if isinstance(item, TurnEnd):
                     if item.error is not None:
@@ -560,8 +566,15 @@ class Chinwag(ChinwagService):
         *,
         commit: bool = True,
         instructions: str | None = None,
+        idempotency_key: str | None = None,
     ) -> TurnResult:
-        stream = self.prompt_stream(session_id, prompt, commit=commit, instructions=instructions)
+        stream = self.prompt_stream(
+            session_id,
+            prompt,
+            commit=commit,
+            instructions=instructions,
+            idempotency_key=idempotency_key,
+        )
         async with _aclosing(stream):
             async for item in stream:
                 if isinstance(item, TurnFinished):

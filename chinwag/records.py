@@ -185,6 +185,9 @@ class Message(Api):
     usage: Usage | None = None
     status: MessageStatus = "complete"
     error: str | None = None
+    # Set by the sender of a user message (Telegram update id, Idempotency-Key header): a retry
+    # with the same key is answered from the stored turn instead of being stored twice.
+    idempotency_key: str | None = None
 
 
 def to_builtins(value: Any) -> Any:

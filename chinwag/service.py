@@ -111,6 +111,7 @@ class ChinwagService:
         *,
         commit: bool = True,
         instructions: str | None = None,
+        idempotency_key: str | None = None,
     ) -> AsyncIterator[StreamItem]: ...
     async def prompt(
         self,
@@ -119,6 +120,7 @@ class ChinwagService:
         *,
         commit: bool = True,
         instructions: str | None = None,
+        idempotency_key: str | None = None,
     ) -> TurnResult: ...
     async def stop(self, session_id: str) -> bool: ...
     def limit_state(self, session_id: str) -> dict[str, Any]: ...

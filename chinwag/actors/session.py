@@ -74,6 +74,7 @@ class StartTurn:
     commit: bool
     instructions: str | None
     sink: trio.MemorySendChannel[Any]
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class _Pending:
     commit: bool
     instructions: str | None
     sink: trio.MemorySendChannel[Any]
+    idempotency_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -149,6 +151,18 @@ def _send(sink: trio.MemorySendChannel[Any], item: Any) -> None:
 
 def _close(sink: trio.MemorySendChannel[Any]) -> None:
     sink.close()
+
+
+def _result_of(reply: Message, created: list[Message]) -> dict[str, Any]:
+    """The prompt endpoint's `data` for a stored (or uncommitted) reply."""
+    return {
+        "completionText": reply.content if isinstance(reply.content, str) else "",
+        "reasoning": reply.reasoning,
+        "toolCalls": msgspec.to_builtins(reply.tool_calls),
+        "usage": msgspec.to_builtins(reply.usage or Usage()),
+        "createdMessages": msgspec.to_builtins(created),
+        "status": reply.status,
+    }
 
 
 class SessionActor(Actor):
@@ -268,7 +282,9 @@ class SessionActor(Actor):
             input_tokens=input_tokens,
             new_messages=len(contents) if message.commit else 0,
         )
-        pending = _Pending(contents, message.commit, message.instructions, message.sink)
+        pending = _Pending(
+            contents, message.commit, message.instructions, message.sink, message.idempotency_key
+        )
         if self.running is not None:
             if len(self.queue) >= self.core.settings.max_queued_prompts:
                 raise RateLimited(
@@ -285,6 +301,13 @@ class SessionActor(Actor):
         session = self._require()
         client = self.core.client_of(session)
         now = self.core.clock.now()
+        retried = self._keyed_turn(session, pending)
+        if retried is not None and retried[1] is not None:
+            # The same prompt was answered already: hand back the stored turn, ask nothing.
+            user, reply = retried
+            _send(pending.sink, TurnEnd(_result_of(reply, [user, reply]), None))
+            _close(pending.sink)
+            return
         try:
             input_tokens = sum(estimate_tokens(message_text(c)) for c in pending.contents)
             limits.check_turn(
@@ -292,15 +315,27 @@ class SessionActor(Actor):
                 client.limiting_parameters,
                 now,
                 input_tokens=input_tokens,
-                new_messages=len(pending.contents) if pending.commit else 0,
+                new_messages=len(pending.contents) if pending.commit and retried is None else 0,
             )
         except ChinwagError as exc:
             _send(pending.sink, TurnEnd(None, exc))
             _close(pending.sink)
             return
+        if retried is not None:
+            # Stored before a crash but never answered: answer it without storing it again.
+            await self._launch(pending, [retried[0]])
+            return
         seq = session.next_seq
+        last = len(pending.contents) - 1
         user_messages = [
-            Message(id=new_id(), seq=seq + i, role="user", content=c, created_at=now)
+            Message(
+                id=new_id(),
+                seq=seq + i,
+                role="user",
+                content=c,
+                created_at=now,
+                idempotency_key=pending.idempotency_key if i == last else None,
+            )
             for i, c in enumerate(pending.contents)
         ]
         recent = [*limits.prompts_in_last_hour(session, now), now]
@@ -319,6 +354,10 @@ class SessionActor(Actor):
             )
             extra = self.core.repo.put_messages(session.id, user_messages)
         await self._save(updated, extra)  # durable before the model sees it
+        await self._launch(pending, user_messages)
+
+    async def _launch(self, pending: _Pending, user_messages: list[Message]) -> None:
+        session = self._require()
         self.core.metrics.turns_started += 1
         scope = trio.CancelScope()
         self.running = _Running(scope, self.epoch, pending, user_messages)
@@ -391,6 +430,24 @@ class SessionActor(Actor):
         elif isinstance(event, UsageReport):
             outcome.usage = outcome.usage.plus(event.usage)
 
+    def _keyed_turn(
+        self, session: Session, pending: _Pending
+    ) -> tuple[Message, Message | None] | None:
+        """The stored user message carrying this prompt's idempotency key, and its complete
+        answer if it has one (None when the key was never seen: a new prompt)."""
+        if pending.idempotency_key is None or not pending.commit:
+            return None
+        recent = self.core.repo.messages(session.id, limit=64, newest_first=True)
+        answer: Message | None = None
+        for message in recent:
+            if message.role == "assistant":
+                answer = message
+            elif message.idempotency_key == pending.idempotency_key:
+                return message, answer if answer and answer.status == "complete" else None
+            else:
+                answer = None
+        return None
+
     def _model_history(self, session: Session, running: _Running) -> list[dict[str, Any]]:
         """The stored conversation in OpenAI shape, plus an uncommitted prompt at the end."""
         stored = self.core.repo.messages(session.id)
@@ -448,14 +505,7 @@ class SessionActor(Actor):
             extra = self.core.repo.put_messages(session.id, [reply])
         await self._save(updated, extra)
         created = (running.user_messages if running is not None else []) + [reply] if commit else []
-        return {
-            "completionText": outcome.content,
-            "reasoning": outcome.reasoning or None,
-            "toolCalls": msgspec.to_builtins(outcome.tool_calls),
-            "usage": msgspec.to_builtins(usage),
-            "createdMessages": msgspec.to_builtins(created),
-            "status": outcome.status,
-        }
+        return _result_of(reply, created)
 
     async def _start_next(self) -> None:
         if self.core.closing:

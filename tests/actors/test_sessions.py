@@ -243,3 +243,42 @@ async def test_everything_survives_a_restart_on_the_same_directory(mock_clock, s
             "persist me",
             "You said: persist me",
         ]
+
+
+async def test_idempotent_retry_is_answered_from_the_stored_turn(mock_clock, cw: Chinwag) -> None:
+    client_id = await make_client(cw)
+    opened = await cw.open_session(client_id)
+    first = await cw.prompt(opened.session.id, "pay invoice 7", idempotency_key="req-1")
+    again = await cw.prompt(opened.session.id, "pay invoice 7", idempotency_key="req-1")
+    assert again.completion_text == first.completion_text
+    assert [m.id for m in again.created_messages] == [m.id for m in first.created_messages]
+    assert len(cw.messages(opened.session.id)) == 2
+    assert cw.core.metrics.turns_started == 1
+    await cw.prompt(opened.session.id, "pay invoice 7", idempotency_key="req-2")
+    assert len(cw.messages(opened.session.id)) == 4
+
+
+async def test_stored_but_unanswered_prompt_is_answered_once_on_retry(mock_clock, settings) -> None:
+    """A crash between storing the user message and storing the reply: the retry answers the
+    stored message instead of storing it a second time."""
+    async with open_runtime(settings) as first:
+        client_id = await make_client(first, delay=5.0)  # a slow reply
+        opened = await first.open_session(client_id)
+        with trio.move_on_after(2):
+            await first.prompt(opened.session.id, "are you there?", idempotency_key="u-9")
+        # Simulate the crash: the reply was never stored, only the user message.
+        assert [m.role for m in first.messages(opened.session.id)] == ["user"]
+        first.core.closing = True  # do not store the cancelled reply at shutdown
+        first.sessions.deactivate(opened.session.id)
+    async with open_runtime(settings) as second:
+        await second.update_gateway(
+            second.get_client(client_id).ai_gateway_id, {"parameters": {"streamDelaySeconds": 0}}
+        )
+        result = await second.prompt(opened.session.id, "are you there?", idempotency_key="u-9")
+        assert result.completion_text == "You said: are you there?"
+        stored = second.messages(opened.session.id)
+        assert [(m.role, m.status) for m in stored][-2:] == [
+            ("user", "complete"),
+            ("assistant", "complete"),
+        ]
+        assert [m.content for m in stored if m.role == "user"] == ["are you there?"]
