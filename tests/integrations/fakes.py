@@ -192,11 +192,8 @@ async def serve_on_localhost(
     config.errorlog = logging.getLogger("fake-server")
     config.graceful_timeout = 0.5
 
-    async def started_serve(task_status: trio.TaskStatus[list[str]]) -> None:
-        await serve(app, config, task_status=task_status)
-
     async with trio.open_nursery() as nursery:
-        urls = await nursery.start(started_serve)
+        urls = await nursery.start(partial(serve, app, config))
         task_status.started(urls[0])
 
 
