@@ -19,8 +19,10 @@ Guarantees and their limits:
 
 - An acknowledged update is never lost: unanswered inbox items and unfinished outbox replies
   are dispatched again when the runtime starts (`run_integrations`).
-- A reply is sent once: after a crash, a recorded reply resumes at its first unsent part, and
-  an answer already stored in the conversation is sent without asking the model again. One
+- A reply is sent once: after a crash, a recorded reply resumes at its first unsent part.
+  Each turn carries an idempotency key (`ingress.turn_key`), so a turn the crashed process had
+  started is answered from the stored conversation (or its stored user message is answered)
+  instead of being stored and asked twice. One
   part can still be sent twice if the process dies after the platform accepted it and before
   its tick was committed (the chat APIs have no idempotency key).
 - On graceful shutdown the reply in progress may finish within a 10 s grace period.

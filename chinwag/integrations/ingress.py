@@ -13,7 +13,6 @@ means waiting on the queue with a deadline, which a one-message-at-a-time `recei
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections import deque
@@ -60,8 +59,6 @@ class PendingJob:
 
     key: bytes
     item: InboxItem
-    # Found pending at start: a turn for it may have begun before the crash.
-    recovered: bool = False
 
     @property
     def lane(self) -> LaneKey:
@@ -230,17 +227,13 @@ class TurnRunner:
         if command == "usage":
             return usage_text(client, session)
         prompt = "\n".join(job.item.message.text for job in jobs)
-        options: dict[str, bool] = {}
-        if any(job.recovered for job in jobs):
-            progress = _progress_before_crash(self.service, session.id, prompt, jobs)
-            if progress is not None and progress != "":
-                return progress  # the crashed process got the answer: send it, ask nothing
-            if progress == "" and supports_resume(self.service):
-                options["resume_unanswered"] = True  # stored unanswered: answer that one
+        # After a crash the same batch carries the same key: the runtime then answers from the
+        # stored turn, or answers the stored user message, instead of storing it twice.
+        key = turn_key(channel, first.update_key, len(jobs))
         async with sender.typing(chat_id):
             for attempt in (1, 2):
                 try:
-                    result = await self.service.prompt(session.id, prompt, **options)
+                    result = await self.service.prompt(session.id, prompt, idempotency_key=key)
                 except (SessionExpired, NotFound):
                     # The session ended between opening and prompting: start a fresh one once.
                     if attempt == 2:
@@ -269,40 +262,13 @@ class TurnRunner:
         return result.completion_text
 
 
-def _progress_before_crash(
-    service: ChinwagService, session_id: str, prompt: str, jobs: list[PendingJob]
-) -> str | None:
-    """How far a turn for `prompt` got before a crash, judged from the stored conversation.
+def turn_key(channel: str, first_update_key: str, count: int) -> str:
+    """The idempotency key of a turn: its first update and how many updates it merges.
 
-    Returns the stored answer's text when the turn completed (only the sending was lost), ""
-    when the user message was stored but not answered, None when no trace is found.
+    The count keeps a batch that grew after a restart (more messages merged in) from being
+    answered with the stored turn of the smaller batch, which would drop the new messages.
     """
-    received = min(job.item.received_at for job in jobs)
-    tail = service.messages(session_id)[-2:]
-    if tail and tail[-1].role == "user":
-        last = tail[-1]
-        if last.content == prompt and last.created_at >= received - 1.0:
-            return ""
-        return None
-    if len(tail) == 2 and tail[0].role == "user" and tail[0].content == prompt:
-        user, answer = tail
-        answered = isinstance(answer.content, str) and answer.content.strip()
-        # Only a complete answer is reused; a stopped (cut) one is asked for again.
-        if user.created_at >= received - 1.0 and answered and answer.status == "complete":
-            return answer.content  # type: ignore[return-value]
-    return None
-
-
-def supports_resume(service: ChinwagService) -> bool:
-    """Whether the facade's `prompt` can answer an already stored, unanswered user message.
-
-    Without it, a message whose turn was cut by a crash is stored twice in the conversation
-    (the reply is still sent once).
-    """
-    try:
-        return "resume_unanswered" in inspect.signature(service.prompt).parameters
-    except (TypeError, ValueError):
-        return False
+    return f"{channel}:{first_update_key}+{count}"
 
 
 class ChatLane:

@@ -134,7 +134,7 @@ class IntegrationManager:
             count += 1
         for key, item in self.inbox.pending():
             if key.decode() not in covered:
-                self._dispatch(PendingJob(key, item, recovered=True))
+                self._dispatch(PendingJob(key, item))
                 count += 1
         if count:
             log.info("recovered %d unanswered chat-app item(s)", count)

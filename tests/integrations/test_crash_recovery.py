@@ -14,12 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 import trio
 from support.server import reserve_port
-
-from chinwag.app_runtime import Chinwag
-from chinwag.integrations.ingress import supports_resume
 
 from .crash_child import API_KEY
 from .fakes import Failure, FakeTelegram, running_fakes
@@ -153,11 +149,10 @@ async def test_killed_after_ack_before_reply_replies_once_after_restart(tmp_path
 
 
 async def test_turn_cut_by_crash_is_not_stored_twice(tmp_path: Path) -> None:
-    if not supports_resume(Chinwag):  # type: ignore[arg-type]
-        pytest.xfail("the facade's prompt() has no resume_unanswered yet")
     texts, session = await kill_during_turn_then_restart(tmp_path)
     assert texts == ["You said: please answer", "You said: next"]
-    # "please answer" was stored by the killed process; it is answered, not stored again.
+    # "please answer" was stored by the killed process; it is answered, not stored again
+    # (the turn's idempotency key finds it).
     assert session["messageCount"] == 4
 
 
@@ -192,6 +187,7 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
     """In-process simulation of the narrowest window: the model's answer was committed to the
     conversation, then the process died before recording the reply in the outbox."""
     from chinwag.integrations.inbox import TABLE, InboxItem, encode_item, inbox_key
+    from chinwag.integrations.ingress import turn_key
     from chinwag.integrations.manager import manager_for
     from chinwag.integrations.parse import IncomingMessage
     from chinwag.storage.engine import Put
@@ -212,7 +208,10 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
             Put(TABLE, inbox_key(client_id, "telegram", "123456:1"), encode_item(item))
         )
         session = await service.open_channel_session(client_id, "telegram", "77", 10800.0)
-        await service.prompt(session.id, "hello")  # the crashed process's turn
+        # The crashed process's turn, with the key the lane gives this one-message batch.
+        await service.prompt(
+            session.id, "hello", idempotency_key=turn_key("telegram", "123456:1", 1)
+        )
 
         assert manager.recover() == 1
         with trio.fail_after(20):
