@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from chinwag.errors import ModelFailed
+from chinwag.errors import InvalidInput, ModelFailed
 from chinwag.http import deps
 from chinwag.http.auth import session_for_access_key
 from chinwag.http.envelope import ok
@@ -23,6 +23,9 @@ from chinwag.http.sse import (
     wants_event_stream,
 )
 from chinwag.http.views import messages_view, public_session_view, turn_result_view
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
 
 blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
 
@@ -53,15 +56,22 @@ async def list_messages(access_key: str) -> Response:
     auth="accessKey",
     streams=True,
     description="SSE events: reasoning, content, tool, done (usage and result), error. "
-    "Errors found before the reply starts are JSON envelopes with their status.",
+    "Errors found before the reply starts are JSON envelopes with their status. "
+    "An `Idempotency-Key` header (1-200 characters) makes a retried request return the stored "
+    "turn instead of sending the prompt twice.",
 )
 async def prompt(access_key: str) -> Response:
     session = session_for_access_key(access_key)
     body = await read_body(PromptBody)
+    idempotency_key = idempotency_key_header()
     service = deps.service()
     if wants_event_stream(request.headers.get("Accept")):
         stream = service.prompt_stream(
-            session.id, body.prompt_builtins(), commit=body.commit, instructions=body.instructions
+            session.id,
+            body.prompt_builtins(),
+            commit=body.commit,
+            instructions=body.instructions,
+            idempotency_key=idempotency_key,
         )
         iterator = aiter(stream)
         try:
@@ -78,9 +88,26 @@ async def prompt(access_key: str) -> Response:
         response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
         return response
     result = await service.prompt(
-        session.id, body.prompt_builtins(), commit=body.commit, instructions=body.instructions
+        session.id,
+        body.prompt_builtins(),
+        commit=body.commit,
+        instructions=body.instructions,
+        idempotency_key=idempotency_key,
     )
     return ok(turn_result_view(result))
+
+
+def idempotency_key_header() -> str | None:
+    """The optional `Idempotency-Key` header: a retry with the same key is answered once."""
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    value = value.strip()
+    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"The {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
+        )
+    return value
 
 
 @blueprint.delete("/messages")

@@ -397,3 +397,20 @@ async def test_model_failure_before_start_is_a_json_502(server: ServerHandle, nu
         assert response.status_code == 502, (accept, response.text)
         assert response.headers["content-type"].startswith("application/json")
         assert response.json()["data"] is None
+
+
+async def test_idempotency_key_answers_a_retry_once(server: ServerHandle) -> None:
+    opened = await _session(server)
+    url = server.public_path(opened["accessKey"], "prompt")
+    headers = {"Idempotency-Key": "retry-1"}
+    first = await server.anonymous.post(url, json={"prompt": "only once"}, headers=headers)
+    again = await server.anonymous.post(url, json={"prompt": "only once"}, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json()["data"]["completionText"] == first.json()["data"]["completionText"]
+    messages = await server.anonymous.get(server.public_path(opened["accessKey"], "messages"))
+    assert [m["content"] for m in messages.json()["data"]] == ["only once", "You said: only once"]
+    too_long = await server.anonymous.post(
+        url, json={"prompt": "x"}, headers={"Idempotency-Key": "k" * 201}
+    )
+    assert too_long.status_code == 400
+    assert "Idempotency-Key" in too_long.json()["message"]
