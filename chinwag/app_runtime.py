@@ -621,7 +621,16 @@ class Chinwag(ChinwagService):
             "sessions_created": metrics.sessions_created,
             "sessions_purged": metrics.sessions_purged,
             "actor_restarts": self.supervisor.restart_count,
+            **self._writer_stats(),
         }
+
+    def _writer_stats(self) -> dict[str, float]:
+        """Group commit: transactions and write calls committed (their ratio is the batch size)."""
+        commit_stats = getattr(self.engine, "commit_stats", None)
+        if commit_stats is None:
+            return {}
+        transactions, writes = commit_stats
+        return {"writer_transactions_total": transactions, "writer_writes_total": writes}
 
     def stop_all_turns(self) -> None:
         """Cancel every running reply (they are stored as stopped); used at shutdown."""
