@@ -51,6 +51,19 @@ log = logging.getLogger(__name__)
 
 LaneKey = tuple[str, str, str]  # (client id, channel, chat id)
 DEBOUNCE_CAP_FACTOR = 5
+# The same notice (e.g. "too many messages") goes to one chat at most once this often.
+NOTICE_EVERY = 60.0
+
+
+class Notice(str):
+    """A text chinwag says itself (limit reached, model down…), with its kind."""
+
+    kind: str
+
+    def __new__(cls, kind: str, text: str) -> Notice:
+        notice = super().__new__(cls, text)
+        notice.kind = kind
+        return notice
 
 
 @dataclass(slots=True)
@@ -107,6 +120,19 @@ class TurnRunner:
         self.turn_slots = trio.CapacityLimiter(max_concurrent_turns)
         self.replies_sent = 0
         self.replies_failed = 0
+        # (lane, notice kind) -> Trio time it was last sent.
+        self._notices: dict[tuple[LaneKey, str], float] = {}
+
+    def _repeated(self, lane: LaneKey, notice: Notice) -> bool:
+        """True when the same kind of notice went to this chat less than a minute ago."""
+        now = trio.current_time()
+        if len(self._notices) > 10_000:
+            self._notices = {k: t for k, t in self._notices.items() if now - t < NOTICE_EVERY}
+        last = self._notices.get((lane, notice.kind))
+        if last is not None and now - last < NOTICE_EVERY:
+            return True
+        self._notices[(lane, notice.kind)] = now
+        return False
 
     def debounce_interval(self, client_id: str) -> float:
         try:
@@ -133,6 +159,8 @@ class TurnRunner:
             return
         async with self.turn_slots:
             text = await self._answer(client, channel, chat_id, jobs, sender)
+        if isinstance(text, Notice) and self._repeated(first.lane, text):
+            text = None  # a flood of messages gets one notice a minute, not one each
         parts = (
             sender.parts(text, paragraphs=client.client_parameters.split_answer_into_message_chunks)
             if text
@@ -213,7 +241,7 @@ class TurnRunner:
         texts = texts_for(client)
         first = jobs[0].item.message
         if first.unsupported:
-            return texts["unsupported"]
+            return Notice("unsupported", texts["unsupported"])
         integration = getattr(client.integrations, channel, None)
         duration = parse_duration(getattr(integration, "session_duration", None) or "03:00:00")
         open_session = self.service.open_channel_session
@@ -237,28 +265,30 @@ class TurnRunner:
                 except (SessionExpired, NotFound):
                     # The session ended between opening and prompting: start a fresh one once.
                     if attempt == 2:
-                        return texts["expired"]
+                        return Notice("expired", texts["expired"])
                     session = await open_session(client.id, channel, chat_id, duration)  # type: ignore[arg-type]
                     continue
                 except LimitReached as exc:
                     # A too-long message is not fixed by /reset: say what helps.
                     too_long = "userInputMaxTokens" in exc.message
-                    return texts["too_long" if too_long else "limit"]
+                    kind = "too_long" if too_long else "limit"
+                    return Notice(kind, texts[kind])
                 except RateLimited as exc:
-                    return texts["rate"].format(wait=wait_text(exc.retry_after))
+                    return Notice("rate", texts["rate"].format(wait=wait_text(exc.retry_after)))
                 except (ModelFailed, ModelTimeout) as exc:
                     log.warning("model failed for %s/%s: %s", channel, chat_id, exc.message)
-                    return texts["model"]
+                    return Notice("model", texts["model"])
                 except ServiceUnavailable:
                     raise  # shutting down: the message stays pending for the next start
                 except ChinwagError as exc:
                     if exc.status == 429:  # the session is busy: same advice as a rate limit
-                        return texts["rate"].format(wait=wait_text(exc.retry_after))
+                        wait = wait_text(exc.retry_after)
+                        return Notice("rate", texts["rate"].format(wait=wait))
                     log.error("turn for %s/%s failed: %s", channel, chat_id, exc.message)
-                    return texts["model"]
+                    return Notice("model", texts["model"])
                 break
         if result.status == "error" and not result.completion_text.strip():
-            return texts["model"]
+            return Notice("model", texts["model"])
         return result.completion_text
 
 

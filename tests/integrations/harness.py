@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import trio
 from support.server import ServerHandle, running_server
 
 from .fakes import FakeTelegram, FakeZapi, running_fakes
@@ -86,6 +87,14 @@ class Rig:
             for call in self.telegram.of("sendMessage")
             if chat_id is None or str(call.body["chat_id"]) == str(chat_id)
         ]
+
+    async def settled(self) -> None:
+        """Wait until every stored update is answered (finishing follows the last send)."""
+        from chinwag.integrations.manager import manager_for
+
+        inbox = manager_for(self.server.service).inbox
+        while inbox.pending():  # noqa: ASYNC110 - storage state has no event to wait on
+            await trio.sleep(0.01)
 
     def inbox_count(self) -> int:
         return self.server.service.engine.count("inbox")

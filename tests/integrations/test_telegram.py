@@ -256,16 +256,25 @@ async def test_delete_integration_removes_webhook(r: Rig) -> None:
     assert again.status_code == 404
 
 
-async def test_hourly_rate_limit_gets_notice_with_wait(r: Rig) -> None:
+async def test_hourly_rate_limit_notice_once_a_minute(
+    r: Rig, clock: trio.testing.MockClock
+) -> None:
     client_id, secret = await r.telegram_client(limiting_parameters={"messagesPerHour": 1})
-    for update_id, text in [(1, "first"), (2, "second")]:
+    notice = "You have sent too many messages. Please wait 60 min and try again."
+    for update_id, text in [(1, "first"), (2, "second"), (3, "third"), (4, "fourth")]:
         assert (await r.telegram_message(client_id, secret, update_id, 12, text)).status_code == 200
     with trio.fail_after(WAIT):
         await r.telegram.wait_for("sendMessage", 2)
-    assert r.replies(12) == [
-        "You said: first",
-        "You have sent too many messages. Please wait 60 min and try again.",
-    ]
+    await trio.sleep(30)
+    assert r.replies(12) == ["You said: first", notice]  # not one notice per message
+    await trio.sleep(31)
+    assert (await r.telegram_message(client_id, secret, 5, 12, "fifth")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 3)
+    assert r.replies(12)[2] == "You have sent too many messages. Please wait 59 min and try again."
+    assert r.inbox_count() == 5
+    with trio.fail_after(WAIT):
+        await r.settled()  # the skipped notices' messages are finished too
 
 
 async def test_unsupported_message_gets_notice(r: Rig) -> None:
