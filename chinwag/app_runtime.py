@@ -622,7 +622,15 @@ class Chinwag(ChinwagService):
             "sessions_purged": metrics.sessions_purged,
             "actor_restarts": self.supervisor.restart_count,
             **self._writer_stats(),
+            **self._integration_stats(),
         }
+
+    def _integration_stats(self) -> dict[str, float]:
+        try:
+            from chinwag.integrations.manager import manager_for
+        except ImportError:
+            return {}
+        return dict(manager_for(self).stats())
 
     def _writer_stats(self) -> dict[str, float]:
         """Group commit: transactions and write calls committed (their ratio is the batch size)."""

@@ -174,6 +174,8 @@ def serve(config_file: str | None, access_log: bool, verbose: bool, **flags: Any
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs request URLs at INFO, and Telegram / Z-API URLs carry bot and instance tokens.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         trio.run(partial(run_server, settings, announce=click.echo, access_log=access_log))
     except ChinwagError as error:

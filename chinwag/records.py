@@ -104,6 +104,8 @@ class ZapiIntegration(Api):
     client_token: str
     session_duration: str = "03:00:00"
     webhook_secret: str = ""
+    # WhatsApp group messages are ignored unless enabled.
+    allow_groups: bool = False
 
 
 class Integrations(Api):

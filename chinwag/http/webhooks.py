@@ -40,6 +40,7 @@ class ZapiSettings(Body):
     instance_token: str
     client_token: str
     session_duration: str = DEFAULT
+    allow_groups: bool = False
 
 
 class IntegrationSettings(Body):
@@ -90,6 +91,7 @@ async def put_integration(client_id: str) -> Response:
             zapi.instance_token,
             zapi.client_token,
             zapi.session_duration,
+            zapi.allow_groups,
         )
     return ok({"webhookUrl": url}, message=f"{body.integration_type} integration saved.")
 
@@ -153,7 +155,7 @@ async def zapi_webhook(client_id: str, secret: str) -> Response:
     # Same answer for unknown client and wrong secret: the URL is the credential.
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         raise Unauthorized("unknown Z-API webhook URL")
-    allow_groups = bool(getattr(zapi, "allow_groups", False))
+    allow_groups = zapi.allow_groups
     parsed = parse_zapi_callback(await _json_body(), allow_groups=allow_groups)
     if isinstance(parsed, Ignored):
         _manager().note_ignored()

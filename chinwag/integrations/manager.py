@@ -96,6 +96,8 @@ class IntegrationManager:
         }
         self.lanes: dict[LaneKey, ChatLane] = {}
         self._nursery: trio.Nursery | None = None
+        # Set when an update is stored: the purge loop sleeps while there is nothing to purge.
+        self._stored_something = trio.Event()
         # (client, channel) -> (credentials, sender): rebuilt when credentials change.
         self._senders: dict[tuple[str, str], tuple[tuple[str, ...], Sender]] = {}
         # One limiter per bot / instance: Telegram's 30/s is per bot.
@@ -155,6 +157,10 @@ class IntegrationManager:
 
     async def _purge_loop(self) -> None:
         while True:
+            if not self.engine.count("inbox") and not self.engine.count("outbox"):
+                # Nothing stored: no timer at all (an idle runtime must not wake every hour).
+                await self._stored_something.wait()
+                self._stored_something = trio.Event()
             try:
                 await self.inbox.purge(DEDUP_RETENTION_SECONDS)
                 await self.outbox.purge(DEDUP_RETENTION_SECONDS)
@@ -171,6 +177,7 @@ class IntegrationManager:
             self.counters["updates_duplicate"] += 1
             return False
         self.counters["updates_accepted"] += 1
+        self._stored_something.set()
         key, item = stored
         self._dispatch(PendingJob(key, item))
         return True
@@ -273,6 +280,7 @@ class IntegrationManager:
         instance_token: str,
         client_token: str,
         session_duration: str = DEFAULT,
+        allow_groups: bool = False,
     ) -> str:
         """Store the Z-API integration; returns the webhook URL to paste into Z-API."""
         client = self.service.get_client(client_id)
@@ -296,6 +304,7 @@ class IntegrationManager:
             client_token=client_token,
             session_duration=session_duration,
             webhook_secret=secret,
+            allow_groups=allow_groups,
         )
         await self._store(client, telegram=client.integrations.telegram, zapi=integration)
         return zapi_webhook_url(self.settings, client_id, secret)

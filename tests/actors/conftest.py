@@ -14,9 +14,9 @@ from chinwag.config import Settings
 
 @pytest.fixture
 def mock_clock() -> trio.testing.MockClock:
-    """Autojumps once every task has been idle 0.1 s of real time, so in-flight LMDB commits
-    (a writer-thread hop) finish before virtual time moves on."""
-    return trio.testing.MockClock(autojump_threshold=0.1)
+    """Autojumps once every task has been idle 0.3 s of real time, so in-flight LMDB commits
+    (a writer-thread hop, slow on a loaded machine) finish before virtual time moves on."""
+    return trio.testing.MockClock(autojump_threshold=0.3)
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ async def setup(tmp_path, nursery):
         yield cw, fake
 
 
+LONG = 90 * 24 * 3600  # virtual time may jump to far timers while the fake server answers
+
+
 async def openai_client(cw: Chinwag, fake, **research) -> str:
     gateway = await cw.create_gateway(
         "fake",
@@ -47,6 +50,7 @@ async def test_system_context_order_and_fresh_context_location_per_turn(mock_clo
     client_id = await openai_client(cw, fake)
     opened = await cw.open_session(
         client_id,
+        expires=LONG,
         extra_context="The user is Eduardo.",
         context_location=fake.url("/context.txt"),
         metadata={"secret": "never-for-the-model"},
@@ -70,7 +74,7 @@ async def test_system_context_order_and_fresh_context_location_per_turn(mock_clo
 async def test_failed_context_fetch_does_not_fail_the_turn(mock_clock, setup):
     cw, fake = setup
     client_id = await openai_client(cw, fake)
-    opened = await cw.open_session(client_id, context_location=fake.url("/missing"))
+    opened = await cw.open_session(client_id, expires=LONG, context_location=fake.url("/missing"))
     result = await cw.prompt(opened.session.id, "hello")
     assert result.completion_text == "You said: hello"
 
@@ -81,7 +85,7 @@ async def test_reasoning_and_tool_calls_are_stored_with_the_turn(mock_clock, set
     fake.script.append(tool_call_reply([("call_1", "fetch_url", {"url": fake.url("/doc")})]))
     fake.script.append(text_reply("It is 42.", reasoning=["look it up"], usage=(30, 5)))
     client_id = await openai_client(cw, fake, fetchUrl=True)
-    opened = await cw.open_session(client_id)
+    opened = await cw.open_session(client_id, expires=LONG)
     result = await cw.prompt(opened.session.id, "what is the answer?")
     assert result.completion_text == "It is 42."
     assert result.reasoning == "look it up"
@@ -97,7 +101,7 @@ async def test_model_failure_keeps_the_user_message_and_stores_an_error_marker(m
     cw, fake = setup
     fake.default = lambda body: error_reply(500, "upstream down")
     client_id = await openai_client(cw, fake)
-    opened = await cw.open_session(client_id)
+    opened = await cw.open_session(client_id, expires=LONG)
     with pytest.raises(ModelFailed, match="500"):
         await cw.prompt(opened.session.id, "are you up?")
     user, marker = cw.messages(opened.session.id)
@@ -118,7 +122,7 @@ async def test_stop_closes_the_upstream_request(setup):
     cw, fake = setup
     fake.script.append(text_reply("a b c d e f g h i j", delay=0.2))
     client_id = await openai_client(cw, fake)
-    opened = await cw.open_session(client_id)
+    opened = await cw.open_session(client_id, expires=LONG)
     async with trio.open_nursery() as nursery:
 
         async def stop_soon() -> None:
