@@ -18,7 +18,6 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 from __future__ import annotations
 
 import struct
-import uuid
 
 TABLES = (
     "meta",
@@ -40,12 +39,27 @@ _U64 = struct.Struct(">Q")
 
 
 def id_bytes(record_id: str) -> bytes:
-    """16 bytes of a UUID string; raises ValueError for anything else."""
-    return uuid.UUID(record_id).bytes
+    """16 bytes of a canonical UUID string; raises ValueError for anything else.
+
+    Hand-rolled because ids are parsed on every lookup and `uuid.UUID()` costs ~10x more.
+    """
+    if (
+        len(record_id) != 36
+        or record_id[8] != "-"
+        or record_id[13] != "-"
+        or record_id[18] != "-"
+        or record_id[23] != "-"
+    ):
+        raise ValueError(f"not a UUID: {record_id!r}")
+    raw = bytes.fromhex(record_id.replace("-", ""))
+    if len(raw) != 16:
+        raise ValueError(f"not a UUID: {record_id!r}")
+    return raw
 
 
 def id_str(raw: bytes) -> str:
-    return str(uuid.UUID(bytes=raw))
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def message_key(session_id: str, seq: int) -> bytes:
