@@ -238,12 +238,7 @@ class SessionActor(Actor):
     async def _clear(self) -> None:
         session = self._require()
         self._abandon_turns(Conflict("the conversation was cleared"))
-        cleared = msgspec.structs.replace(
-            session,
-            message_count=0,
-            conversation_usage=Usage(),
-            recent_prompts=session.recent_prompts,
-        )
+        cleared = msgspec.structs.replace(session, message_count=0, conversation_usage=Usage())
         await self._save(cleared, self.core.repo.clear_messages(session.id))
 
     async def _delete(self) -> None:
@@ -274,14 +269,17 @@ class SessionActor(Actor):
                 message.prompt, allow_images="Image" in client.client_parameters.input_modes
             )
         ]
-        input_tokens = sum(estimate_tokens(message_text(c)) for c in contents)
-        limits.check_turn(
-            session,
-            client.limiting_parameters,
-            self.core.clock.now(),
-            input_tokens=input_tokens,
-            new_messages=len(contents) if message.commit else 0,
-        )
+        if message.idempotency_key is None:
+            # Fail fast; a keyed prompt may be a retry of an answered turn, which `_begin`
+            # answers from storage even when the limits have been reached since.
+            input_tokens = sum(estimate_tokens(message_text(c)) for c in contents)
+            limits.check_turn(
+                session,
+                client.limiting_parameters,
+                self.core.clock.now(),
+                input_tokens=input_tokens,
+                new_messages=len(contents) if message.commit else 0,
+            )
         pending = _Pending(
             contents, message.commit, message.instructions, message.sink, message.idempotency_key
         )

@@ -7,7 +7,7 @@ import trio
 
 from chinwag.actors.limits import RENEWAL_WINDOW
 from chinwag.app_runtime import Chinwag, open_runtime
-from chinwag.errors import InvalidInput, NotFound, SessionExpired, Unauthorized
+from chinwag.errors import InvalidInput, LimitReached, NotFound, SessionExpired, Unauthorized
 from chinwag.gateways.base import ContentDelta
 
 from .conftest import make_client
@@ -256,6 +256,13 @@ async def test_idempotent_retry_is_answered_from_the_stored_turn(mock_clock, cw:
     assert cw.core.metrics.turns_started == 1
     await cw.prompt(opened.session.id, "pay invoice 7", idempotency_key="req-2")
     assert len(cw.messages(opened.session.id)) == 4
+    # Even once a limit blocks new turns, a retry still gets its stored answer.
+    await cw.update_client(client_id, {"limitingParameters": {"maxMessages": 4}})
+    assert (
+        await cw.prompt(opened.session.id, "pay invoice 7", idempotency_key="req-2")
+    ).status == "complete"
+    with pytest.raises(LimitReached):
+        await cw.prompt(opened.session.id, "new one", idempotency_key="req-3")
 
 
 async def test_stored_but_unanswered_prompt_is_answered_once_on_retry(mock_clock, settings) -> None:
