@@ -52,6 +52,7 @@ from chinwag.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -87,7 +88,7 @@ from chinwag.service import (
     TurnResult,
 )
 from chinwag.storage.engine import LmdbEngine, StorageEngine
-from chinwag.storage.keys import TABLES
+from chinwag.storage.keys import TABLES, id_bytes
 from chinwag.storage.repository import ApiKeyRecord, Repository
 
 log = logging.getLogger("chinwag")
@@ -159,10 +160,9 @@ def _check_gateway(parameters: GatewayParameters) -> None:
         raise InvalidInput("parameters.streamDelaySeconds must be between 0 and 5")
 
 
-def _check_session_id(session_id: str, field: str = "sessionId") -> str:
+def _check_session_id(session_id: str) -> str:
+    """A malformed session id cannot name a session: 404, like an unknown one."""
     try:
-        from chinwag.storage.keys import id_bytes
-
         id_bytes(session_id)
     except (ValueError, TypeError, AttributeError):
         raise NotFound(f"session {session_id} was not found") from None
@@ -187,9 +187,7 @@ class Chinwag(ChinwagService):
         self._access_keys = access_keys
         self.closing = False
         self.supervisor = Supervisor(
-            RestartPolicy(
-                settings_restart_limit(core.settings), core.settings.restart_window_seconds
-            )
+            RestartPolicy(max(0, core.settings.restart_limit), core.settings.restart_window_seconds)
         )
         self.sessions: Directory[str] = Directory(
             system,
@@ -221,7 +219,9 @@ class Chinwag(ChinwagService):
         try:
             return await directory.ask(key, message)
         except MailboxFull:
-            raise ChinwagErrorBusy() from None
+            raise RateLimited(
+                "this session is receiving too many requests; try again shortly", retry_after=1
+            ) from None
         except ActorStopped as exc:
             raise ServiceUnavailable("this session is temporarily unavailable; try again") from exc
 
@@ -664,10 +664,6 @@ class ChinwagErrorBusy(ChinwagError):
         super().__init__(
             "this session is receiving too many requests; try again shortly", retry_after=1
         )
-
-
-def settings_restart_limit(settings: Settings) -> int:
-    return max(0, settings.restart_limit)
 
 
 def _turn_result(data: dict[str, Any]) -> TurnResult:
