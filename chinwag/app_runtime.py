@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -134,11 +135,47 @@ def _check_name(name: Any, field: str = "name") -> str:
     return name.strip()
 
 
+MAX_LIMIT_VALUE = 1_000_000_000
+MAX_METADATA_BYTES = 64 * 1024
+_ORIGIN = re.compile(r"^(https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self')$")
+
+
 def _check_limits(limiting: LimitingParameters) -> None:
     for field in msgspec.structs.fields(limiting):
         value = getattr(limiting, field.name)
-        if value is not None and value < 1:
-            raise InvalidInput(f"limitingParameters.{field.encode_name} must be at least 1")
+        if value is not None and not 1 <= value <= MAX_LIMIT_VALUE:
+            raise InvalidInput(
+                f"limitingParameters.{field.encode_name} must be between 1 and {MAX_LIMIT_VALUE}"
+            )
+    if limiting.max_messages is not None and limiting.max_messages < 2:
+        raise InvalidInput(
+            "limitingParameters.maxMessages must be at least 2 (a user message and its reply)"
+        )
+
+
+def _check_client_parameters(params: ClientParameters) -> None:
+    for index, origin in enumerate(params.allowed_frame_origins):
+        if not _ORIGIN.match(origin):
+            raise InvalidInput(
+                f"clientParameters.allowedFrameOrigins[{index}] must be an origin such as "
+                "https://example.com, https://*.example.com or 'self'"
+            )
+    if not 0 <= params.message_debounce_interval <= 60:
+        raise InvalidInput(
+            "clientParameters.messageDebounceInterval must be between 0 and 60 seconds"
+        )
+
+
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    """Metadata is stored as msgpack: integers must fit in 64 bits, and it must stay small."""
+    try:
+        size = len(msgspec.msgpack.encode(metadata))
+    except (OverflowError, RecursionError, TypeError):
+        raise InvalidInput(
+            "metadata must be plain JSON with integers that fit in 64 bits"
+        ) from None
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput(f"metadata must be at most {MAX_METADATA_BYTES // 1024} KiB")
 
 
 def _check_gateway(parameters: GatewayParameters) -> None:
@@ -152,6 +189,11 @@ def _check_gateway(parameters: GatewayParameters) -> None:
         "https",
     ):
         raise InvalidInput("parameters.baseUrl must be an http(s) URL")
+    search_url = parameters.research.web_search_url
+    if search_url is not None and (
+        urlsplit(search_url).scheme not in ("http", "https") or not urlsplit(search_url).netloc
+    ):
+        raise InvalidInput("parameters.research.webSearchUrl must be an http(s) URL")
     if parameters.timeout_seconds <= 0:
         raise InvalidInput("parameters.timeoutSeconds must be positive")
     if not 0 <= parameters.max_tool_steps <= 16:
@@ -319,6 +361,7 @@ class Chinwag(ChinwagService):
             body.get("limitingParameters") or {}, LimitingParameters, "limitingParameters"
         )
         _check_limits(limiting)
+        _check_client_parameters(client_params)
         now = self.core.clock.now()
         client = ChatClient(
             id=new_id(),
@@ -370,6 +413,7 @@ class Chinwag(ChinwagService):
             "limitingParameters",
         )
         _check_limits(limiting)
+        _check_client_parameters(params)
         updated = msgspec.structs.replace(
             client,
             name=name,
@@ -429,6 +473,8 @@ class Chinwag(ChinwagService):
                 raise InvalidInput("contextLocation must be an http(s) URL")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInput("metadata must be a JSON object")
+        if metadata:
+            _check_metadata(metadata)
         if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH):
             raise InvalidInput(
                 f"tag must be a non-empty string of at most {MAX_TAG_LENGTH} characters"

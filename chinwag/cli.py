@@ -364,7 +364,7 @@ def sessions_list(
     config_file: str | None,
     **flags: Any,
 ) -> None:
-    """List the sessions of chat client CLIENT_ID (newest page first)."""
+    """List the sessions of chat client CLIENT_ID (oldest first; page with --cursor)."""
     settings = _settings(config_file, flags)
 
     async def action(runtime: Any) -> tuple[list[Any], str | None]:

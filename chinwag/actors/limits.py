@@ -61,7 +61,8 @@ def check_turn(
         and session.message_count + new_messages + 1 > limits.max_messages
     ):
         raise LimitReached(
-            f"this conversation reached its limit of {limits.max_messages} messages "
+            f"this conversation holds {session.message_count} messages and has no room for "
+            f"another message and its reply within its limit of {limits.max_messages} "
             "(maxMessages); clear the conversation to continue"
         )
     if (

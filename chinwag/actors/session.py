@@ -109,8 +109,23 @@ class TurnOutcome:
     reasoning: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    usage_reported: bool = False
+    # Estimated tokens of what was sent to the model, for replies that end without usage.
+    prompt_tokens: int = 0
     status: str = "complete"
     error: ChinwagError | None = None
+
+    def billed_usage(self) -> Usage:
+        """The reported usage, or an estimate when the reply was stopped or cut before the
+        provider reported any: a stopped reply still spent tokens and counts toward limits."""
+        if self.usage_reported or not (self.content or self.reasoning or self.tool_calls):
+            return self.usage
+        output = estimate_tokens(self.content + self.reasoning)
+        return Usage(
+            input_tokens=self.prompt_tokens,
+            output_tokens=output,
+            total_tokens=self.prompt_tokens + output,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +252,8 @@ class SessionActor(Actor):
 
     async def _clear(self) -> None:
         session = self._require()
+        if limits.is_expired(session, self.core.clock.now()):
+            raise Conflict("this session has expired and is read-only until it is purged")
         self._abandon_turns(Conflict("the conversation was cleared"))
         cleared = msgspec.structs.replace(session, message_count=0, conversation_usage=Usage())
         await self._save(cleared, self.core.repo.clear_messages(session.id))
@@ -299,7 +316,12 @@ class SessionActor(Actor):
         session = self._require()
         client = self.core.client_of(session)
         now = self.core.clock.now()
-        retried = self._keyed_turn(session, pending)
+        try:
+            retried = self._keyed_turn(session, pending)
+        except ChinwagError as exc:
+            _send(pending.sink, TurnEnd(None, exc))
+            _close(pending.sink)
+            return
         if retried is not None and retried[1] is not None:
             # The same prompt was answered already: hand back the stored turn, ask nothing.
             user, reply = retried
@@ -401,6 +423,9 @@ class SessionActor(Actor):
         if running.pending.instructions:
             context.append(running.pending.instructions)
         history = self._model_history(session, running)
+        outcome.prompt_tokens = estimate_tokens(
+            "\n".join(context) + "".join(message_text(m["content"]) for m in history)
+        )
         assistant = make_assistant(gateway, self.core.assistant_deps)
         sink = running.pending.sink
         stream = assistant.stream(Turn(messages=history, context=context))
@@ -427,6 +452,7 @@ class SessionActor(Actor):
                         call.result = event.result
         elif isinstance(event, UsageReport):
             outcome.usage = outcome.usage.plus(event.usage)
+            outcome.usage_reported = True
 
     def _keyed_turn(
         self, session: Session, pending: _Pending
@@ -441,6 +467,11 @@ class SessionActor(Actor):
             if message.role == "assistant":
                 answer = message
             elif message.idempotency_key == pending.idempotency_key:
+                if message.content != pending.contents[-1]:
+                    raise Conflict(
+                        "this Idempotency-Key was already used for a different prompt; "
+                        "use a new key for a new message"
+                    )
                 return message, answer if answer and answer.status == "complete" else None
             else:
                 answer = None
@@ -472,7 +503,7 @@ class SessionActor(Actor):
         session = self._require()
         now = self.core.clock.now()
         commit = running.pending.commit if running is not None else True
-        usage = outcome.usage
+        usage = outcome.billed_usage()
         if usage.total_tokens == 0 and usage.input_tokens + usage.output_tokens:
             usage = msgspec.structs.replace(
                 usage, total_tokens=usage.input_tokens + usage.output_tokens

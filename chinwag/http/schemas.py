@@ -164,7 +164,7 @@ class TextPart(Part, tag="text"):
     text: str
 
 
-class ImageUrl(Struct, forbid_unknown_fields=True):
+class ImageUrl(Struct, forbid_unknown_fields=True, omit_defaults=True):
     url: Annotated[str, Meta(min_length=1)]
     detail: Literal["auto", "low", "high"] | None = None
 
@@ -284,12 +284,17 @@ def decode_body(raw: bytes, schema: type[T], content_type: str | None) -> T:
         raise UnsupportedMediaType(
             "The request body must be JSON: send it with Content-Type: application/json."
         )
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is still JSON
     try:
         return msgspec.json.decode(raw, type=schema)
     except msgspec.ValidationError as error:
         raise InvalidInput(describe_validation_error(str(error))) from None
     except msgspec.DecodeError as error:
         raise InvalidInput(f"The request body is not valid JSON: {error}.") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("The request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise InvalidInput("The request body is nested too deeply.") from None
 
 
 async def read_body(schema: type[T]) -> T:

@@ -18,7 +18,7 @@ async def test_max_messages_blocks_until_cleared_and_never_trims(mock_clock, cw:
     assert not cw.limit_state(opened.session.id)["blocked"]
     await cw.prompt(opened.session.id, "two")  # 4 messages held: the limit is reached
     assert cw.limit_state(opened.session.id)["blockedBy"] == "maxMessages"
-    with pytest.raises(LimitReached, match="limit of 4 messages"):
+    with pytest.raises(LimitReached, match="within its limit of 4 \\(maxMessages\\)"):
         await cw.prompt(opened.session.id, "three")
     assert len(cw.messages(opened.session.id)) == 4  # nothing trimmed, nothing added
     await cw.clear_session(opened.session.id)
@@ -72,9 +72,11 @@ async def test_messages_per_hour_with_retry_after(mock_clock, cw: Chinwag) -> No
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        ({"maxMessages": 0}, "limitingParameters.maxMessages must be at least 1"),
+        ({"maxMessages": 0}, "limitingParameters.maxMessages must be between 1 and 1000000000"),
+        ({"maxMessages": 1}, "maxMessages must be at least 2 \\(a user message and its reply\\)"),
+        ({"maxMessages": 2**63}, "limitingParameters.maxMessages must be between 1 and"),
         ({"maxMessages": "ten"}, "limitingParameters.maxMessages"),
-        ({"messagesPerHour": -1}, "limitingParameters.messagesPerHour must be at least 1"),
+        ({"messagesPerHour": -1}, "limitingParameters.messagesPerHour must be between 1 and"),
         ({"unknown": 1}, "unknown"),
     ],
 )
@@ -82,3 +84,27 @@ async def test_invalid_limits_are_refused(mock_clock, cw: Chinwag, limits, messa
     with pytest.raises(InvalidInput, match=message):
         await make_client(cw, limits=limits)
     assert cw.list_clients() == []
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [["https://a.com\r\nX-Injected: 1"], ["not an origin"], ["https://a.com; script-src *"]],
+)
+async def test_frame_origins_must_be_origins(mock_clock, cw: Chinwag, origins) -> None:
+    with pytest.raises(InvalidInput, match=r"allowedFrameOrigins\[0\] must be an origin"):
+        await make_client(cw, allowedFrameOrigins=origins)
+    client_id = await make_client(
+        cw, allowedFrameOrigins=["https://shop.example.com:8443", "'self'"]
+    )
+    with pytest.raises(InvalidInput, match="allowedFrameOrigins"):
+        await cw.update_client(client_id, {"clientParameters": {"allowedFrameOrigins": origins}})
+    assert cw.get_client(client_id).client_parameters.allowed_frame_origins[1] == "'self'"
+
+
+async def test_metadata_that_cannot_be_stored_is_refused(mock_clock, cw: Chinwag) -> None:
+    client_id = await make_client(cw)
+    with pytest.raises(InvalidInput, match="64 bits"):
+        await cw.open_session(client_id, metadata={"n": 10**30})
+    with pytest.raises(InvalidInput, match="at most 64 KiB"):
+        await cw.open_session(client_id, metadata={"blob": "x" * 70_000})
+    assert cw.list_sessions(client_id)[0] == []

@@ -7,7 +7,14 @@ import trio
 
 from chinwag.actors.limits import RENEWAL_WINDOW
 from chinwag.app_runtime import Chinwag, open_runtime
-from chinwag.errors import InvalidInput, LimitReached, NotFound, SessionExpired, Unauthorized
+from chinwag.errors import (
+    Conflict,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+    SessionExpired,
+    Unauthorized,
+)
 from chinwag.gateways.base import ContentDelta
 
 from .conftest import make_client
@@ -91,6 +98,8 @@ async def test_expired_session_refuses_and_tag_call_creates_a_new_one(
     # Read-only during retention: the history is still there.
     assert cw.resolve_access_key(opened.access_key, allow_expired=True).id == opened.session.id
     assert cw.messages(opened.session.id)[0].content == "before"
+    with pytest.raises(Conflict, match="read-only"):
+        await cw.clear_session(opened.session.id)
     renewed = await cw.open_session(client_id, tag="t", expires=600)
     assert renewed.session.id != opened.session.id
     assert renewed.access_key != opened.access_key
@@ -203,6 +212,9 @@ async def test_stop_keeps_the_partial_reply(mock_clock, cw: Chinwag) -> None:
     assert stored[-1].status == "stopped"
     assert stored[-1].content == "".join(seen) == "You said:"
     assert not await cw.stop(opened.session.id)
+    # No usage came from the model before the stop: the spent tokens are estimated, not zero.
+    assert stored[-1].usage is not None and stored[-1].usage.output_tokens == 3
+    assert cw.get_session(client_id, opened.session.id).conversation_usage.total_tokens > 3
 
 
 async def test_uncommitted_prompt_is_answered_but_not_stored(mock_clock, cw: Chinwag) -> None:
@@ -256,6 +268,8 @@ async def test_idempotent_retry_is_answered_from_the_stored_turn(mock_clock, cw:
     assert cw.core.metrics.turns_started == 1
     await cw.prompt(opened.session.id, "pay invoice 7", idempotency_key="req-2")
     assert len(cw.messages(opened.session.id)) == 4
+    with pytest.raises(Conflict, match="already used for a different prompt"):
+        await cw.prompt(opened.session.id, "pay invoice 8", idempotency_key="req-1")
     # Even once a limit blocks new turns, a retry still gets its stored answer.
     await cw.update_client(client_id, {"limitingParameters": {"maxMessages": 4}})
     assert (

@@ -124,3 +124,24 @@ async def test_unexpected_exception_is_a_generic_500(server: ServerHandle, caplo
     assert_error(response, 500, "Internal server error")
     assert "secret internal detail" not in response.text
     assert "secret internal detail" in caplog.text  # the traceback went to the log
+
+
+async def test_bodies_that_once_crashed_handlers_are_400(server: ServerHandle) -> None:
+    """Found by black-box QA: undecodable text, deep nesting and 128-bit integers."""
+    gateway = await server.client.post(GATEWAYS, json={"name": "e", "parameters": {}})
+    client = await server.client.post(
+        "/api/v1/web-chat-client",
+        json={"name": "c", "aiGatewayId": gateway.json()["data"]["id"]},
+    )
+    sessions = f"/api/v1/web-chat-client/{client.json()['data']['id']}/sessions"
+    json_type = {"Content-Type": "application/json"}
+    bad_utf8 = await server.client.post(sessions, content=b'{"tag":"\xff\xfe"}', headers=json_type)
+    assert_error(bad_utf8, 400, "UTF-8")
+    deep = b'{"metadata":' + b'{"a":' * 5000 + b"1" + b"}" * 5001
+    assert_error(await server.client.post(sessions, content=deep, headers=json_type), 400)
+    huge = await server.client.post(sessions, json={"metadata": {"n": 10**30}})
+    assert_error(huge, 400, "64 bits")
+    bom = await server.client.post(sessions, content=b"\xef\xbb\xbf{}", headers=json_type)
+    assert bom.status_code == 200, bom.text
+    listed = await server.client.get(sessions)
+    assert len(listed.json()["data"]["items"]) == 1  # only the BOM request made a session
