@@ -530,7 +530,7 @@ class Chinwag(ChinwagService):
             for session_id in ids:
                 after = session_id
                 session = self.repo.session(session_id)
-                if session is None or (filter and session.tag != filter):
+                if session is None or (filter and filter not in (session.tag, session.external_id)):
                     continue
                 found.append(session)
                 if len(found) == limit:

@@ -303,3 +303,19 @@ async def test_stored_but_unanswered_prompt_is_answered_once_on_retry(mock_clock
             ("assistant", "complete"),
         ]
         assert [m.content for m in stored if m.role == "user"] == ["are you there?"]
+
+
+async def test_list_filters_by_tag_session_id_and_external_id(mock_clock, cw: Chinwag) -> None:
+    client_id = await make_client(cw)
+    tagged = await cw.open_session(client_id, tag="crm-7")
+    await cw.open_session(client_id)
+    phone = await cw.open_channel_session(client_id, "zapi", "5511999990000", 3 * 3600)
+    assert [s.id for s in cw.list_sessions(client_id, filter="crm-7")[0]] == [tagged.session.id]
+    assert [s.id for s in cw.list_sessions(client_id, filter=tagged.session.id)[0]] == [
+        tagged.session.id
+    ]
+    assert [s.id for s in cw.list_sessions(client_id, filter="5511999990000")[0]] == [phone.id]
+    assert cw.list_sessions(client_id, filter="nobody")[0] == []
+    page, cursor = cw.list_sessions(client_id, limit=2)
+    rest, end = cw.list_sessions(client_id, limit=2, cursor=cursor)
+    assert len(page) == 2 and len(rest) == 1 and end is None
