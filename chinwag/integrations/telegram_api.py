@@ -8,16 +8,12 @@ is final. The bot token is part of every URL, so no error message here ever cont
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import httpx
-import trio
 
-from chinwag.integrations.backoff import PATIENT, RetryPolicy
-from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
-
-log = logging.getLogger(__name__)
+from chinwag.integrations.backoff import PATIENT, Retry, RetryPolicy, post_with_retries
+from chinwag.integrations.errors import IntegrationRejected
 
 
 def _chat_ref(chat_id: str) -> int | str:
@@ -74,33 +70,26 @@ class TelegramApi:
         self, method: str, payload: dict[str, Any], *, policy: RetryPolicy | None = None
     ) -> Any:
         """Call `method`; returns its `result`. Raises IntegrationRejected/Unavailable."""
-        policy = policy or self.policy
-        last_problem = "no attempt made"
-        for attempt in range(1, policy.attempts + 1):
-            pause = policy.delay(attempt)
-            try:
-                response = await self._http.post(f"{self._base}/{method}", json=payload)
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed ({type(exc).__name__})"
-            else:
-                body = _json_or_none(response)
-                if response.status_code == 200 and body and body.get("ok"):
-                    return body.get("result")
-                description = (body or {}).get("description") or f"HTTP {response.status_code}"
-                last_problem = f"{description}"
-                if response.status_code == 429:
-                    retry_after = _retry_after(body, response)
-                    if retry_after > policy.max_retry_after:
-                        break
-                    pause = retry_after
-                elif response.status_code < 500:
-                    raise IntegrationRejected(f"Telegram refused {method}: {description}")
-            if attempt < policy.attempts:
-                log.warning(
-                    "Telegram %s failed (%s); retrying in %.1fs", method, last_problem, pause
-                )
-                await trio.sleep(pause)
-        raise IntegrationUnavailable(f"Telegram {method} failed: {last_problem}")
+
+        def interpret(response: httpx.Response) -> Any:
+            body = _json_or_none(response)
+            if response.status_code == 200 and body and body.get("ok"):
+                return body.get("result")
+            description = (body or {}).get("description") or f"HTTP {response.status_code}"
+            if response.status_code == 429:
+                return Retry(description, _retry_after(body, response))
+            if response.status_code < 500:
+                raise IntegrationRejected(f"Telegram refused {method}: {description}")
+            return Retry(description)
+
+        return await post_with_retries(
+            self._http,
+            f"{self._base}/{method}",
+            payload,
+            name=f"Telegram {method}",
+            policy=policy or self.policy,
+            interpret=interpret,
+        )
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:

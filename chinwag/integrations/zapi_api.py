@@ -7,16 +7,12 @@ are retried with backoff; other refusals are final. No error message carries the
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import httpx
-import trio
 
-from chinwag.integrations.backoff import PATIENT, RetryPolicy
-from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
-
-log = logging.getLogger(__name__)
+from chinwag.integrations.backoff import PATIENT, Retry, RetryPolicy, post_with_retries
+from chinwag.integrations.errors import IntegrationRejected
 
 
 class ZapiApi:
@@ -50,40 +46,40 @@ class ZapiApi:
     async def call(
         self, path: str, payload: dict[str, Any], *, policy: RetryPolicy | None = None
     ) -> Any:
-        policy = policy or self.policy
-        last_problem = "no attempt made"
-        for attempt in range(1, policy.attempts + 1):
-            pause = policy.delay(attempt)
-            try:
-                response = await self._http.post(
-                    f"{self._base}/{path}", json=payload, headers=self._headers
+        """POST to `path`; returns the JSON answer. Raises IntegrationRejected/Unavailable."""
+
+        def interpret(response: httpx.Response) -> Any:
+            if 200 <= response.status_code < 300:
+                try:
+                    return response.json()
+                except ValueError:
+                    return None
+            problem = f"HTTP {response.status_code}"
+            if response.status_code == 429:
+                return Retry(problem, _retry_after(response))
+            if response.status_code < 500:
+                raise IntegrationRejected(
+                    f"Z-API refused {path}: HTTP {response.status_code} {_error_text(response)}"
                 )
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed ({type(exc).__name__})"
-            else:
-                if 200 <= response.status_code < 300:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        return None
-                last_problem = f"HTTP {response.status_code}"
-                if response.status_code == 429:
-                    pause = _retry_after(response, pause)
-                elif response.status_code < 500:
-                    raise IntegrationRejected(
-                        f"Z-API refused {path}: HTTP {response.status_code} {_error_text(response)}"
-                    )
-            if attempt < policy.attempts:
-                log.warning("Z-API %s failed (%s); retrying in %.1fs", path, last_problem, pause)
-                await trio.sleep(pause)
-        raise IntegrationUnavailable(f"Z-API {path} failed: {last_problem}")
+            return Retry(problem)
+
+        return await post_with_retries(
+            self._http,
+            f"{self._base}/{path}",
+            payload,
+            name=f"Z-API {path}",
+            policy=policy or self.policy,
+            interpret=interpret,
+            headers=self._headers,
+        )
 
 
-def _retry_after(response: httpx.Response, default: float) -> float:
+def _retry_after(response: httpx.Response) -> float | None:
+    """The Retry-After header in seconds; None (the policy's backoff) when absent or odd."""
     try:
-        return max(0.0, float(response.headers.get("retry-after", default)))
-    except ValueError:
-        return default
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _error_text(response: httpx.Response) -> str:
