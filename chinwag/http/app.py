@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from chinwag.config import Settings
 from chinwag.errors import ChinwagError
 from chinwag.http import deps
+from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
 from chinwag.http.metrics import Metrics
 from chinwag.http.openapi import build_openapi, doc, docs_html
@@ -169,6 +170,7 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
 
     _register_metrics(app, metrics)
     _register_body_drain(app)
+    register_cors(app)
     _register_error_handlers(app)
     app.register_blueprint(operations)
     app.register_blueprint(management_blueprint)

@@ -414,3 +414,28 @@ async def test_idempotency_key_answers_a_retry_once(server: ServerHandle) -> Non
     )
     assert too_long.status_code == 400
     assert "Idempotency-Key" in too_long.json()["message"]
+
+
+async def test_public_api_allows_cross_origin_calls_management_does_not(
+    server: ServerHandle,
+) -> None:
+    opened = await _session(server)
+    path = server.public_path(opened["accessKey"], "prompt")
+    preflight = await server.anonymous.options(
+        path,
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    answer = await server.anonymous.post(
+        path, json={"prompt": "hi"}, headers={"Origin": "https://shop.example"}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "*"
+    management = await server.client.get("/api/v1/ai-gateways", headers={"Origin": "https://x"})
+    assert "access-control-allow-origin" not in management.headers
