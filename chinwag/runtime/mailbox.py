@@ -51,10 +51,6 @@ class Mailbox:
             self._waiter = None
             trio.lowlevel.reschedule(waiter)
 
-    def put_front(self, item: Any) -> None:
-        """Requeue an item at the head (used when a restart hands a message back)."""
-        self._items.appendleft(item)
-
     async def get(self) -> Any:
         """The next item; raises MailboxClosed once closed and drained."""
         while not self._items:

@@ -22,10 +22,6 @@ class ActorSystem:
         self._all_stopped = trio.Event()
         self._all_stopped.set()
 
-    @property
-    def live_count(self) -> int:
-        return len(self._cells)
-
     def spawn(
         self,
         factory: Callable[[], Actor],
