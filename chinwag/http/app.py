@@ -6,6 +6,8 @@ runtime it already runs and serve it in its own nursery (`chinwag.http.server.se
 
 Error policy: every response, including 404/405/413 from routing and body handling and any
 unexpected exception, is the `{"message", "data"}` envelope; a traceback goes to the log only.
+Every response carries `X-Request-Id` (see request_id.py); an unexpected failure answers only
+"internal error (request id …)" and the log line with the traceback names the same id.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
 from chinwag.http.metrics import Metrics
 from chinwag.http.openapi import build_openapi, doc, docs_html
+from chinwag.http.request_id import register_request_ids, request_id, with_request_id
 from chinwag.http.schemas import REQUEST_SCHEMAS
 from chinwag.service import ChinwagService
 
 log = logging.getLogger(__name__)
 
-GENERIC_500 = "Internal server error: the request could not be completed. It has been logged."
+INTERNAL_ERROR = "internal error"
 
 operations = Blueprint("operations", __name__)
 
@@ -85,6 +88,17 @@ def _http_error_message(error: HTTPException) -> str:
 def _register_error_handlers(app: QuartTrio) -> None:
     @app.errorhandler(ChinwagError)
     async def on_chinwag_error(error: ChinwagError) -> Response:
+        if error.status == 500:
+            # A storage or other internal failure: its text is for the log, never the client.
+            log.error(
+                "%s on %s %s (request id %s): %s",
+                type(error).__name__,
+                request.method,
+                request.path,
+                request_id(),
+                error.message,
+            )
+            return fail(500, with_request_id(INTERNAL_ERROR))
         return fail(error.status, error.message, retry_after=error.retry_after)
 
     @app.errorhandler(HTTPException)
@@ -100,8 +114,14 @@ def _register_error_handlers(app: QuartTrio) -> None:
 
     @app.errorhandler(Exception)
     async def on_unexpected(error: Exception) -> Response:
-        log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
-        return fail(500, GENERIC_500)
+        log.error(
+            "unhandled error on %s %s (request id %s)",
+            request.method,
+            request.path,
+            request_id(),
+            exc_info=error,
+        )
+        return fail(500, with_request_id(INTERNAL_ERROR))
 
 
 def _register_body_drain(app: QuartTrio) -> None:
@@ -168,6 +188,7 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
     if callable(snapshot):
         metrics.register_runtime_gauges(snapshot)
 
+    register_request_ids(app)
     _register_metrics(app, metrics)
     _register_body_drain(app)
     register_cors(app)

@@ -121,9 +121,12 @@ async def test_unexpected_exception_is_a_generic_500(server: ServerHandle, caplo
         response = await server.client.get(GATEWAYS)
     finally:
         server.service.list_gateways = original
-    assert_error(response, 500, "Internal server error")
+    assert_error(response, 500, "internal error")
     assert "secret internal detail" not in response.text
     assert "secret internal detail" in caplog.text  # the traceback went to the log
+    request_id = response.headers["X-Request-Id"]
+    assert response.json()["message"] == f"internal error (request id {request_id})"
+    assert request_id in caplog.text  # the log line names the id the client was given
 
 
 async def test_bodies_that_once_crashed_handlers_are_400(server: ServerHandle) -> None:
