@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
-from quart_trio.wrappers.request import TrioRequest
+from quart_trio.wrappers.request import TrioBody, TrioRequest
 
 from chinwag.config import Settings
 from chinwag.errors import ChinwagError
@@ -111,11 +111,29 @@ def check_prompt_size(body_size: int, prompt: Any, limits: BodyLimits) -> None:
         )
 
 
-class BoundedRequest(TrioRequest):
-    """A Quart-Trio request whose body cap is the route's (set by `BodyGate` in the scope).
+class GatedBody(TrioBody):
+    """The request body; awaiting or iterating it (get_data, get_json, form parsing, a handler
+    streaming it) is what opens the gate: until then none of it is received."""
 
-    Reading the body (`get_data`) is what opens the gate: until then none of it is received.
-    """
+    gate: _Exchange | None = None
+
+    def _open_gate(self) -> None:
+        if self.gate is not None:
+            self.gate.open()
+
+    def __aiter__(self) -> GatedBody:
+        self._open_gate()
+        return self
+
+    def __await__(self) -> Any:
+        self._open_gate()
+        return super().__await__()
+
+
+class BoundedRequest(TrioRequest):
+    """A Quart-Trio request whose body cap is the route's (set by `BodyGate` in the scope)."""
+
+    body_class = GatedBody
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         scope = kwargs.get("scope") or {}
@@ -125,12 +143,7 @@ class BoundedRequest(TrioRequest):
         super().__init__(*args, **kwargs)
         if limit is not None:
             self.max_content_length = limit
-
-    async def get_data(self, *args: Any, **kwargs: Any) -> Any:
-        gate = self.scope.get(GATE_SCOPE_KEY)
-        if gate is not None:
-            gate.open()
-        return await super().get_data(*args, **kwargs)
+        self.body.gate = scope.get(GATE_SCOPE_KEY)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
