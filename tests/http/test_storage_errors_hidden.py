@@ -31,7 +31,11 @@ async def test_a_failing_write_is_a_generic_500(server: ServerHandle, caplog) ->
     assert body["data"] is None
     for leak in ("MDB", "VALSIZE", "tags", "table", "key"):
         assert leak not in body["message"], leak
-    assert LMDB_TEXT in caplog.text  # the operator still sees what happened
+    request_id = response.headers["x-request-id"]
+    assert body["message"].startswith("internal error") and request_id in body["message"]
+    # The operator still sees what happened, under the id the client was given.
+    [line] = [r.getMessage() for r in caplog.records if LMDB_TEXT in r.getMessage()]
+    assert request_id in line
 
 
 async def test_a_200_emoji_tag_never_reaches_lmdb_raw(server: ServerHandle) -> None:
