@@ -106,7 +106,7 @@ async def test_connection_closes_soon_after_an_early_answer(server: ServerHandle
         assert response.status == 401
         closed_at = await connection.wait_closed(LINGER_SECONDS + 5)
         assert closed_at is not None
-        assert closed_at - response.answered_at <= LINGER_SECONDS + 1
+        assert closed_at - response.answered_at <= LINGER_SECONDS + 3
     finally:
         await connection.aclose()
 
@@ -256,9 +256,11 @@ async def test_trickled_body_gets_408_at_the_deadline(data_dir: Path, fast_clock
             waited = response.answered_at - started
             assert response.status == 408
             assert f"{deadline:g} seconds" in response.body.decode()
-            assert deadline <= waited < deadline + 10, waited
-            closed_at = await connection.wait_closed(5)
-            assert closed_at is not None and closed_at - response.answered_at < 2
+            # Never before the deadline; far before the 60 s a trickle held a connection before
+            # (the slack is virtual time: a busy machine's scheduling delays count 10x here).
+            assert deadline <= waited < 45, waited
+            closed_at = await connection.wait_closed(30)
+            assert closed_at is not None and closed_at - response.answered_at < 10
         finally:
             await connection.aclose()
         # Nothing was created by the request that timed out.
