@@ -188,8 +188,10 @@ def test_phone_has_44px_targets_and_no_axe_violations(
     )
     open_chat(page, chat["talkUrl"])
     axe(page, "phone-empty")
-    send(page, "a short question")
+    # A table wider than the phone scrolls sideways, so it must be reachable by keyboard.
+    send(page, "Here:\n\n| " + " | ".join(f"column {i}" for i in range(12)) + " |\n|" + "---|" * 12)
     wait_idle(page)
+    assert page.locator(".cw-msg--assistant table").get_attribute("tabindex") == "0"
     sizes = page.evaluate(
         """() => [...document.querySelectorAll('#cw-clear, #cw-send, .cw-suggestion')]
             .map(el => { const r = el.getBoundingClientRect(); return [el.id || el.className,

@@ -302,6 +302,8 @@
       return;
     }
     target.innerHTML = window.DOMPurify.sanitize(markdown.parse(text || ""), PURIFY);
+    // A wide table scrolls sideways: keyboard users must be able to reach it to scroll it.
+    for (const table of target.querySelectorAll("table")) table.tabIndex = 0;
     for (const pre of target.querySelectorAll("pre")) {
       const copy = el("button", "cw-copy", S.copy);
       copy.type = "button";
@@ -486,6 +488,7 @@
     view.reasoningBox.hidden = true;
     view.reasoningBox.appendChild(el("summary", null, S.reasoning));
     view.reasoningText = el("div", "cw-reasoning-text");
+    view.reasoningText.tabIndex = 0; // it scrolls when long
     view.reasoningBox.appendChild(view.reasoningText);
     body.appendChild(view.reasoningBox);
 
@@ -527,6 +530,8 @@
       entry.box.appendChild(entry.summary);
       entry.args = el("pre", "cw-tool-args");
       entry.result = el("pre", "cw-tool-result");
+      entry.args.tabIndex = 0; // both scroll when long
+      entry.result.tabIndex = 0;
       entry.box.appendChild(el("h4", null, S.toolArguments));
       entry.box.appendChild(entry.args);
       entry.resultTitle = el("h4", null, S.toolResult);
