@@ -221,12 +221,17 @@ def test_reduced_motion_stops_every_animation(live_server: Any, page: Any) -> No
     assert names == ["none", "none"]
 
 
-def test_stopped_reply_closes_its_dangling_markdown(live_server: Any, page: Any) -> None:
+def test_stopped_reply_closes_its_dangling_markdown(live_server: Any, page: Any, axe: Any) -> None:
     from gateways.fake_openai import text_reply
 
     fake = live_server.fake_openai()
     fake.script.append(
-        text_reply("", pieces=["Open the ", "**settings", " page", " now", "."], delay=0.9)
+        text_reply(
+            "",
+            pieces=["Open the ", "**settings", " page", " now", "."],
+            reasoning=["The user wants the settings page."],
+            delay=0.9,
+        )
     )
     gateway = live_server.api(
         "POST",
@@ -260,6 +265,7 @@ def test_stopped_reply_closes_its_dangling_markdown(live_server: Any, page: Any)
     shown = page.locator(".cw-msg--assistant .cw-bubble")
     assert "*" not in shown.inner_text()
     assert shown.locator("strong").inner_text().startswith("settings")
+    axe(page, "stopped-with-reasoning")
 
 
 def test_copy_whole_message(live_server: Any, page: Any) -> None:

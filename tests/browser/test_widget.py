@@ -28,12 +28,14 @@ document.addEventListener('securitypolicyviolation',
 """
 
 
-def host_page(site: Any, chinwag: str, talk_url: str, extra: str = "", path: str = "/") -> str:
+def host_page(
+    site: Any, chinwag: str, talk_url: str, extra: str = "", *, connect: bool = True
+) -> str:
     """A shop page with a strict CSP that loads the widget with one script tag."""
     csp = (
         f"default-src 'none'; script-src {chinwag}; frame-src {chinwag}; "
-        f"connect-src {chinwag}; style-src 'self'; img-src 'self'; base-uri 'none'; "
-        "require-trusted-types-for 'script'"
+        f"{f'connect-src {chinwag}; ' if connect else ''}style-src 'self'; img-src 'self'; "
+        "base-uri 'none'; require-trusted-types-for 'script'"
     )
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Acme shop</title>
@@ -44,7 +46,7 @@ def host_page(site: Any, chinwag: str, talk_url: str, extra: str = "", path: str
 </main>
 <script src="{chinwag}/widget.js" data-talk-url="{talk_url}" {extra} async></script>
 </body></html>"""
-    return site.add(path, body, {"Content-Security-Policy": csp})
+    return site.add("/", body, {"Content-Security-Policy": csp})
 
 
 def widget_frame(page: Any) -> Any:
@@ -206,8 +208,12 @@ def test_widget_on_a_strict_csp_host_from_another_origin(
 def test_widget_is_full_screen_on_a_phone_and_can_sit_left(
     live_server: Any, page: Any, host_site: Any, screenshot: Any, axe: Any
 ) -> None:
-    chat = live_server.chat(client_parameters={"pageTitle": "Acme Help"})
-    url = host_page(host_site, live_server.base_url, chat["talkUrl"], 'data-position="left"')
+    chat = live_server.chat(client_parameters={"pageTitle": "Acme Help", "primaryColor": "teal"})
+    # This host does not let the widget fetch from chinwag (no connect-src): the launcher starts
+    # in the default colour and takes the client's from the panel once it has loaded.
+    url = host_page(
+        host_site, live_server.base_url, chat["talkUrl"], 'data-position="left"', connect=False
+    )
     page.goto(url)
     launcher = page.locator(".launcher")
     launcher.wait_for()
@@ -216,6 +222,13 @@ def test_widget_is_full_screen_on_a_phone_and_can_sit_left(
     launcher.click()
     frame = widget_frame(page)
     wait_frame_ready(frame)
+    bar = page.locator(".panel .bar")
+    wait_js(
+        page,
+        "getComputedStyle(document.querySelector('[data-chinwag-widget]').shadowRoot"
+        ".querySelector('.bar')).backgroundColor === 'rgb(0, 128, 128)'",
+    )
+    assert bar.inner_text() == "Acme Help"
     panel = page.locator(".panel").bounding_box()
     assert (panel["x"], panel["y"], panel["width"], panel["height"]) == (0, 0, 390, 844)
     close = page.locator(".panel .close")

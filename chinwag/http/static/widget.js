@@ -253,6 +253,7 @@
         }
         if (params.pageTitle) state.title = params.pageTitle;
         applyStrings();
+        state.colorKnown = true;
         if (!given) applyColor(params.primaryColor);
       })
       .catch(() => {})
@@ -294,6 +295,9 @@
     if (data.type === "ready") {
       state.frameReady = true;
       if (data.title) state.title = String(data.title);
+      // The page knows the colour too: useful when the host's CSP kept the widget from
+      // reading the session endpoint.
+      if (!script.dataset.color && !state.colorKnown && data.primaryColor) applyColor(data.primaryColor);
       applyStrings();
       if (state.open && state.wantFocus) post("focus");
     } else if (data.type === "state") {
