@@ -240,6 +240,24 @@ def test_widget_is_full_screen_on_a_phone_and_can_sit_left(
     assert focused_in_widget(page) == "launcher"
 
 
+@pytest.mark.parametrize("page_options", [{"color_scheme": "dark"}])
+def test_widget_in_dark_mode(
+    live_server: Any, page: Any, host_site: Any, screenshot: Any, axe: Any
+) -> None:
+    chat = live_server.chat(client_parameters={"pageTitle": "Acme Help"})
+    page.goto(host_page(host_site, live_server.base_url, chat["talkUrl"]))
+    page.locator(".launcher").click()
+    frame = widget_frame(page)
+    wait_frame_ready(frame)
+    frame.fill("#cw-input", "Is there a [size guide](https://example.com/sizes)?")
+    frame.press("#cw-input", "Enter")
+    frame.wait_for_selector("#cw-app[data-turn=idle]")
+    background = frame.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 19, 24)"
+    axe(frame, "widget-dark-frame")
+    screenshot(page, "25-widget-dark")
+
+
 def test_widget_panel_is_refused_on_a_host_the_client_does_not_allow(
     live_server: Any, page: Any, host_site: Any
 ) -> None:

@@ -120,6 +120,7 @@
       .panel:not([hidden]) { animation: cw-pop .18s ease-out; }
     }
     @media (prefers-reduced-motion: reduce) { .launcher { transition: none; } }
+    @media (prefers-color-scheme: dark) { .panel { background: #111318; } }
     @keyframes cw-pop { from { opacity: 0; transform: translateY(8px); } to { opacity: 1; transform: none; } }
   `;
 
