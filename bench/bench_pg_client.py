@@ -165,8 +165,8 @@ async def run(url: str) -> dict[tuple[str, str, int], list[float]]:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    with throwaway_cluster() as url:
-        results = trio.run(run, url)
+    with throwaway_cluster() as cluster:
+        results = trio.run(run, cluster.url)
     print(f"PostgreSQL clients from Trio, median of {ROUNDS} interleaved rounds (ops/s):")
     names = list(dict.fromkeys(name for name, _, _ in results))
     for kind in ("write", "read"):

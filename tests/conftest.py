@@ -1,5 +1,5 @@
 """Shared fixtures: `server` is a real chinwag (runtime + Hypercorn) on a tmp data directory;
-`postgres_url` is a throwaway PostgreSQL cluster for the whole test session."""
+`postgres_cluster` / `postgres_url` is a throwaway PostgreSQL for the whole test session."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from support.postgres import PostgresUnavailable, throwaway_cluster
+from support.postgres import Cluster, PostgresUnavailable, throwaway_cluster
 from support.server import ServerHandle, running_server
 
 
@@ -23,18 +23,24 @@ async def server(data_dir: Path) -> AsyncIterator[ServerHandle]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database on a PostgreSQL started for this session (stopped at its end, even on failure).
+def postgres_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL started for this session (stopped at its end, even on failure).
 
     Skips only when PostgreSQL is not installed; a cluster that is installed but fails to start
     is an error, not a skip.
     """
     try:
-        cluster = throwaway_cluster()
-        url = cluster.__enter__()
+        context = throwaway_cluster()
+        cluster = context.__enter__()
     except PostgresUnavailable as exc:
         pytest.skip(f"PostgreSQL unavailable: {exc}")
     try:
-        yield url
+        yield cluster
     finally:
-        cluster.__exit__(None, None, None)
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """The URL of the session cluster's test database."""
+    return postgres_cluster.url

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 import trio
 import trio.testing
+from support.postgres import Cluster
 
 from chinwag.storage.engine import Check, CompareAndSet, ConditionFailed, Put, PutIfAbsent
 from chinwag.storage.errors import StorageError
@@ -151,3 +152,35 @@ async def test_a_call_the_database_refuses_fails_alone(pg: Backend) -> None:
     finally:
         with psycopg.connect(pg.location, autocommit=True) as conn:
             conn.execute("DROP TRIGGER chinwag_poison ON chinwag_kv")
+
+
+async def test_acknowledged_writes_survive_a_server_crash(
+    pg: Backend, postgres_cluster: Cluster
+) -> None:
+    engine = pg.open()
+    acknowledged: list[bytes] = []
+
+    async def writer(n: int) -> None:
+        for i in range(20):
+            key = f"{n}:{i}".encode()
+            await engine.write(Put("messages", key, key * 10), PutIfAbsent("keys", key, b"1"))
+            acknowledged.append(key)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(16):
+            nursery.start_soon(writer, n)
+    postgres_cluster.stop("immediate")  # like a power cut: no shutdown checkpoint
+    try:
+        with pytest.raises(StorageError):
+            await engine.aget("messages", b"0:0")
+    finally:
+        postgres_cluster.start()  # recovers from the WAL
+    # The same engine reconnects by itself once the server is back.
+    assert len(acknowledged) == 320
+    assert await engine.acount("messages") == 320
+    for key in acknowledged:
+        assert await engine.aget("messages", key) == key * 10
+    with pytest.raises(ConditionFailed):
+        await engine.write(PutIfAbsent("keys", acknowledged[0], b"2"))
+    await engine.write(Put("messages", b"after", b"1"))
+    assert await pg.open().aget("messages", b"after") == b"1"

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster for tests: initdb in a temp dir, 127.0.0.1 on a free port.
 
-    with throwaway_cluster() as url:     # postgresql://chinwag:…@127.0.0.1:PORT/chinwag_test
+    with throwaway_cluster() as cluster:  # cluster.url: postgresql://chinwag:…@127.0.0.1:PORT/…
         ...
 
 Uses Debian's postgresql-15 binaries (scripts/install-postgres.sh). PostgreSQL refuses to run as
@@ -76,28 +76,64 @@ def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr[-3000:]}\n{tail}")
 
 
+class Cluster:
+    """A PostgreSQL server in its own directory; `url` names the test database."""
+
+    def __init__(self, bindir: Path, root: Path, prefix: list[str]) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.log = root / "server.log"
+        self._pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(self.data)]
+        self.port = _free_port()
+        self.options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port}"
+            f" -c unix_socket_directories={root / 'sock'}"
+            " -c fsync=on -c synchronous_commit=on -c max_connections=200"
+        )
+        self.running = False
+        self.url = ""
+
+    def start(self) -> None:
+        _run(
+            [*self._pg_ctl, "-l", str(self.log), "-o", self.options, "-w", "-t", "60", "start"],
+            "pg_ctl start",
+            self.log,
+        )
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; mode "immediate" is a crash (no checkpoint, recovery from WAL)."""
+        if self.running:
+            subprocess.run(
+                [*self._pg_ctl, "-m", mode, "-w", "stop"],
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            self.running = False
+
+
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[str]:
-    """Init, start, create the test database; yield its URL; stop and clean up at the end."""
+def throwaway_cluster() -> Iterator[Cluster]:
+    """Init, start, create the test database; yield the cluster; stop and clean up at the end."""
     bindir = find_bindir()
     prefix, uid, gid = _runner()
     root = Path(tempfile.mkdtemp(prefix="chinwag-pg-"))
-    data, sockets, log = root / "data", root / "sock", root / "server.log"
+    cluster = Cluster(bindir, root, prefix)
     password = secrets.token_hex(16)
-    started = False
     try:
-        sockets.mkdir()
+        (root / "sock").mkdir()
         pwfile = root / "pw"
         pwfile.write_text(password + "\n")
         if uid is not None:
-            for path in (root, sockets, pwfile):
+            for path in (root, root / "sock", pwfile):
                 os.chown(path, uid, gid)  # type: ignore[arg-type]
         _run(
             [
                 *prefix,
                 str(bindir / "initdb"),
                 "-D",
-                str(data),
+                str(cluster.data),
                 "-U",
                 USER,
                 f"--pwfile={pwfile}",
@@ -107,29 +143,13 @@ def throwaway_cluster() -> Iterator[str]:
             ],
             "initdb",
         )
-        port = _free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets}"
-            " -c fsync=on -c synchronous_commit=on -c max_connections=200"
-        )
-        pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data)]
-        _run(
-            [*pg_ctl, "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
-            "pg_ctl start",
-            log,
-        )
-        started = True
-        url = f"postgresql://{USER}:{password}@127.0.0.1:{port}"
-        _create_database(f"{url}/postgres")
-        yield f"{url}/{DATABASE}"
+        cluster.start()
+        server = f"postgresql://{USER}:{password}@127.0.0.1:{cluster.port}"
+        _create_database(f"{server}/postgres")
+        cluster.url = f"{server}/{DATABASE}"
+        yield cluster
     finally:
-        if started:
-            subprocess.run(
-                [*pg_ctl, "-m", "fast", "-w", "stop"],
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
+        cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
