@@ -109,9 +109,13 @@ def _range_sql(
 class PostgresCommitter:
     """The writer thread's commit function: one transaction per batch on one connection."""
 
-    def __init__(self, url: str, connect_timeout: float) -> None:
+    def __init__(self, url: str, connect_timeout: float, stalled_after: float) -> None:
         self._url = url
         self._connect_timeout = connect_timeout
+        # A writer frozen inside a transaction (SIGSTOP, a long pause) would hold its row locks
+        # and stall every node; the server ends such a session after this many milliseconds.
+        # Our transactions take milliseconds, so only a stalled process ever reaches it.
+        self._options = f"-c idle_in_transaction_session_timeout={int(stalled_after * 1000)}"
         self._conn: psycopg.Connection[Any] | None = None
         self.commits = 0
         self.calls = 0
@@ -119,7 +123,10 @@ class PostgresCommitter:
     def connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = psycopg.connect(
-                self._url, autocommit=False, connect_timeout=int(self._connect_timeout)
+                self._url,
+                autocommit=False,
+                connect_timeout=int(self._connect_timeout),
+                options=self._options,
             )
         return self._conn
 
@@ -292,11 +299,12 @@ class PostgresEngine(StorageEngine):
         group_commit: bool,
         max_batch: int,
         connect_timeout: float,
+        stalled_after: float,
     ) -> None:
         self._tables = frozenset(tables)
         self._closed = False
         self._close_lock = threading.Lock()
-        self._committer = PostgresCommitter(url, connect_timeout)
+        self._committer = PostgresCommitter(url, connect_timeout, stalled_after)
         conn = self._committer.connect()  # fail fast on a wrong URL, before any thread starts
         _create_schema(conn)
         self._pool = ConnectionPool(
@@ -329,8 +337,13 @@ class PostgresEngine(StorageEngine):
         group_commit: bool = True,
         max_batch: int = 1024,
         connect_timeout: float = 10.0,
+        stalled_after: float = 5.0,
     ) -> PostgresEngine:
-        """Connect (blocking: call before serving or from a thread), create the table if new."""
+        """Connect (blocking: call before serving or from a thread), create the table if new.
+
+        `stalled_after`: seconds a writer transaction may sit idle before the server ends it,
+        releasing its row locks (see PostgresCommitter).
+        """
         names = list(dict.fromkeys(tables))
         if not names:
             raise StorageError("PostgresEngine.open needs at least one table name")
@@ -342,6 +355,7 @@ class PostgresEngine(StorageEngine):
                 group_commit=group_commit,
                 max_batch=max_batch,
                 connect_timeout=connect_timeout,
+                stalled_after=stalled_after,
             )
         except psycopg.Error as exc:
             # The driver's message can carry the host and user: logged, not returned.

@@ -184,3 +184,24 @@ async def test_acknowledged_writes_survive_a_server_crash(
         await engine.write(PutIfAbsent("keys", acknowledged[0], b"2"))
     await engine.write(Put("messages", b"after", b"1"))
     assert await pg.open().aget("messages", b"after") == b"1"
+
+
+async def test_a_stalled_writer_cannot_block_the_others(pg: Backend) -> None:
+    frozen = PostgresEngine.open(pg.location, ["keys"], stalled_after=1.0)
+    pg.opened.append(frozen)
+    live = pg.open()
+    await live.write(Put("keys", b"owner", b"node-a:1"))
+    # The frozen node's writer connection stops mid-transaction holding the owner row's lock,
+    # as a SIGSTOPped process would (reached through the engine so its session settings apply).
+    conn = frozen._committer.connect()
+    conn.execute("SELECT v FROM chinwag_kv WHERE tbl = 'keys' AND k = 'owner' FOR UPDATE")
+    start = trio.current_time()
+    with trio.fail_after(30):
+        await live.write(CompareAndSet("keys", b"owner", b"node-a:1", b"node-b:2"))
+    waited = trio.current_time() - start
+    assert 0.5 < waited < 20  # blocked until the server ended the stalled session
+    assert await live.aget("keys", b"owner") == b"node-b:2"
+    # When the frozen node wakes, its stale transaction is gone and its fenced write is refused.
+    with pytest.raises(ConditionFailed):
+        await frozen.write(CompareAndSet("keys", b"owner", b"node-a:1", b"node-a:9"))
+    assert await frozen.aget("keys", b"owner") == b"node-b:2"
