@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,3 +321,59 @@ async def test_write_threadsafe_reports_condition_failure(engine: StorageEngine)
     assert done.wait(10)
     assert isinstance(errors[0], ConditionFailed)
     assert await engine.aget("keys", b"k") == b"1"
+
+
+def model_apply(model: dict[tuple[str, bytes], bytes], ops: list) -> bool:
+    """The contract as a dict: all conditions against the state before the call, then writes."""
+    for op in ops:
+        if isinstance(op, PutIfAbsent) and (op.table, op.key) in model:
+            return False
+        if isinstance(op, Check | CompareAndSet) and model.get((op.table, op.key)) != op.expected:
+            return False
+    for op in ops:
+        if isinstance(op, Put | PutIfAbsent | CompareAndSet):
+            model[(op.table, op.key)] = op.value
+        elif isinstance(op, Delete):
+            model.pop((op.table, op.key), None)
+        elif isinstance(op, DeletePrefix):
+            for row in [r for r in model if r[0] == op.table and r[1].startswith(op.prefix)]:
+                del model[row]
+    return True
+
+
+async def test_random_calls_match_a_model(engine: StorageEngine) -> None:
+    rng = random.Random(20261130)
+    keys = [b"a", b"ab", b"b", b"\x00", b"\xff"]
+    values = [None, b"", b"1", b"2"]
+    model: dict[tuple[str, bytes], bytes] = {}
+
+    def random_op() -> object:
+        table, key = rng.choice(["keys", "sessions"]), rng.choice(keys)
+        value = rng.choice(values[1:])
+        return rng.choice(
+            [
+                Put(table, key, value),
+                Delete(table, key),
+                DeletePrefix(table, rng.choice([b"a", b"\xff", b""])),
+                Check(table, key, rng.choice(values)),
+                PutIfAbsent(table, key, value),
+                CompareAndSet(table, key, rng.choice(values), value),
+            ]
+        )
+
+    applied = refused = 0
+    for _ in range(150):
+        ops = [random_op() for _ in range(rng.randint(1, 4))]
+        expect_ok = model_apply(model, ops)
+        try:
+            await engine.write(*ops)  # type: ignore[arg-type]
+        except ConditionFailed:
+            assert not expect_ok, ops
+            refused += 1
+        else:
+            assert expect_ok, ops
+            applied += 1
+        for table in ("keys", "sessions"):
+            want = sorted((k, v) for (t, k), v in model.items() if t == table)
+            assert await engine.ascan(table) == want, ops
+    assert applied > 30 and refused > 30  # both paths were exercised
