@@ -115,7 +115,11 @@ class PostgresCommitter:
         # A writer frozen inside a transaction (SIGSTOP, a long pause) would hold its row locks
         # and stall every node; the server ends such a session after this many milliseconds.
         # Our transactions take milliseconds, so only a stalled process ever reaches it.
-        self._options = f"-c idle_in_transaction_session_timeout={int(stalled_after * 1000)}"
+        # synchronous_commit=on whatever the server's default: an acknowledged write is flushed.
+        self._options = (
+            f"-c idle_in_transaction_session_timeout={int(stalled_after * 1000)}"
+            " -c synchronous_commit=on"
+        )
         self._conn: psycopg.Connection[Any] | None = None
         self.commits = 0
         self.calls = 0

@@ -205,3 +205,18 @@ async def test_a_stalled_writer_cannot_block_the_others(pg: Backend) -> None:
     with pytest.raises(ConditionFailed):
         await frozen.write(CompareAndSet("keys", b"owner", b"node-a:1", b"node-a:9"))
     assert await frozen.aget("keys", b"owner") == b"node-b:2"
+
+
+def test_writer_session_commits_synchronously_whatever_the_default(pg: Backend) -> None:
+    with psycopg.connect(pg.location, autocommit=True) as admin:
+        admin.execute("ALTER DATABASE chinwag_test SET synchronous_commit = off")
+    try:
+        engine = pg.open()
+        with psycopg.connect(pg.location) as plain:
+            assert plain.execute("SHOW synchronous_commit").fetchone() == ("off",)
+        writer = engine._committer.connect()  # the connection every write commits on
+        assert writer.execute("SHOW synchronous_commit").fetchone() == ("on",)
+        writer.rollback()
+    finally:
+        with psycopg.connect(pg.location, autocommit=True) as admin:
+            admin.execute("ALTER DATABASE chinwag_test RESET synchronous_commit")
