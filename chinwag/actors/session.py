@@ -108,6 +108,8 @@ class CrashForTest:
 class _FinishTurn:
     epoch: int
     outcome: TurnOutcome
+    # The turn itself: it may have been started by an earlier incarnation of this actor.
+    running: _Running | None = None
 
 
 @dataclass(slots=True)
@@ -471,7 +473,7 @@ class SessionActor(Actor):
         if outcome.error is not None:
             self.core.metrics.model_errors += 1
         try:
-            result = await self.ref.ask(_FinishTurn(running.epoch, outcome))
+            result = await self.ref.ask(_FinishTurn(running.epoch, outcome, running))
         except Exception as exc:  # the actor stopped (deleted) meanwhile
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
@@ -565,14 +567,26 @@ class SessionActor(Actor):
         return model_history(repo.messages_backward(session.id), budget, extra=extra)
 
     async def _finish_turn(self, message: _FinishTurn) -> dict[str, Any] | None:
-        running = self.running
-        self.running = None
+        running = message.running or self.running
+        own = running is self.running
+        if own:
+            self.running = None
         try:
             if message.epoch != self.epoch or self.session is None:
                 return None  # cleared or deleted while it ran: nothing to store
+            if not own and not self._still_unanswered(running):
+                return None  # started before a restart of this actor and answered since
             return await self._store_reply(message.outcome, running)
         finally:
-            await self._start_next()
+            if own:
+                await self._start_next()
+
+    def _still_unanswered(self, running: _Running | None) -> bool:
+        """Whether a turn's user message is still the newest message (nothing answered it)."""
+        if running is None or not running.pending.commit or not running.user_messages:
+            return running is not None
+        session = self._require()
+        return running.user_messages[-1].seq == session.next_seq - 1
 
     async def _store_reply(self, outcome: TurnOutcome, running: _Running | None) -> dict[str, Any]:
         session = self._require()

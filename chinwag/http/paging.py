@@ -39,7 +39,7 @@ def page_query() -> tuple[int, int | None]:
     raw = request.args.get("before")
     if raw is None or raw == "":
         return limit, None
-    if not raw.isdigit() or int(raw) > MAX_SEQ:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SEQ:
         raise InvalidInput(
             f"Query parameter `before` must be a message seq (a whole number from 0 to {MAX_SEQ})."
         )
