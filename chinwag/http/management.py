@@ -37,7 +37,7 @@ from chinwag.http.views import (
     client_view,
     gateway_summary,
     gateway_view,
-    messages_view,
+    management_messages_view,
     opened_session_view,
     session_view,
     transcript_header,
@@ -235,7 +235,9 @@ async def list_messages(client_id: str, session_id: str) -> Response:
     service = deps.service()
     session = service.get_session(client_id, session_id)
     limit, before = page_query()
-    return ok(messages_view(service.messages_page(session.id, limit=limit, before=before)))
+    return ok(
+        management_messages_view(service.messages_page(session.id, limit=limit, before=before))
+    )
 
 
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")

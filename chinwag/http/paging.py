@@ -17,7 +17,7 @@ from quart import request
 from chinwag.app_runtime import DEFAULT_MESSAGE_PAGE, MAX_MESSAGE_PAGE, MAX_SEQ
 from chinwag.errors import InvalidInput
 from chinwag.http.schemas import query_int
-from chinwag.http.views import message_markdown, messages_view
+from chinwag.http.views import management_messages_view, message_markdown
 from chinwag.records import Message
 
 PAGE_QUERY = {
@@ -55,7 +55,7 @@ async def json_transcript(
     yield opening[:-3]
     first = True
     for page in pages:
-        encoded = b",".join(_encoder.encode(item) for item in messages_view(page))
+        encoded = b",".join(_encoder.encode(item) for item in management_messages_view(page))
         yield encoded if first else b"," + encoded
         first = False
         await trio.lowlevel.checkpoint()

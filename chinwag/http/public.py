@@ -16,6 +16,7 @@ from chinwag.http.bodies import BodyLimits, check_prompt_size
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
 from chinwag.http.paging import PAGE_DESCRIPTION, PAGE_QUERY, page_query
+from chinwag.http.public_errors import public_errors
 from chinwag.http.schemas import PromptBody, read_body
 from chinwag.http.sse import (
     SSE_HEADERS,
@@ -54,7 +55,8 @@ async def session_info(access_key: str) -> Response:
 async def list_messages(access_key: str) -> Response:
     session = session_for_access_key(access_key)
     limit, before = page_query()
-    return ok(messages_view(deps.service().messages_page(session.id, limit=limit, before=before)))
+    page = deps.service().messages_page(session.id, limit=limit, before=before)
+    return ok(messages_view(page, public_errors().language))
 
 
 @blueprint.post("/prompt")
@@ -95,7 +97,9 @@ async def prompt(access_key: str) -> Response:
             await close_stream(iterator)  # e.g. the client left while the turn was queued
             raise
         response = Response(
-            event_stream(first, iterator), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS
+            event_stream(first, iterator, public_errors()),
+            mimetype=SSE_MIMETYPE,
+            headers=SSE_HEADERS,
         )
         response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
         return response
@@ -106,7 +110,7 @@ async def prompt(access_key: str) -> Response:
         instructions=body.instructions,
         idempotency_key=idempotency_key,
     )
-    return ok(turn_result_view(result))
+    return ok(turn_result_view(result, public_errors().language))
 
 
 def idempotency_key_header() -> str | None:

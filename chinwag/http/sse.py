@@ -5,7 +5,7 @@ Wire format (one JSON object per event, `event:` names the kind):
     event: reasoning   data: {"text": "..."}
     event: content     data: {"text": "..."}
     event: tool        data: {"id", "name", "arguments", "result"}   (result null on the call)
-    event: error       data: {"message": "...", "status": 502}
+    event: error       data: {"message": "...", "status": 502, "requestId": "..."}
     event: done        data: {"usage": {...}, "result": {completionText, reasoning, toolCalls,
                                                         usage, createdMessages, status, error?}}
 
@@ -24,8 +24,9 @@ from typing import Any
 import msgspec
 import trio
 
-from chinwag.errors import ChinwagError
+from chinwag.errors import ChinwagError, ModelFailed
 from chinwag.gateways.base import ContentDelta, ReasoningDelta, ToolEvent, UsageReport
+from chinwag.http.public_errors import PublicErrors
 from chinwag.http.views import turn_result_view
 from chinwag.records import to_builtins
 from chinwag.service import StreamItem, TurnFinished
@@ -40,7 +41,6 @@ SSE_HEADERS = {
     "Connection": "keep-alive",
 }
 SSE_MIMETYPE = "text/event-stream"
-GENERIC_STREAM_ERROR = "The reply failed unexpectedly; what was generated so far is kept."
 
 
 def wants_event_stream(accept: str | None) -> bool:
@@ -54,7 +54,14 @@ def encode_event(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
 
 
-def encode_item(item: StreamItem) -> bytes:
+def _error_event(errors: PublicErrors, error: ChinwagError | None, status: int) -> bytes:
+    message = errors.message(error) if error is not None else errors.sentence(None)
+    return encode_event(
+        "error", {"message": message, "status": status, "requestId": errors.request_id}
+    )
+
+
+def encode_item(item: StreamItem, errors: PublicErrors) -> bytes:
     """The SSE bytes of one stream item (empty for items the wire does not carry)."""
     if isinstance(item, ContentDelta):
         return encode_event("content", {"text": item.text})
@@ -69,39 +76,46 @@ def encode_item(item: StreamItem) -> bytes:
         result = item.result
         prefix = b""
         if result.status == "error":
-            prefix = encode_event(
-                "error", {"message": result.error or GENERIC_STREAM_ERROR, "status": 502}
-            )
-        return prefix + encode_event(
-            "done", {"usage": to_builtins(result.usage), "result": turn_result_view(result)}
-        )
+            prefix = _error_event(errors, ModelFailed(result.error or "the reply failed"), 502)
+        view = turn_result_view(result, errors.language)
+        return prefix + encode_event("done", {"usage": to_builtins(result.usage), "result": view})
     if isinstance(item, UsageReport):
         return b""  # the usage arrives with `done`
     return b""
 
 
-async def event_stream(first: StreamItem, rest: AsyncIterator[StreamItem]) -> AsyncIterator[bytes]:
+async def event_stream(
+    first: StreamItem, rest: AsyncIterator[StreamItem], errors: PublicErrors
+) -> AsyncIterator[bytes]:
     """The response body: `first` (already awaited by the route), then the rest of the turn."""
     finished = isinstance(first, TurnFinished)
     try:
-        chunk = encode_item(first)
+        chunk = encode_item(first, errors)
         if chunk:
             yield chunk
         if finished:
             return
         async for item in rest:
-            chunk = encode_item(item)
+            chunk = encode_item(item, errors)
             if chunk:
                 yield chunk
             if isinstance(item, TurnFinished):
                 finished = True
                 return
-        yield encode_event("error", {"message": GENERIC_STREAM_ERROR, "status": 500})
+        yield _error_event(errors, None, 500)
     except ChinwagError as error:
-        yield encode_event("error", {"message": error.message, "status": error.status})
+        if error.status >= 500:
+            log.warning(
+                "prompt stream failed with %d %s (request id %s): %s",
+                error.status,
+                type(error).__name__,
+                errors.request_id,
+                error.message,
+            )
+        yield _error_event(errors, error, error.status)
     except Exception:
-        log.exception("prompt stream failed after it started")
-        yield encode_event("error", {"message": GENERIC_STREAM_ERROR, "status": 500})
+        log.exception("prompt stream failed after it started (request id %s)", errors.request_id)
+        yield _error_event(errors, None, 500)
     finally:
         await close_stream(rest)
 

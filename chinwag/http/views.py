@@ -3,6 +3,10 @@
 Secrets never leave the server (gateway apiKey becomes `apiKeySet`; integration tokens become
 `…Set` flags), and the public views carry nothing but what the talk page needs: no metadata, no
 extra context, no gateway. Keeping these in one place makes "what does a client see" reviewable.
+
+A failed reply's stored `error` is the upstream detail (already redacted when it was made):
+management views show it (redacted again, for records older than that rule), public views
+replace it with the talk page's localized sentence (see public_errors.py).
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from chinwag.http import i18n
 from chinwag.records import ChatClient, Gateway, Message, Session, to_builtins
+from chinwag.redaction import redact
 from chinwag.service import OpenedSession, TurnResult
 
 # Session fields that are bookkeeping of the runtime, not part of the API.
@@ -91,21 +97,44 @@ def public_session_view(
     return data
 
 
-def messages_view(messages: list[Message]) -> list[dict[str, Any]]:
-    return to_builtins(messages)
+def public_error_text(language: str = i18n.DEFAULT) -> str:
+    """What the public reads where a reply failed: never the upstream's words."""
+    return i18n.strings(language)["modelFailed"]
 
 
-def turn_result_view(result: TurnResult) -> dict[str, Any]:
+def _public_messages(items: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    for item in items:
+        if item.get("error"):
+            item["error"] = public_error_text(language)
+    return items
+
+
+def messages_view(messages: list[Message], language: str = i18n.DEFAULT) -> list[dict[str, Any]]:
+    """Public view of messages: a failed reply's error is the localized sentence only."""
+    return _public_messages(to_builtins(messages), language)
+
+
+def management_messages_view(messages: list[Message]) -> list[dict[str, Any]]:
+    """Management view of messages: the error detail, credentials redacted."""
+    items = to_builtins(messages)
+    for item in items:
+        if item.get("error"):
+            item["error"] = redact(item["error"])
+    return items
+
+
+def turn_result_view(result: TurnResult, language: str = i18n.DEFAULT) -> dict[str, Any]:
+    """The prompt result as the public sees it (JSON reply and the SSE `done` event)."""
     data: dict[str, Any] = {
         "completionText": result.completion_text,
         "reasoning": result.reasoning,
         "toolCalls": to_builtins(result.tool_calls),
         "usage": to_builtins(result.usage),
-        "createdMessages": to_builtins(result.created_messages),
+        "createdMessages": _public_messages(to_builtins(result.created_messages), language),
         "status": result.status,
     }
     if result.error is not None:
-        data["error"] = result.error
+        data["error"] = public_error_text(language)
     return data
 
 
@@ -168,7 +197,7 @@ def message_markdown(message: Message) -> str:
         lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
     lines += [_content_markdown(message.content), ""]
     if message.error:
-        lines += [f"*Error: {message.error}*", ""]
+        lines += [f"*Error: {redact(message.error)}*", ""]
     return "\n".join(lines) + "\n"
 
 
