@@ -58,6 +58,9 @@ from chinwag.errors import (
     Unauthorized,
 )
 from chinwag.gateways.base import AssistantDeps
+from chinwag.gateways.fetch import UrlGuard
+from chinwag.gateways.images import normalize_prompt
+from chinwag.gateways.remote_images import has_remote_images, inline_remote_images
 from chinwag.records import (
     ChatClient,
     ClientParameters,
@@ -627,6 +630,7 @@ class Chinwag(ChinwagService):
             not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
         ):
             raise InvalidInput("the idempotency key must be 1 to 200 characters")
+        prompt = await self._inline_remote_images(session_id, prompt)
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:
             start = StartTurn(prompt, commit, instructions, send, idempotency_key)
@@ -642,6 +646,19 @@ class Chinwag(ChinwagService):
         raise ServiceUnavailable(
             "the reply ended unexpectedly; the conversation keeps what was stored"
         )
+
+    async def _inline_remote_images(self, session_id: str, prompt: PromptInput) -> PromptInput:
+        """Fetch http(s) image URLs through the address guard and send them as data URLs
+        (see chinwag.gateways.remote_images), after the prompt's own checks pass."""
+        if not has_remote_images(prompt):
+            return prompt
+        session = self._safe(lambda: self.repo.session(session_id))
+        if session is None:
+            return prompt  # the session actor answers 404
+        client = self.core.client_of(session)
+        normalize_prompt(prompt, allow_images="Image" in client.client_parameters.input_modes)
+        guard = UrlGuard(allow_private=self.settings.fetch_allow_private)
+        return await inline_remote_images(prompt, self.core.assistant_deps.http, guard=guard)
 
     async def prompt(
         self,
