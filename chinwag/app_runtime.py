@@ -714,7 +714,7 @@ class Chinwag(ChinwagService):
 
     # ------------------------------------------------------------------ operations
 
-    def stats(self) -> dict[str, float]:
+    def stats(self) -> dict[str, Any]:
         """Gauges and counters for /metrics."""
         metrics = self.core.metrics
         return {
@@ -727,6 +727,7 @@ class Chinwag(ChinwagService):
             "sessions_created": metrics.sessions_created,
             "sessions_purged": metrics.sessions_purged,
             "actor_restarts": self.supervisor.restart_count,
+            "background_failures_total": self.core.background.metric(),
             **self._writer_stats(),
             **self._integration_stats(),
         }

@@ -38,6 +38,7 @@ from chinwag.records import (
     ZapiIntegration,
     to_builtins,
 )
+from chinwag.runtime.background import BackgroundFailures
 from chinwag.service import ChinwagService
 from chinwag.storage.engine import StorageEngine
 
@@ -95,6 +96,9 @@ class IntegrationManager:
             "items_recovered": 0,
         }
         self.lanes: dict[LaneKey, ChatLane] = {}
+        # Failures of recovery and purge, shared with the runtime's /metrics when there is one.
+        core_failures = getattr(getattr(service, "core", None), "background", None)
+        self.background: BackgroundFailures = core_failures or BackgroundFailures()
         self._nursery: trio.Nursery | None = None
         # Set when an update is stored: the purge loop sleeps while there is nothing to purge.
         self._stored_something = trio.Event()
@@ -126,18 +130,37 @@ class IntegrationManager:
                 with trio.CancelScope(shield=True):
                     await self.http.aclose()
 
+    def _item_failed(self, loop: str, table: str) -> Callable[[bytes, Exception], None]:
+        """The background policy for one loop: log the item's key, count it, go on."""
+
+        def failed(key: bytes, error: Exception) -> None:
+            self.background.failed(loop, f"{table} item {key!r}", error)
+
+        return failed
+
     def recover(self) -> int:
-        """Dispatch replies and messages a previous process left unfinished; returns a count."""
+        """Dispatch replies and messages a previous process left unfinished; returns a count.
+
+        A stored item that cannot be read or dispatched is logged, counted
+        (`background_failures_total{loop="integration_recovery"}`) and skipped.
+        """
         covered: set[str] = set()
         count = 0
-        for key, reply in self.outbox.unfinished():
-            covered.update(reply.inbox_keys)
-            self._dispatch(ResumeJob(key, reply))
-            count += 1
-        for key, item in self.inbox.pending():
-            if key.decode() not in covered:
-                self._dispatch(PendingJob(key, item))
+        loop = "integration_recovery"
+        for key, reply in self.outbox.unfinished(self._item_failed(loop, "outbox")):
+            try:
+                covered.update(reply.inbox_keys)
+                self._dispatch(ResumeJob(key, reply))
                 count += 1
+            except Exception as error:
+                self._item_failed(loop, "outbox")(key, error)
+        for key, item in self.inbox.pending(self._item_failed(loop, "inbox")):
+            if key.decode(errors="replace") not in covered:
+                try:
+                    self._dispatch(PendingJob(key, item))
+                    count += 1
+                except Exception as error:
+                    self._item_failed(loop, "inbox")(key, error)
         if count:
             log.info("recovered %d unanswered chat-app item(s)", count)
         self.counters["items_recovered"] += count
@@ -161,11 +184,12 @@ class IntegrationManager:
                 # Nothing stored: no timer at all (an idle runtime must not wake every hour).
                 await self._stored_something.wait()
                 self._stored_something = trio.Event()
+            loop = "integration_purge"
             try:
-                await self.inbox.purge(DEDUP_RETENTION_SECONDS)
-                await self.outbox.purge(DEDUP_RETENTION_SECONDS)
-            except Exception:
-                log.exception("purging old inbox/outbox entries failed")
+                await self.inbox.purge(DEDUP_RETENTION_SECONDS, self._item_failed(loop, "inbox"))
+                await self.outbox.purge(DEDUP_RETENTION_SECONDS, self._item_failed(loop, "outbox"))
+            except Exception as error:  # storage trouble: counted, tried again next hour
+                self.background.failed(loop, "a purge pass", error)
             await trio.sleep(PURGE_EVERY_SECONDS)
 
     # ------------------------------------------------------------ ingress
