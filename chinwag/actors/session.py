@@ -114,8 +114,10 @@ class _FinishTurn:
 
 @dataclass(slots=True)
 class TurnOutcome:
-    content: str = ""
-    reasoning: str = ""
+    # Streamed text arrives in many small pieces: kept as lists and joined once (`content`,
+    # `reasoning`), because `str +=` on an attribute copies the whole text every time.
+    content_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     usage_reported: bool = False
@@ -123,6 +125,18 @@ class TurnOutcome:
     prompt_tokens: int = 0
     status: str = "complete"
     error: ChinwagError | None = None
+
+    @property
+    def content(self) -> str:
+        if len(self.content_parts) > 1:
+            self.content_parts[:] = ["".join(self.content_parts)]
+        return self.content_parts[0] if self.content_parts else ""
+
+    @property
+    def reasoning(self) -> str:
+        if len(self.reasoning_parts) > 1:
+            self.reasoning_parts[:] = ["".join(self.reasoning_parts)]
+        return self.reasoning_parts[0] if self.reasoning_parts else ""
 
     def billed_usage(self) -> Usage:
         """The reported usage, or an estimate when the reply was stopped or cut before the
@@ -512,9 +526,9 @@ class SessionActor(Actor):
     def _collect(event: Any, outcome: TurnOutcome) -> None:
         """Accumulate a streamed event into what will be stored."""
         if isinstance(event, ContentDelta):
-            outcome.content += event.text
+            outcome.content_parts.append(event.text)
         elif isinstance(event, ReasoningDelta):
-            outcome.reasoning += event.text
+            outcome.reasoning_parts.append(event.text)
         elif isinstance(event, ToolEvent):
             if event.result is None:
                 outcome.tool_calls.append(
