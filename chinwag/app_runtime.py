@@ -147,6 +147,8 @@ def _check_name(name: Any, field: str = "name") -> str:
 MAX_LIMIT_VALUE = 1_000_000_000
 MAX_METADATA_BYTES = 64 * 1024
 _ORIGIN = re.compile(r"^(https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self')$")
+_IMAGE_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
+MAX_IMAGE_ORIGINS = 20
 
 
 def _check_limits(limiting: LimitingParameters) -> None:
@@ -168,6 +170,14 @@ def _check_client_parameters(params: ClientParameters) -> None:
             raise InvalidInput(
                 f"clientParameters.allowedFrameOrigins[{index}] must be an origin such as "
                 "https://example.com, https://*.example.com or 'self'"
+            )
+    if len(params.image_origins) > MAX_IMAGE_ORIGINS:
+        raise InvalidInput(f"clientParameters.imageOrigins has at most {MAX_IMAGE_ORIGINS} entries")
+    for index, origin in enumerate(params.image_origins):
+        if not _IMAGE_ORIGIN.match(origin):
+            raise InvalidInput(
+                f"clientParameters.imageOrigins[{index}] must be an origin such as "
+                "https://images.example.com (scheme, host and optional port)"
             )
     if not 0 <= params.message_debounce_interval <= 60:
         raise InvalidInput(

@@ -79,6 +79,9 @@ class ClientParameters(Api):
     debug: bool = False
     input_modes: list[InputMode] = field(default_factory=list)
     allowed_frame_origins: list[str] = field(default_factory=list)
+    # Origins (https://cdn.example.com) the talk page may load images from, besides its own,
+    # data:/blob: and the logo's origin (CSP img-src; other images in answers become links).
+    image_origins: list[str] = field(default_factory=list)
     suggestion_buttons: list[SuggestionButton] = field(default_factory=list)
     show_tool_calls: bool = False
     message_debounce_interval: float = 0.0

@@ -99,3 +99,30 @@ async def test_images_by_url_still_need_the_image_input_mode(server: ServerHandl
     assert response.status_code == 400
     assert "images are not enabled" in response.json()["message"]
     assert fake.page_requests == []  # refused before anything was fetched
+
+
+async def test_image_origins_must_be_origins(server: ServerHandle) -> None:
+    gateway_id = await server.create_gateway()
+    for bad in (
+        "https://cdn.example.com/path",
+        "cdn.example.com",
+        "https://*.example.com",
+        "'self'",
+    ):
+        response = await server.client.post(
+            "/api/v1/web-chat-client",
+            json={
+                "name": "c",
+                "aiGatewayId": gateway_id,
+                "clientParameters": {"imageOrigins": [bad]},
+            },
+        )
+        assert response.status_code == 400, (bad, response.text)
+        assert "clientParameters.imageOrigins[0]" in response.json()["message"]
+    client_id = await server.create_client(
+        gateway_id, client_parameters={"imageOrigins": ["https://cdn.example.com:8443"]}
+    )
+    opened = await server.open_session(client_id)
+    page = await server.anonymous.get(opened["talkUrl"])
+    csp = page.headers["content-security-policy"]
+    assert "img-src 'self' data: blob: https://cdn.example.com:8443;" in csp
