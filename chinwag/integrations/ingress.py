@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
+import uuid_utils
 
 from chinwag.errors import (
     ChinwagError,
@@ -276,20 +277,28 @@ class TurnRunner:
                 except RateLimited as exc:
                     return Notice("rate", texts["rate"].format(wait=wait_text(exc.retry_after)))
                 except (ModelFailed, ModelTimeout) as exc:
-                    log.warning("model failed for %s/%s: %s", channel, chat_id, exc.message)
-                    return Notice("model", texts["model"])
+                    return model_notice(texts["model"], channel, chat_id, exc)
                 except ServiceUnavailable:
                     raise  # shutting down: the message stays pending for the next start
                 except ChinwagError as exc:
                     if exc.status == 429:  # the session is busy: same advice as a rate limit
                         wait = wait_text(exc.retry_after)
                         return Notice("rate", texts["rate"].format(wait=wait))
-                    log.error("turn for %s/%s failed: %s", channel, chat_id, exc.message)
-                    return Notice("model", texts["model"])
+                    return model_notice(texts["model"], channel, chat_id, exc)
                 break
         if result.status == "error" and not result.completion_text.strip():
             return Notice("model", texts["model"])
         return result.completion_text
+
+
+def model_notice(text: str, channel: str, chat_id: str, error: ChinwagError) -> Notice:
+    """The chat's notice for a failed turn: the localized sentence and a request id, never the
+    upstream's words; the log line with the (redacted) detail names the same id."""
+    request_id = str(uuid_utils.uuid7())
+    log.warning(
+        "turn for %s/%s failed (request id %s): %s", channel, chat_id, request_id, error.message
+    )
+    return Notice("model", f"{text} (request id {request_id})")
 
 
 def turn_key(channel: str, first_update_key: str, count: int) -> str:
