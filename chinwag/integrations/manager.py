@@ -9,6 +9,7 @@ Until `run_integrations` runs, accepted updates simply wait in the inbox.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 import weakref
@@ -26,7 +27,7 @@ from chinwag.integrations.errors import IntegrationRejected
 from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
 from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
 from chinwag.integrations.outbox import Outbox
-from chinwag.integrations.parse import IncomingMessage
+from chinwag.integrations.parse import GROUP_MODES, GroupMode, IncomingMessage
 from chinwag.integrations.ratelimit import SendRateLimiter
 from chinwag.integrations.senders import Sender, TelegramSender, ZapiSender
 from chinwag.integrations.telegram_api import TelegramApi
@@ -244,11 +245,17 @@ class IntegrationManager:
     # ------------------------------------------------------------ configuration
 
     async def configure_telegram(
-        self, client_id: str, bot_token: str, session_duration: str = DEFAULT
+        self,
+        client_id: str,
+        bot_token: str,
+        session_duration: str = DEFAULT,
+        groups: GroupMode = "mention",
     ) -> str:
-        """Register the webhook with Telegram, then store the integration; returns its URL.
+        """Ask Telegram who the bot is, register the webhook, then store the integration.
 
-        The webhook is set first: a token Telegram refuses changes nothing here.
+        getMe and setWebhook come first: a token Telegram refuses changes nothing here. The
+        bot's id and username tell mentions, replies and `/cmd@bot` meant for it apart, and
+        name it in t.me links.
         """
         client = self.service.get_client(client_id)
         if not bot_token.strip():
@@ -260,15 +267,28 @@ class IntegrationManager:
             if current is not None and current.bot_token == bot_token and current.secret_token
             else secrets.token_urlsafe(32)
         )
+        if groups not in GROUP_MODES:
+            raise InvalidInput(
+                "integrations.telegramIntegration.groups must be off, mention or all"
+            )
         url = telegram_webhook_url(self.settings, client_id)
         api = self.telegram_api(bot_token)
+        me = await api.call("getMe", {}, policy=QUICK)
+        me = me if isinstance(me, dict) else {}
+        bot_id = me.get("id") if isinstance(me.get("id"), int) else None
+        username = me.get("username") if isinstance(me.get("username"), str) else None
         await api.call(
             "setWebhook",
             {"url": url, "secret_token": secret, "allowed_updates": ["message"]},
             policy=QUICK,
         )
         integration = TelegramIntegration(
-            bot_token=bot_token, session_duration=session_duration, secret_token=secret
+            bot_token=bot_token,
+            session_duration=session_duration,
+            secret_token=secret,
+            bot_id=bot_id,
+            bot_username=username,
+            groups=groups,
         )
         await self._store(client, telegram=integration, zapi=client.integrations.zapi)
         return url
@@ -281,8 +301,14 @@ class IntegrationManager:
         client_token: str,
         session_duration: str = DEFAULT,
         allow_groups: bool = False,
+        groups: GroupMode | None = None,
+        whatsapp_number: str | None = None,
     ) -> str:
-        """Store the Z-API integration; returns the webhook URL to paste into Z-API."""
+        """Store the Z-API integration; returns the webhook URL to paste into Z-API.
+
+        `groups`, when given, decides which group messages are answered; without it the older
+        `allowGroups` does (true: all, false: none) — see parse.zapi_group_mode.
+        """
         client = self.service.get_client(client_id)
         for field, value in (
             ("instanceId", instance_id),
@@ -292,6 +318,16 @@ class IntegrationManager:
             if not value.strip():
                 raise InvalidInput(f"integrations.zapiIntegration.{field} must not be empty")
         parse_duration(session_duration, "integrations.zapiIntegration.sessionDuration")
+        if groups is not None and groups not in GROUP_MODES:
+            raise InvalidInput("integrations.zapiIntegration.groups must be off, mention or all")
+        number = None
+        if whatsapp_number is not None:
+            number = re.sub(r"[\s()+.-]", "", whatsapp_number)
+            if not re.fullmatch(r"[0-9]{8,15}", number):
+                raise InvalidInput(
+                    "integrations.zapiIntegration.whatsappNumber must be a phone number in "
+                    "international format, 8 to 15 digits (e.g. 5511999999999)"
+                )
         current = client.integrations.zapi
         secret = (
             current.webhook_secret
@@ -305,6 +341,8 @@ class IntegrationManager:
             session_duration=session_duration,
             webhook_secret=secret,
             allow_groups=allow_groups,
+            groups=groups,
+            whatsapp_number=number,
         )
         await self._store(client, telegram=client.integrations.telegram, zapi=integration)
         return zapi_webhook_url(self.settings, client_id, secret)

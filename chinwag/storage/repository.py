@@ -24,6 +24,17 @@ class ApiKeyRecord(Struct, kw_only=True):
     created_at: float
 
 
+class ChannelLink(Struct, kw_only=True):
+    """A "continue on Telegram/WhatsApp" code: single use, short-lived, for one web session."""
+
+    client_id: str
+    session_id: str
+    channel: str
+    expires_at: float
+    # The chat that used it (its external id), so a redelivered code is recognised as done.
+    used_by: str | None = None
+
+
 class Repository:
     def __init__(self, engine: StorageEngine) -> None:
         self.engine = engine
@@ -149,7 +160,57 @@ class Repository:
             key = keys.channel_key(session.client_id, session.channel, session.external_id)
             if self.engine.get("channels", key) == sid:
                 ops.append(Delete("channels", key))
+        for channel, external_id in self.chats_of_session(session.id):
+            key = keys.channel_key(session.client_id, channel, external_id)
+            if self.engine.get("channels", key) == sid:
+                ops.append(Delete("channels", key))
+        ops.append(DeletePrefix("session_chats", sid))
+        for _, digest in self.engine.scan("session_links", prefix=sid):
+            ops.append(Delete("links", digest))
+        ops.append(DeletePrefix("session_links", sid))
         return ops
+
+    # ---------------------------------------------------------------- chat links
+
+    def channel_link(self, digest: bytes) -> ChannelLink | None:
+        raw = self.engine.get("links", digest)
+        return decode(raw, ChannelLink) if raw is not None else None
+
+    def put_channel_link(self, digest: bytes, link: ChannelLink) -> list[Write]:
+        """Store a code; the session's previous code for the same channel stops working."""
+        index = keys.session_channel_key(link.session_id, link.channel)
+        ops: list[Write] = []
+        previous = self.engine.get("session_links", index)
+        if previous is not None and previous != digest:
+            ops.append(Delete("links", previous))
+        ops.append(Put("links", digest, encode(link)))
+        ops.append(Put("session_links", index, digest))
+        return ops
+
+    def update_channel_link(self, digest: bytes, link: ChannelLink) -> list[Write]:
+        return [Put("links", digest, encode(link))]
+
+    def attach_chat(
+        self, client_id: str, channel: str, external_id: str, session_id: str
+    ) -> list[Write]:
+        """Point a chat at `session_id` (its messages go to that session from now on)."""
+        return [
+            Put(
+                "channels",
+                keys.channel_key(client_id, channel, external_id),
+                keys.id_bytes(session_id),
+            ),
+            Put("session_chats", keys.session_chat_key(session_id, channel, external_id), b""),
+        ]
+
+    def chats_of_session(self, session_id: str) -> list[tuple[str, str]]:
+        """(channel, external id) of the chats attached to a session with a link code."""
+        prefix = keys.id_bytes(session_id)
+        out = []
+        for key, _ in self.engine.scan("session_chats", prefix=prefix, limit=1000):
+            channel, _, external_id = key[len(prefix) :].partition(b"\x00")
+            out.append((channel.decode(), external_id.decode()))
+        return out
 
     # ---------------------------------------------------------------- messages
 
