@@ -297,6 +297,9 @@ def parse_zapi_callback(
             return Ignored("group")
         if mode == "mention" and not _zapi_mentions(callback, str(text)):
             return Ignored("group message not addressed to the bot")
+        own = re.sub(r"\D", "", str(callback.get("connectedPhone") or ""))
+        if own:  # the bot's own @mention addresses it; it is not part of the question
+            text = re.sub(rf"\s*@{own}\b", "", str(text)).strip()
     image_url = None
     if media is not None:
         media_kind, body = media
