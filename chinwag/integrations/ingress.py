@@ -365,9 +365,8 @@ class TurnRunner:
         if message.group:
             return texts["link_group"]
         attached = await self.service.attach_channel(client.id, channel, chat_id, code)  # type: ignore[arg-type]
-        if attached is None:
-            return Notice("link_invalid", texts["link_invalid"])
-        return texts["linked"]
+        # Answered every time (not a rate-limited notice): it replies to a deliberate step.
+        return texts["linked"] if attached is not None else texts["link_invalid"]
 
 
 def turn_key(channel: str, first_update_key: str, count: int) -> str:
