@@ -17,7 +17,7 @@ from chinwag.http.auth import session_for_access_key
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
 from chinwag.http.schemas import Body, read_body
-from chinwag.records import ChatClient
+from chinwag.records import ChatClient, Session
 
 blueprint = Blueprint("links", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
 
@@ -37,6 +37,26 @@ def link_target(client: ChatClient, channel: str) -> str | None:
     if zapi is not None and zapi.whatsapp_number:
         return f"https://wa.me/{zapi.whatsapp_number}?text="
     return None
+
+
+CONTINUE_LABELS = {
+    "en": {"telegram": "Continue on Telegram", "whatsapp": "Continue on WhatsApp"},
+    "pt-BR": {"telegram": "Continuar no Telegram", "whatsapp": "Continuar no WhatsApp"},
+    "es": {"telegram": "Continuar en Telegram", "whatsapp": "Continuar en WhatsApp"},
+}
+
+
+def talk_page_config(client: ChatClient, session: Session, language: str) -> dict[str, object]:
+    """What the talk page needs for "Continue on…": the offered channels with their labels,
+    and whether a chat may already write into this session (the page then follows it)."""
+    labels = CONTINUE_LABELS.get(language, CONTINUE_LABELS["en"])
+    offered = [
+        {"channel": channel, "label": labels[channel]}
+        for channel in ("telegram", "whatsapp")
+        if link_target(client, channel) is not None
+    ]
+    linked = session.channel != "web" or bool(deps.service().linked_chats(session.id))
+    return {"continueOn": offered, "chatLinked": linked}
 
 
 @blueprint.post("/links")
