@@ -459,7 +459,12 @@ class ChatLane:
         cap = trio.current_time() + interval * DEBOUNCE_CAP_FACTOR
         while await self._wait_until(min(cap, trio.current_time() + interval)):
             following = self.queue[0]
-            if not isinstance(following, PendingJob) or not following.mergeable:
+            if (
+                not isinstance(following, PendingJob)
+                or not following.mergeable
+                # Forum topics are answered in their own topic: never merge across them.
+                or following.item.message.thread_id != job.item.message.thread_id
+            ):
                 break
             batch.append(self.queue.popleft())
             if trio.current_time() >= cap:

@@ -19,6 +19,8 @@ IntegrationChannel = Literal["telegram", "zapi"]
 # Which group messages are answered: none, only those addressed to the bot, or all of them.
 GroupMode = Literal["off", "mention", "all"]
 GROUP_MODES: tuple[GroupMode, ...] = ("off", "mention", "all")
+# Longer media URLs or file ids are not platform-made: the message counts as unreadable media.
+MAX_MEDIA_URL = 4096
 
 # Message fields that carry something a person sent. A message with none of them is a service
 # message (new_chat_members, pinned_message, forum_topic_created, …) and is ignored silently.
@@ -212,6 +214,9 @@ def parse_telegram_update(
         image = document
     # A text that was only the bot's mention is still a text (it is greeted, not refused).
     has_text = isinstance(message.get("text"), str)
+    file_id = image.get("file_id") if image else None
+    if not isinstance(file_id, str) or len(file_id) > MAX_MEDIA_URL:
+        image, file_id = {}, None
     thread = message.get("message_thread_id")
     message_id = message.get("message_id")
     return IncomingMessage(
@@ -220,11 +225,11 @@ def parse_telegram_update(
         chat_id=str(chat_id),
         text=text,
         sender_name=name or None,
-        unsupported=not has_text and not image,
+        unsupported=not has_text and file_id is None,
         message_id=str(message_id) if _is_int(message_id) else None,
         thread_id=thread if message.get("is_topic_message") and _is_int(thread) else None,
         group=group,
-        image=image.get("file_id") if image else None,
+        image=file_id,
         image_size=image.get("file_size") if image and _is_int(image.get("file_size")) else None,
     )
 
@@ -306,7 +311,7 @@ def parse_zapi_callback(
         mime = str(body.get("mimeType") or "")
         if media_kind == "image" or (media_kind == "document" and mime.startswith("image/")):
             url = body.get("imageUrl") or body.get("documentUrl")
-            image_url = url if isinstance(url, str) and url else None
+            image_url = url if isinstance(url, str) and 0 < len(url) <= MAX_MEDIA_URL else None
     return IncomingMessage(
         channel="zapi",
         update_key=message_id,

@@ -358,3 +358,25 @@ async def test_second_unsupported_message_gets_a_reaction(
         await r.telegram.wait_for("sendMessage", 2)
     assert r.replies(chat.id)[1] == "(not read: text only)"
     await r.settled()
+
+
+async def test_debounce_never_merges_two_topics(r: Rig, clock: trio.testing.MockClock) -> None:
+    client_id, secret = await r.telegram_client(
+        groups="all", client_parameters={"messageDebounceInterval": 3}
+    )
+    chat = tg.forum()
+    steps = [
+        tg.message(1, chat, "first in 5", message_thread_id=5, is_topic_message=True),
+        tg.message(2, chat, "second in 5", message_thread_id=5, is_topic_message=True),
+        tg.message(3, chat, "one in 8", message_thread_id=8, is_topic_message=True),
+    ]
+    for update_id, msg in enumerate(steps, start=1):
+        assert (
+            await r.post_update(client_id, secret, tg.update(update_id, msg))
+        ).status_code == 200
+    with trio.fail_after(60):
+        await r.telegram.wait_for("sendMessage", 2)
+    sent = [(c.body["message_thread_id"], c.body["text"]) for c in r.telegram.of("sendMessage")]
+    assert sent == [(5, "You said: first in 5\nsecond in 5"), (8, "You said: one in 8")]
+    # The merged reply quotes the last message it answers.
+    assert r.telegram.of("sendMessage")[0].body["reply_parameters"]["message_id"] == 2
