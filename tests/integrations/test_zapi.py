@@ -201,3 +201,22 @@ async def test_whatsapp_number_is_checked_and_shown(r: Rig) -> None:
     assert r.server.service.get_client(client_id).integrations.zapi.whatsapp_number == (
         "5511999990000"
     )
+
+
+async def test_second_unread_message_gets_a_reaction(r: Rig) -> None:
+    _client_id, path = await r.zapi_client()
+    for message_id in ("S1", "S2"):
+        sticker = zapi_callback(
+            message_id,
+            "5561",
+            "",
+            sticker={"stickerUrl": "https://x/s.webp", "mimeType": "image/webp"},
+        )
+        del sticker["text"]
+        assert (await r.server.anonymous.post(path, json=sticker)).status_code == 200
+    with trio.fail_after(WAIT):
+        [reaction] = await r.zapi.wait_for("send-reaction", 1)
+    assert reaction.body == {"phone": "5561", "messageId": "S2", "reaction": "🤷"}
+    assert [c.body["message"] for c in r.zapi.of("send-text")] == [
+        "Sorry, I can only read text messages."
+    ]
