@@ -17,13 +17,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
+import msgspec
 import trio
 
 from chinwag.config import Settings
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.integrations.backoff import QUICK
 from chinwag.integrations.duration import DEFAULT, parse_duration
-from chinwag.integrations.errors import IntegrationRejected
+from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
 from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
 from chinwag.integrations.outbox import Outbox
@@ -57,6 +58,14 @@ def telegram_webhook_url(settings: Settings, client_id: str) -> str:
 
 def zapi_webhook_url(settings: Settings, client_id: str, secret: str) -> str:
     return f"{settings.effective_public_url()}/api/v1/webhooks/zapi/{client_id}/{secret}"
+
+
+def _identity(me: Any) -> tuple[int | None, str | None]:
+    """(id, username) of a getMe result."""
+    me = me if isinstance(me, dict) else {}
+    bot_id = me.get("id") if isinstance(me.get("id"), int) else None
+    username = me.get("username") if isinstance(me.get("username"), str) else None
+    return bot_id, username
 
 
 def _wall_clock(service: Any) -> Callable[[], float]:
@@ -113,6 +122,7 @@ class IntegrationManager:
                 self._nursery = nursery
                 self.recover()
                 nursery.start_soon(self._purge_loop)
+                nursery.start_soon(self.learn_bot_identities)
                 task_status.started()
                 try:
                     await trio.sleep_forever()
@@ -155,6 +165,32 @@ class IntegrationManager:
 
     def note_ignored(self) -> None:
         self.counters["updates_ignored"] += 1
+
+    async def learn_bot_identities(self) -> int:
+        """Ask getMe for Telegram integrations saved before the bot's identity was stored.
+
+        Without it `/cmd@thisbot` and `@thisbot` mentions cannot be recognised and no t.me link
+        can be made. Best effort, once per start; returns how many integrations were updated.
+        """
+        updated = 0
+        for client in self.service.list_clients():
+            telegram = client.integrations.telegram
+            if telegram is None or telegram.bot_username:
+                continue
+            try:
+                me = await self.telegram_api(telegram.bot_token).call("getMe", {}, policy=QUICK)
+            except (IntegrationRejected, IntegrationUnavailable) as exc:
+                log.info("getMe for client %s failed: %s", client.id, exc.message)
+                continue
+            bot_id, username = _identity(me)
+            fresh = self.service.get_client(client.id)
+            current = fresh.integrations.telegram
+            if username is None or current is None or current.bot_token != telegram.bot_token:
+                continue  # changed or removed meanwhile: the new settings asked getMe already
+            learned = msgspec.structs.replace(current, bot_id=bot_id, bot_username=username)
+            await self._store(fresh, telegram=learned, zapi=fresh.integrations.zapi)
+            updated += 1
+        return updated
 
     async def _purge_loop(self) -> None:
         while True:
@@ -273,10 +309,7 @@ class IntegrationManager:
             )
         url = telegram_webhook_url(self.settings, client_id)
         api = self.telegram_api(bot_token)
-        me = await api.call("getMe", {}, policy=QUICK)
-        me = me if isinstance(me, dict) else {}
-        bot_id = me.get("id") if isinstance(me.get("id"), int) else None
-        username = me.get("username") if isinstance(me.get("username"), str) else None
+        bot_id, username = _identity(await api.call("getMe", {}, policy=QUICK))
         await api.call(
             "setWebhook",
             {"url": url, "secret_token": secret, "allowed_updates": ["message"]},

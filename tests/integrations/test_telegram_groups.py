@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 import trio.testing
@@ -380,3 +381,24 @@ async def test_debounce_never_merges_two_topics(r: Rig, clock: trio.testing.Mock
     assert sent == [(5, "You said: first in 5\nsecond in 5"), (8, "You said: one in 8")]
     # The merged reply quotes the last message it answers.
     assert r.telegram.of("sendMessage")[0].body["reply_parameters"]["message_id"] == 2
+
+
+async def test_integrations_saved_before_getme_learn_the_bot_at_start(r: Rig) -> None:
+    from chinwag.integrations.manager import manager_for
+
+    client_id, secret = await r.telegram_client()
+    service = r.server.service
+    client = service.get_client(client_id)
+    old = msgspec.structs.replace(client.integrations.telegram, bot_id=None, bot_username=None)
+    await service.set_integrations(
+        client_id, msgspec.structs.replace(client.integrations, telegram=old)
+    )
+    web = await r.server.open_session(client_id)
+    path = r.server.public_path(web["accessKey"], "links")
+    assert (await r.server.anonymous.post(path, json={"channel": "telegram"})).status_code == 404
+    assert await manager_for(service).learn_bot_identities() == 1
+    telegram = service.get_client(client_id).integrations.telegram
+    assert (telegram.bot_id, telegram.bot_username) == (tg.BOT_ID, tg.BOT_USERNAME)
+    assert telegram.secret_token == secret  # nothing else changed
+    assert (await r.server.anonymous.post(path, json={"channel": "telegram"})).status_code == 200
+    assert await manager_for(service).learn_bot_identities() == 0  # known now: no more getMe
