@@ -24,25 +24,27 @@ MAX_MEDIA_URL = 4096
 
 # Message fields that carry something a person sent. A message with none of them is a service
 # message (new_chat_members, pinned_message, forum_topic_created, …) and is ignored silently.
-TELEGRAM_CONTENT = (
-    "text",
-    "photo",
-    "document",
-    "sticker",
-    "animation",
-    "audio",
-    "voice",
-    "video",
-    "video_note",
-    "contact",
-    "location",
-    "venue",
-    "poll",
-    "dice",
-    "game",
-    "story",
-    "paid_media",
-    "checklist",
+TELEGRAM_CONTENT = frozenset(
+    (
+        "text",
+        "photo",
+        "document",
+        "sticker",
+        "animation",
+        "audio",
+        "voice",
+        "video",
+        "video_note",
+        "contact",
+        "location",
+        "venue",
+        "poll",
+        "dice",
+        "game",
+        "story",
+        "paid_media",
+        "checklist",
+    )
 )
 
 
@@ -95,9 +97,14 @@ def _is_int(value: Any) -> bool:
 # ------------------------------------------------------------------ Telegram
 
 
+_RENDERED = frozenset(("text_link", "mention", "text_mention"))
+
+
 def _utf16_slice(text: str, offset: int, length: int) -> tuple[str, str, str]:
     """Split `text` around an entity; Telegram counts offsets in UTF-16 code units."""
     raw = text.encode("utf-16-le")
+    if len(raw) == 2 * len(text):  # no character outside the BMP: units are characters
+        return text[:offset], text[offset : offset + length], text[offset + length :]
     start, end = offset * 2, (offset + length) * 2
     return (
         raw[:start].decode("utf-16-le", "ignore"),
@@ -111,17 +118,22 @@ def _render_entities(text: str, entities: list[Any], bot: TelegramBot) -> tuple[
 
     `text_link` entities become "text (url)"; mentions of the bot itself are removed (they
     address the bot, they are not part of the question). Entities are applied from the end so
-    earlier offsets stay valid.
+    earlier offsets stay valid; kinds that change nothing (bold, bot_command…) are skipped.
     """
-    mentioned = False
-    username = (bot.username or "").lower()
-    valid = [
+    relevant = [
         e
         for e in (_as_dict(x) for x in entities)
-        if _is_int(e.get("offset")) and _is_int(e.get("length")) and e["length"] > 0
+        if e.get("type") in _RENDERED
+        and _is_int(e.get("offset"))
+        and _is_int(e.get("length"))
+        and e["length"] > 0
     ]
-    for entity in sorted(valid, key=lambda e: e["offset"], reverse=True):
-        kind = entity.get("type")
+    if not relevant:
+        return text.strip(), False
+    mentioned = False
+    username = (bot.username or "").lower()
+    for entity in sorted(relevant, key=lambda e: e["offset"], reverse=True):
+        kind = entity["type"]
         before, inner, after = _utf16_slice(text, entity["offset"], entity["length"])
         if kind == "text_link" and isinstance(entity.get("url"), str):
             url = entity["url"]
@@ -138,6 +150,8 @@ def _render_entities(text: str, entities: list[Any], bot: TelegramBot) -> tuple[
 
 def _command_target(text: str) -> tuple[str, str | None]:
     """`/reset@MyBot now` -> ("/reset now", "MyBot"); non-commands unchanged with None."""
+    if "@" not in text or not text.lstrip().startswith("/"):
+        return text, None
     match = re.match(r"^(\s*/[A-Za-z0-9_]+)@([A-Za-z0-9_]+)", text)
     if match is None:
         return text, None
@@ -176,7 +190,7 @@ def parse_telegram_update(
     sender = _as_dict(message.get("from"))
     if sender.get("is_bot"):
         return Ignored("sent by a bot")
-    if not any(message.get(kind) for kind in TELEGRAM_CONTENT):
+    if not any(message[kind] for kind in TELEGRAM_CONTENT.intersection(message)):
         return Ignored("service message")
     group = chat.get("type") in ("group", "supergroup")
     name = " ".join(
