@@ -15,7 +15,7 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - purge           purge-at ms (u64 BE) + session id      -> b"" (retention end of expired ones)
 - links           sha256(link code)                      -> ChannelLink ("continue on…" codes)
 - session_links   session id + channel                   -> sha256 of its latest link code
-- session_chats   session id + channel + 0x00 + ext id   -> b"" (chats attached to a session)
+- session_chats   session id + channel + 0x00 + ext id   -> [channel, ext id] (chats attached to it)
 - inbox, outbox   owned by the integrations (their keys go through `bounded_text`)
 
 Identifiers from outside (tags, chat ids, phones, message ids) have any length, and LMDB refuses

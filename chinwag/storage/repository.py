@@ -200,17 +200,18 @@ class Repository:
                 keys.channel_key(client_id, channel, external_id),
                 keys.id_bytes(session_id),
             ),
-            Put("session_chats", keys.session_chat_key(session_id, channel, external_id), b""),
+            Put(
+                "session_chats",
+                keys.session_chat_key(session_id, channel, external_id),
+                encode([channel, external_id]),  # the value, not the key, names the chat
+            ),
         ]
 
     def chats_of_session(self, session_id: str) -> list[tuple[str, str]]:
         """(channel, external id) of the chats attached to a session with a link code."""
-        prefix = keys.id_bytes(session_id)
-        out = []
-        for key, _ in self.engine.scan("session_chats", prefix=prefix, limit=1000):
-            channel, _, external_id = key[len(prefix) :].partition(b"\x00")
-            out.append((channel.decode(), external_id.decode()))
-        return out
+        rows = self.engine.scan("session_chats", prefix=keys.id_bytes(session_id), limit=1000)
+        chats = [decode(value, tuple[str, str]) for _, value in rows]
+        return [(channel, external_id) for channel, external_id in chats]
 
     # ---------------------------------------------------------------- messages
 
