@@ -188,14 +188,22 @@ def parse_telegram_update(
     if not (_is_int(chat_id) or isinstance(chat_id, str)):
         return Ignored("no chat id")
     sender = _as_dict(message.get("from"))
-    if sender.get("is_bot"):
+    # An anonymous group admin writes as the group itself (from: GroupAnonymousBot).
+    anonymous_admin = _as_dict(message.get("sender_chat")).get("id") == chat_id
+    if sender.get("is_bot") and not anonymous_admin:
         return Ignored("sent by a bot")
+    if message.get("is_automatic_forward"):
+        return Ignored("channel post forwarded to its discussion group")
     if not any(message[kind] for kind in TELEGRAM_CONTENT.intersection(message)):
         return Ignored("service message")
     group = chat.get("type") in ("group", "supergroup")
-    name = " ".join(
-        part for part in (sender.get("first_name"), sender.get("last_name")) if part
-    ).strip()
+    name = (
+        ""
+        if anonymous_admin
+        else " ".join(
+            part for part in (sender.get("first_name"), sender.get("last_name")) if part
+        ).strip()
+    )
 
     text = message.get("text")
     entities = message.get("entities")

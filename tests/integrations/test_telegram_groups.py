@@ -14,7 +14,15 @@ import msgspec
 import pytest
 import trio
 import trio.testing
-from telegram import ChatMemberLeft, ChatMemberMember, ChatMemberUpdated, MessageEntity, Update
+from telegram import (
+    Chat,
+    ChatMemberLeft,
+    ChatMemberMember,
+    ChatMemberUpdated,
+    MessageEntity,
+    Update,
+    User,
+)
 
 from chinwag.integrations.parse import (
     Ignored,
@@ -402,3 +410,23 @@ async def test_integrations_saved_before_getme_learn_the_bot_at_start(r: Rig) ->
     assert telegram.secret_token == secret  # nothing else changed
     assert (await r.server.anonymous.post(path, json={"channel": "telegram"})).status_code == 200
     assert await manager_for(service).learn_bot_identities() == 0  # known now: no more getMe
+
+
+def test_anonymous_admins_are_people_and_channel_forwards_are_not() -> None:
+    chat = tg.group()
+    anonymous = User(id=1087968824, first_name="Group", is_bot=True, username="GroupAnonymousBot")
+    text = "@ChinwagTestBot status?"
+    admin = tg.message(1, chat, text, user=anonymous, sender_chat=chat, entities=tg.mention(text))
+    parsed = parse(tg.update(1, admin))
+    assert isinstance(parsed, IncomingMessage) and parsed.text == "status?"
+    assert parsed.sender_name is None
+    channel = Chat(id=-1001111, type=Chat.CHANNEL, title="News")
+    telegram = User(id=777000, first_name="Telegram", is_bot=False)
+    forwarded = tg.message(
+        2, chat, "Big news today", user=telegram, sender_chat=channel, is_automatic_forward=True
+    )
+    assert parse(tg.update(2, forwarded), "all") == Ignored(
+        "channel post forwarded to its discussion group"
+    )
+    other_bot = tg.message(3, chat, "beep", user=tg.OTHER_BOT)
+    assert parse(tg.update(3, other_bot), "all") == Ignored("sent by a bot")
