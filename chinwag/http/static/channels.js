@@ -2,7 +2,7 @@
  * chinwag talk page: "Continue on Telegram / WhatsApp", and following a linked chat.
  *
  *   POST ../api/v1/public/chat-clients/{key}/links {channel}  -> {url, code, expiresAt}
- *   GET  .../messages                                         the conversation (to follow it)
+ *   GET  .../messages?limit=1                                 the newest message (to follow it)
  *
  * A click asks for a fresh single-use code and opens the t.me / wa.me link in a new tab (the
  * tab is opened during the click, so no popup blocker stops it). From then on, and from the
@@ -57,14 +57,15 @@
 
   function signature(messages) {
     const last = messages[messages.length - 1];
-    return last ? `${messages.length}:${last.id}:${last.status}:${String(last.content).length}` : "0";
+    return last ? `${last.id}:${last.status}:${JSON.stringify(last.content).length}` : "none";
   }
 
   async function check() {
     timer = null;
     if (document.hidden) return; // resumes on visibilitychange
     try {
-      const response = await fetch(new URL("messages", apiBase), {
+      // Only the newest message is needed to notice a change (a server without paging sends all).
+      const response = await fetch(new URL("messages?limit=1", apiBase), {
         credentials: "omit",
         cache: "no-store",
         headers: { Accept: "application/json" },
