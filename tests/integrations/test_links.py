@@ -234,6 +234,12 @@ async def test_deleting_the_web_session_detaches_the_chat(r: Rig) -> None:
     with trio.fail_after(WAIT):
         await r.telegram.wait_for("sendMessage", 1)
     assert service.linked_chats(web["sessionId"]) == [("telegram", str(chat.id))]
+    shown = await r.server.client.get(
+        f"/api/v1/web-chat-client/{client_id}/sessions/{web['sessionId']}"
+    )
+    assert shown.json()["data"]["linkedChats"] == [
+        {"channel": "telegram", "externalId": str(chat.id)}
+    ]
     deleted = await r.server.client.delete(
         f"/api/v1/web-chat-client/{client_id}/sessions/{web['sessionId']}"
     )
