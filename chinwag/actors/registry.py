@@ -17,6 +17,7 @@ from chinwag.actors.session import EndSession, GetSession, Renew, new_id
 from chinwag.errors import ChinwagError, NotFound, SessionExpired
 from chinwag.records import Channel, Session
 from chinwag.runtime import Actor, Directory
+from chinwag.storage.errors import ConditionFailed
 
 if TYPE_CHECKING:
     from chinwag.actors.core import Core
@@ -114,10 +115,15 @@ class RegistryActor(Actor):
 
     async def _attach(self, message: AttachByCode) -> str | None:
         repo = self.core.repo
-        async with self.core.link_lock:  # one use per code, whichever chat sends it first
-            link = repo.channel_link(message.digest)
+        # The lock serialises uses within this process; the compare-and-set below makes the
+        # use single across processes sharing one database.
+        async with self.core.link_lock:
+            found = repo.channel_link_version(message.digest)
+            if found is None:
+                return None
+            link, version = found
             now = self.core.clock.now()
-            if link is None or (link.client_id, link.channel) != (self.client_id, self.kind):
+            if (link.client_id, link.channel) != (self.client_id, self.kind):
                 return None
             if link.used_by is not None:
                 # The same chat again (a redelivered /start): already done, say so again.
@@ -132,12 +138,15 @@ class RegistryActor(Actor):
                 return None
             previous = repo.session_id_by_channel(self.client_id, self.kind, self.name)
             used = msgspec.structs.replace(link, used_by=self.name)
-            await repo.commit(
-                [
-                    *repo.update_channel_link(message.digest, used),
-                    *repo.attach_chat(self.client_id, self.kind, self.name, link.session_id),
-                ]
-            )
+            try:
+                await repo.commit(
+                    [
+                        *repo.use_channel_link(message.digest, version, used),
+                        *repo.attach_chat(self.client_id, self.kind, self.name, link.session_id),
+                    ]
+                )
+            except ConditionFailed:
+                return None  # another node used (or replaced) the code first
         if previous is not None and previous != link.session_id:
             # The chat's earlier conversation ends (it stays readable until purged).
             with contextlib.suppress(ChinwagError):

@@ -13,7 +13,14 @@ from msgspec import Struct
 from chinwag.records import ChatClient, Gateway, Message, Session
 from chinwag.storage import keys
 from chinwag.storage.codec import decode, encode
-from chinwag.storage.engine import Delete, DeletePrefix, Put, StorageEngine, Write
+from chinwag.storage.engine import (
+    CompareAndSet,
+    Delete,
+    DeletePrefix,
+    Put,
+    StorageEngine,
+    Write,
+)
 
 MAX_SEQ = (1 << 64) - 1
 
@@ -173,8 +180,13 @@ class Repository:
     # ---------------------------------------------------------------- chat links
 
     def channel_link(self, digest: bytes) -> ChannelLink | None:
+        found = self.channel_link_version(digest)
+        return found[0] if found is not None else None
+
+    def channel_link_version(self, digest: bytes) -> tuple[ChannelLink, bytes] | None:
+        """The code's record and the stored bytes it was read from (for `use_channel_link`)."""
         raw = self.engine.get("links", digest)
-        return decode(raw, ChannelLink) if raw is not None else None
+        return (decode(raw, ChannelLink), raw) if raw is not None else None
 
     def put_channel_link(self, digest: bytes, link: ChannelLink) -> list[Write]:
         """Store a code; the session's previous code for the same channel stops working."""
@@ -187,8 +199,10 @@ class Repository:
         ops.append(Put("session_links", index, digest))
         return ops
 
-    def update_channel_link(self, digest: bytes, link: ChannelLink) -> list[Write]:
-        return [Put("links", digest, encode(link))]
+    def use_channel_link(self, digest: bytes, version: bytes, used: ChannelLink) -> list[Write]:
+        """Mark a code used, only if it still holds the bytes `version` that were read (not used
+        meanwhile, on any node): otherwise the batch fails with ConditionFailed, writing nothing."""
+        return [CompareAndSet("links", digest, version, encode(used))]
 
     def attach_chat(
         self, client_id: str, channel: str, external_id: str, session_id: str

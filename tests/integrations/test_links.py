@@ -251,3 +251,36 @@ async def test_deleting_the_web_session_detaches_the_chat(r: Rig) -> None:
     assert r.replies(chat.id)[1] == "You said: still there?"
     [fresh] = [s for s in service.list_sessions(client_id)[0] if s.external_id == str(chat.id)]
     assert fresh.id != web["sessionId"]
+
+
+async def test_a_code_used_elsewhere_meanwhile_attaches_nothing(r: Rig) -> None:
+    """Another process using the code between our read and our write: our write fails whole
+    (compare-and-set on the code record), so neither the use nor the chat mapping is stored."""
+    import msgspec
+
+    from chinwag import linkcodes
+    from chinwag.storage.errors import ConditionFailed
+
+    client_id, secret, _ = await both_channels(r)
+    web = await web_session(r, client_id)
+    code = (await link(r, web["accessKey"], "telegram")).json()["data"]["code"]
+    repo = r.server.service.repo
+    digest = linkcodes.digest(code)
+    record, version = repo.channel_link_version(digest)
+    elsewhere = msgspec.structs.replace(record, used_by="999")
+    await repo.commit(repo.use_channel_link(digest, version, elsewhere))  # the other node
+    late = msgspec.structs.replace(record, used_by="4242")
+    with pytest.raises(ConditionFailed):
+        await repo.commit(
+            [
+                *repo.use_channel_link(digest, version, late),
+                *repo.attach_chat(client_id, "telegram", "4242", web["sessionId"]),
+            ]
+        )
+    assert repo.channel_link(digest).used_by == "999"
+    assert repo.session_id_by_channel(client_id, "telegram", "4242") is None
+    chat = tg.private()
+    await r.post_update(client_id, secret, tg.update(1, tg.message(1, chat, f"/start {code}")))
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    assert r.replies(chat.id)[0].startswith("This link is invalid")
