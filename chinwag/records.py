@@ -95,10 +95,19 @@ class LimitingParameters(Api):
     messages_per_hour: int | None = None
 
 
+GroupMode = Literal["off", "mention", "all"]
+
+
 class TelegramIntegration(Api):
     bot_token: str
     session_duration: str = "03:00:00"
     secret_token: str = ""
+    # From getMe when the integration is saved: mentions, replies and /cmd@bot are checked
+    # against them, and t.me links name the bot.
+    bot_id: int | None = None
+    bot_username: str | None = None
+    # Group chats: answer none, only messages addressed to the bot, or all of them.
+    groups: GroupMode = "mention"
 
 
 class ZapiIntegration(Api):
@@ -109,6 +118,10 @@ class ZapiIntegration(Api):
     webhook_secret: str = ""
     # WhatsApp group messages are ignored unless enabled.
     allow_groups: bool = False
+    # When set, decides which group messages are answered (see parse.zapi_group_mode).
+    groups: GroupMode | None = None
+    # The WhatsApp number of the instance, digits only: wa.me links point to it.
+    whatsapp_number: str | None = None
 
 
 class Integrations(Api):

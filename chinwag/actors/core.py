@@ -51,6 +51,8 @@ class Core:
         # Set at shutdown: queued prompts are refused instead of starting new replies.
         self.closing = False
         self.expiry_changed: Callable[[float], None] = lambda _expires_at: None
+        # Serialises the use of "continue on…" link codes, so a code attaches one chat only.
+        self.link_lock = trio.Lock()
 
     def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str) -> None:
         """Run a background task (a streaming turn) inside the runtime's nursery."""

@@ -100,6 +100,11 @@ class DeleteSession:
 
 
 @dataclass(frozen=True, slots=True)
+class EndSession:
+    """Expire now (a chat moved to another session): read-only, purged after retention."""
+
+
+@dataclass(frozen=True, slots=True)
 class CrashForTest:
     """Fault injection for supervision tests: raises an unexpected error inside the actor."""
 
@@ -275,6 +280,8 @@ class SessionActor(Actor):
             return await self._clear()
         if isinstance(message, DeleteSession):
             return await self._delete()
+        if isinstance(message, EndSession):
+            return await self._end()
         if isinstance(message, CrashForTest):
             raise RuntimeError("crash requested by a test")
         raise TypeError(f"unexpected message {message!r}")
@@ -305,6 +312,14 @@ class SessionActor(Actor):
             session, message_count=0, history_bytes=0, conversation_usage=Usage()
         )
         await self._save(cleared, self.core.repo.clear_messages(session.id))
+
+    async def _end(self) -> None:
+        session = self._require()
+        now = self.core.clock.now()
+        if limits.is_expired(session, now):
+            return
+        self._abandon_turns(Conflict("the session has ended"))
+        await self._save(msgspec.structs.replace(session, expires_at=now))
 
     async def _delete(self) -> None:
         session = self._require()

@@ -148,6 +148,12 @@ def _register_optional_blueprints(app: QuartTrio) -> None:
         log.debug("webhooks not available: %s", error)
     else:
         app.register_blueprint(webhooks_blueprint)
+    try:
+        from chinwag.http.links import blueprint as links_blueprint
+    except ImportError as error:
+        log.debug("chat links not available: %s", error)
+    else:
+        app.register_blueprint(links_blueprint)
 
 
 def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:

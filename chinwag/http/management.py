@@ -210,6 +210,11 @@ async def get_session(client_id: str, session_id: str) -> Response:
     access_key = service.access_key_for(session.id)
     data["accessKey"] = access_key
     data["talkUrl"] = f"{deps.settings().effective_public_url()}/chat/{access_key}"
+    # Chats attached to this session with a "continue on…" link (chinwag.http.links).
+    data["linkedChats"] = [
+        {"channel": channel, "externalId": external_id}
+        for channel, external_id in service.linked_chats(session.id)
+    ]
     return ok(data)
 
 

@@ -213,6 +213,15 @@ async def _notice(
     )
 
 
+def _continue_config(client: ChatClient, session: Session, language: str) -> dict[str, Any]:
+    """ "Continue on Telegram / WhatsApp" (chinwag.http.links); nothing when not installed."""
+    try:
+        from chinwag.http.links import talk_page_config
+    except ImportError:
+        return {"continueOn": [], "chatLinked": False}
+    return talk_page_config(client, session, language)
+
+
 @blueprint.get("/chat/<access_key>")
 async def talk_page(access_key: str) -> Response:
     """The chat page of the session this access key opens."""
@@ -244,6 +253,7 @@ async def talk_page(access_key: str) -> Response:
     config = page_config(access_key, session, params, language)
     config["languageSource"] = language_source
     config["embed"] = embed_mode()
+    config.update(_continue_config(client, session, language))
     body = await render_template(
         "talk.html",
         language=language,

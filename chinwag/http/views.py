@@ -46,6 +46,8 @@ def client_view(client: ChatClient) -> dict[str, Any]:
         integrations["telegram"] = {
             "sessionDuration": telegram.session_duration,
             "botTokenSet": bool(telegram.bot_token),
+            "botUsername": telegram.bot_username,
+            "groups": telegram.groups,
         }
     zapi = client.integrations.zapi
     if zapi is not None:
@@ -54,6 +56,9 @@ def client_view(client: ChatClient) -> dict[str, Any]:
             "sessionDuration": zapi.session_duration,
             "instanceTokenSet": bool(zapi.instance_token),
             "clientTokenSet": bool(zapi.client_token),
+            "allowGroups": zapi.allow_groups,
+            "groups": zapi.groups,
+            "whatsappNumber": zapi.whatsapp_number,
         }
     data["integrations"] = integrations
     return data

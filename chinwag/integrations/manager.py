@@ -9,6 +9,7 @@ Until `run_integrations` runs, accepted updates simply wait in the inbox.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 import weakref
@@ -16,17 +17,18 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
+import msgspec
 import trio
 
 from chinwag.config import Settings
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.integrations.backoff import QUICK
 from chinwag.integrations.duration import DEFAULT, parse_duration
-from chinwag.integrations.errors import IntegrationRejected
+from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
 from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
 from chinwag.integrations.outbox import Outbox
-from chinwag.integrations.parse import IncomingMessage
+from chinwag.integrations.parse import GROUP_MODES, GroupMode, IncomingMessage
 from chinwag.integrations.ratelimit import SendRateLimiter
 from chinwag.integrations.senders import Sender, TelegramSender, ZapiSender
 from chinwag.integrations.telegram_api import TelegramApi
@@ -57,6 +59,14 @@ def telegram_webhook_url(settings: Settings, client_id: str) -> str:
 
 def zapi_webhook_url(settings: Settings, client_id: str, secret: str) -> str:
     return f"{settings.effective_public_url()}/api/v1/webhooks/zapi/{client_id}/{secret}"
+
+
+def _identity(me: Any) -> tuple[int | None, str | None]:
+    """(id, username) of a getMe result."""
+    me = me if isinstance(me, dict) else {}
+    bot_id = me.get("id") if isinstance(me.get("id"), int) else None
+    username = me.get("username") if isinstance(me.get("username"), str) else None
+    return bot_id, username
 
 
 def _wall_clock(service: Any) -> Callable[[], float]:
@@ -116,6 +126,7 @@ class IntegrationManager:
                 self._nursery = nursery
                 self.recover()
                 nursery.start_soon(self._purge_loop)
+                nursery.start_soon(self.learn_bot_identities)
                 task_status.started()
                 try:
                     await trio.sleep_forever()
@@ -177,6 +188,32 @@ class IntegrationManager:
 
     def note_ignored(self) -> None:
         self.counters["updates_ignored"] += 1
+
+    async def learn_bot_identities(self) -> int:
+        """Ask getMe for Telegram integrations saved before the bot's identity was stored.
+
+        Without it `/cmd@thisbot` and `@thisbot` mentions cannot be recognised and no t.me link
+        can be made. Best effort, once per start; returns how many integrations were updated.
+        """
+        updated = 0
+        for client in self.service.list_clients():
+            telegram = client.integrations.telegram
+            if telegram is None or telegram.bot_username:
+                continue
+            try:
+                me = await self.telegram_api(telegram.bot_token).call("getMe", {}, policy=QUICK)
+            except (IntegrationRejected, IntegrationUnavailable) as exc:
+                log.info("getMe for client %s failed: %s", client.id, exc.message)
+                continue
+            bot_id, username = _identity(me)
+            fresh = self.service.get_client(client.id)
+            current = fresh.integrations.telegram
+            if username is None or current is None or current.bot_token != telegram.bot_token:
+                continue  # changed or removed meanwhile: the new settings asked getMe already
+            learned = msgspec.structs.replace(current, bot_id=bot_id, bot_username=username)
+            await self._store(fresh, telegram=learned, zapi=fresh.integrations.zapi)
+            updated += 1
+        return updated
 
     async def _purge_loop(self) -> None:
         while True:
@@ -268,11 +305,17 @@ class IntegrationManager:
     # ------------------------------------------------------------ configuration
 
     async def configure_telegram(
-        self, client_id: str, bot_token: str, session_duration: str = DEFAULT
+        self,
+        client_id: str,
+        bot_token: str,
+        session_duration: str = DEFAULT,
+        groups: GroupMode = "mention",
     ) -> str:
-        """Register the webhook with Telegram, then store the integration; returns its URL.
+        """Ask Telegram who the bot is, register the webhook, then store the integration.
 
-        The webhook is set first: a token Telegram refuses changes nothing here.
+        getMe and setWebhook come first: a token Telegram refuses changes nothing here. The
+        bot's id and username tell mentions, replies and `/cmd@bot` meant for it apart, and
+        name it in t.me links.
         """
         client = self.service.get_client(client_id)
         if not bot_token.strip():
@@ -284,15 +327,25 @@ class IntegrationManager:
             if current is not None and current.bot_token == bot_token and current.secret_token
             else secrets.token_urlsafe(32)
         )
+        if groups not in GROUP_MODES:
+            raise InvalidInput(
+                "integrations.telegramIntegration.groups must be off, mention or all"
+            )
         url = telegram_webhook_url(self.settings, client_id)
         api = self.telegram_api(bot_token)
+        bot_id, username = _identity(await api.call("getMe", {}, policy=QUICK))
         await api.call(
             "setWebhook",
             {"url": url, "secret_token": secret, "allowed_updates": ["message"]},
             policy=QUICK,
         )
         integration = TelegramIntegration(
-            bot_token=bot_token, session_duration=session_duration, secret_token=secret
+            bot_token=bot_token,
+            session_duration=session_duration,
+            secret_token=secret,
+            bot_id=bot_id,
+            bot_username=username,
+            groups=groups,
         )
         await self._store(client, telegram=integration, zapi=client.integrations.zapi)
         return url
@@ -305,8 +358,14 @@ class IntegrationManager:
         client_token: str,
         session_duration: str = DEFAULT,
         allow_groups: bool = False,
+        groups: GroupMode | None = None,
+        whatsapp_number: str | None = None,
     ) -> str:
-        """Store the Z-API integration; returns the webhook URL to paste into Z-API."""
+        """Store the Z-API integration; returns the webhook URL to paste into Z-API.
+
+        `groups`, when given, decides which group messages are answered; without it the older
+        `allowGroups` does (true: all, false: none) — see parse.zapi_group_mode.
+        """
         client = self.service.get_client(client_id)
         for field, value in (
             ("instanceId", instance_id),
@@ -316,6 +375,16 @@ class IntegrationManager:
             if not value.strip():
                 raise InvalidInput(f"integrations.zapiIntegration.{field} must not be empty")
         parse_duration(session_duration, "integrations.zapiIntegration.sessionDuration")
+        if groups is not None and groups not in GROUP_MODES:
+            raise InvalidInput("integrations.zapiIntegration.groups must be off, mention or all")
+        number = None
+        if whatsapp_number is not None:
+            number = re.sub(r"[\s()+.-]", "", whatsapp_number)
+            if not re.fullmatch(r"[0-9]{8,15}", number):
+                raise InvalidInput(
+                    "integrations.zapiIntegration.whatsappNumber must be a phone number in "
+                    "international format, 8 to 15 digits (e.g. 5511999999999)"
+                )
         current = client.integrations.zapi
         secret = (
             current.webhook_secret
@@ -329,6 +398,8 @@ class IntegrationManager:
             session_duration=session_duration,
             webhook_secret=secret,
             allow_groups=allow_groups,
+            groups=groups,
+            whatsapp_number=number,
         )
         await self._store(client, telegram=client.integrations.telegram, zapi=integration)
         return zapi_webhook_url(self.settings, client_id, secret)

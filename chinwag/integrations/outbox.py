@@ -30,6 +30,9 @@ class OutboxReply(msgspec.Struct, kw_only=True):
     inbox_keys: list[str]
     parts: list[str]
     sent: int = 0
+    # Where the reply goes inside the chat: the forum topic, and the message it quotes.
+    thread_id: int | None = None
+    reply_to: str | None = None
     state: ReplyState = "sending"
     created_at: float = 0.0
     finished_at: float | None = None

@@ -1226,6 +1226,12 @@
     document.body.appendChild(script);
   }
 
+  /* Another script (channels.js) saw the conversation change elsewhere (a linked Telegram or
+   * WhatsApp chat): show the server's copy, unless a reply is streaming here right now. */
+  window.addEventListener("chinwag:resync", () => {
+    if (!state.turn && !state.expired) loadConversation().catch(() => {});
+  });
+
   /* A small surface for customScripts. */
   window.chinwag = Object.freeze({
     language: locale,
