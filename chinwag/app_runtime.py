@@ -16,7 +16,7 @@ import math
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -51,7 +51,6 @@ from chinwag.actors.sweeper import Sweeper
 from chinwag.clock import WallClock
 from chinwag.config import Settings
 from chinwag.errors import (
-    ChinwagError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -223,12 +222,21 @@ def _check_gateway(parameters: GatewayParameters) -> None:
         raise InvalidInput("parameters.streamDelaySeconds must be between 0 and 5")
 
 
+def _is_id(value: Any) -> bool:
+    """Whether a client-given id can name a record at all (a malformed one names nothing)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        id_bytes(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_session_id(session_id: str) -> str:
     """A malformed session id cannot name a session: 404, like an unknown one."""
-    try:
-        id_bytes(session_id)
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"session {session_id} was not found") from None
+    if not _is_id(session_id):
+        raise NotFound(f"session {session_id} was not found")
     return session_id
 
 
@@ -333,7 +341,7 @@ class Chinwag(ChinwagService):
         return self.repo.gateways()
 
     def get_gateway(self, gateway_id: str) -> Gateway:
-        gateway = self._safe(lambda: self.repo.gateway(gateway_id))
+        gateway = self.repo.gateway(gateway_id) if _is_id(gateway_id) else None
         if gateway is None:
             raise NotFound(f"AI gateway {gateway_id} was not found")
         return gateway
@@ -406,7 +414,7 @@ class Chinwag(ChinwagService):
         return self.repo.clients()
 
     def get_client(self, client_id: str) -> ChatClient:
-        client = self._safe(lambda: self.repo.client(client_id))
+        client = self.repo.client(client_id) if _is_id(client_id) else None
         if client is None:
             raise NotFound(f"chat client {client_id} was not found")
         return client
@@ -537,7 +545,7 @@ class Chinwag(ChinwagService):
             except NotFound:
                 raise InvalidInput("cursor is not a cursor returned by this endpoint") from None
         if filter:
-            by_id = self._safe(lambda: self.repo.session(filter))
+            by_id = self.repo.session(filter) if _is_id(filter) else None
             if by_id is not None and by_id.client_id == client_id:
                 return [by_id], None
         found: list[Session] = []
@@ -560,7 +568,7 @@ class Chinwag(ChinwagService):
         return found, (after if more else None)
 
     def get_session(self, client_id: str, session_id: str) -> Session:
-        session = self._safe(lambda: self.repo.session(session_id))
+        session = self.repo.session(session_id) if _is_id(session_id) else None
         if session is None or session.client_id != client_id:
             raise NotFound(f"session {session_id} was not found in chat client {client_id}")
         return session
@@ -664,7 +672,7 @@ class Chinwag(ChinwagService):
         (see chinwag.gateways.remote_images), after the prompt's own checks pass."""
         if not has_remote_images(prompt):
             return prompt
-        session = self._safe(lambda: self.repo.session(session_id))
+        session = self.repo.session(session_id) if _is_id(session_id) else None
         if session is None:
             return prompt  # the session actor answers 404
         client = self.core.client_of(session)
@@ -688,7 +696,7 @@ class Chinwag(ChinwagService):
             instructions=instructions,
             idempotency_key=idempotency_key,
         )
-        async with _aclosing(stream):
+        async with aclosing(stream):
             async for item in stream:
                 if isinstance(item, TurnFinished):
                     return item.result
@@ -810,24 +818,6 @@ class Chinwag(ChinwagService):
             with suppress(MailboxFull, ActorStopped):
                 self.sessions.ref(session_id).tell(StopTurn())
 
-    @staticmethod
-    def _safe(read: Any) -> Any:
-        """Run a lookup whose id came from a client: a malformed id is simply not found."""
-        try:
-            return read()
-        except (ValueError, TypeError, AttributeError):
-            return None
-
-
-class ChinwagErrorBusy(ChinwagError):
-    status = 429
-    code = "busy"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "this session is receiving too many requests; try again shortly", retry_after=1
-        )
-
 
 def _turn_result(data: dict[str, Any]) -> TurnResult:
     return TurnResult(
@@ -838,14 +828,6 @@ def _turn_result(data: dict[str, Any]) -> TurnResult:
         created_messages=msgspec.convert(data["createdMessages"], list[Message]),
         status=data["status"],
     )
-
-
-@asynccontextmanager
-async def _aclosing(stream: Any) -> AsyncIterator[Any]:
-    try:
-        yield stream
-    finally:
-        await stream.aclose()
 
 
 async def _load_secret(repo: Repository) -> bytes:

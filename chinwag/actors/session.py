@@ -105,11 +105,6 @@ class EndSession:
 
 
 @dataclass(frozen=True, slots=True)
-class CrashForTest:
-    """Fault injection for supervision tests: raises an unexpected error inside the actor."""
-
-
-@dataclass(frozen=True, slots=True)
 class _FinishTurn:
     epoch: int
     outcome: TurnOutcome
@@ -282,8 +277,6 @@ class SessionActor(Actor):
             return await self._delete()
         if isinstance(message, EndSession):
             return await self._end()
-        if isinstance(message, CrashForTest):
-            raise RuntimeError("crash requested by a test")
         raise TypeError(f"unexpected message {message!r}")
 
     # -------------------------------------------------------------- session record

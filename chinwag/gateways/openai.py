@@ -32,10 +32,11 @@ from chinwag.gateways.base import (
 from chinwag.gateways.fetch import UrlGuard
 from chinwag.gateways.prompt_budget import fit_messages, prompt_budget, prompt_tokens
 from chinwag.gateways.remote_images import has_remote_images
-from chinwag.gateways.retry_policy import RetryPolicy, is_retryable_status, parse_retry_after
+from chinwag.gateways.retry_after import is_retryable_status, parse_retry_after
 from chinwag.gateways.think_tags import ThinkSplitter
 from chinwag.gateways.tools import ToolRunner, research_tools
 from chinwag.records import Gateway, Usage
+from chinwag.retry import RetryPolicy
 
 
 # The parts of a `chat.completion.chunk` chinwag reads. Decoding into these typed structs skips
@@ -254,7 +255,7 @@ class OpenAIAssistant:
                                 yield event
                     break
                 except _Retry as failure:
-                    if outcome.emitted or attempt >= self.retry.max_attempts:
+                    if outcome.emitted or attempt >= self.retry.attempts:
                         raise failure.error from None
                     await self.sleep(self.retry.delay(attempt, failure.retry_after, self.rand()))
                     attempt += 1

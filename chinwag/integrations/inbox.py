@@ -9,7 +9,6 @@ then purged.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
@@ -59,7 +58,7 @@ def decode_item(raw: bytes) -> InboxItem:
 class Inbox:
     """Accept (store once), list pending, mark finished, purge old markers."""
 
-    def __init__(self, engine: StorageEngine, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: StorageEngine, now: Callable[[], float]) -> None:
         self._engine = engine
         # The runtime's wall clock, so arrival times compare with stored message times.
         self._now = now
@@ -68,7 +67,7 @@ class Inbox:
         self._writing: dict[bytes, trio.Event] = {}
 
     def _next_seq(self) -> int:
-        self._last_seq = max(self._last_seq + 1, time.time_ns())
+        self._last_seq = max(self._last_seq + 1, int(self._now() * 1e9))
         return self._last_seq
 
     async def accept(
@@ -129,7 +128,7 @@ class Inbox:
         self, items: Iterable[tuple[bytes, InboxItem]], state: ItemState = "done"
     ) -> list[Write]:
         """Writes that mark items answered; the text is dropped, the dedup marker stays."""
-        now = time.time()
+        now = self._now()
         ops: list[Write] = []
         for key, item in items:
             message = msgspec.structs.replace(item.message, text="")
@@ -141,7 +140,7 @@ class Inbox:
         self, older_than: float = DEDUP_RETENTION_SECONDS, on_error: OnError | None = None
     ) -> int:
         """Delete finished markers older than `older_than` seconds; returns how many."""
-        cutoff = time.time() - older_than
+        cutoff = self._now() - older_than
         stale = [
             Delete(TABLE, key)
             for key, item in self._decoded(on_error)

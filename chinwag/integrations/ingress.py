@@ -14,7 +14,6 @@ means waiting on the queue with a deadline, which a one-message-at-a-time `recei
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -255,7 +254,7 @@ class TurnRunner:
         else:
             self.replies_failed += 1
         reply.state = state  # type: ignore[assignment]
-        reply.finished_at = time.time()
+        reply.finished_at = self.outbox.now()
         await self.engine.write(
             self.outbox.put_op(key, reply),
             *self.inbox.finish_ops(items, "done" if state == "sent" else "failed"),

@@ -93,8 +93,9 @@ class IntegrationManager:
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         self._owns_http = http is None
-        self.inbox = Inbox(engine, now=_wall_clock(service))
-        self.outbox = Outbox(engine)
+        now = _wall_clock(service)
+        self.inbox = Inbox(engine, now=now)
+        self.outbox = Outbox(engine, now=now)
         self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS

@@ -8,14 +8,13 @@ have no idempotency key to close it).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import msgspec
 
 from chinwag.integrations.inbox import OnError
-from chinwag.storage.engine import Put, StorageEngine, Write
+from chinwag.storage.engine import Delete, Put, StorageEngine, Write
 
 TABLE = "outbox"
 
@@ -43,8 +42,10 @@ _decoder = msgspec.msgpack.Decoder(OutboxReply)
 
 
 class Outbox:
-    def __init__(self, engine: StorageEngine) -> None:
+    def __init__(self, engine: StorageEngine, now: Callable[[], float]) -> None:
         self._engine = engine
+        # The runtime's wall clock (it follows Trio's clock in tests).
+        self.now = now
 
     @staticmethod
     def put_op(key: bytes, reply: OutboxReply) -> Write:
@@ -53,7 +54,7 @@ class Outbox:
     async def record(self, key: bytes, reply: OutboxReply) -> None:
         """Store a reply before its first part is sent."""
         if not reply.created_at:
-            reply.created_at = time.time()
+            reply.created_at = self.now()
         await self._engine.write(self.put_op(key, reply))
 
     def get(self, key: bytes) -> OutboxReply | None:
@@ -79,8 +80,7 @@ class Outbox:
         return out
 
     async def purge(self, older_than: float, on_error: OnError | None = None) -> int:
-        cutoff = time.time() - older_than
-        from chinwag.storage.engine import Delete
+        cutoff = self.now() - older_than
 
         stale = [
             Delete(TABLE, key)

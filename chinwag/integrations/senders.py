@@ -13,12 +13,12 @@ from typing import Protocol
 import trio
 
 from chinwag.integrations import media
-from chinwag.integrations.backoff import RetryPolicy
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.ratelimit import SendRateLimiter
 from chinwag.integrations.split import TELEGRAM_LIMIT, ZAPI_LIMIT, split_paragraphs, split_text
 from chinwag.integrations.telegram_api import TelegramApi
 from chinwag.integrations.zapi_api import ZapiApi
+from chinwag.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

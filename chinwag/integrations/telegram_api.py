@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from chinwag.integrations.backoff import PATIENT, Retry, RetryPolicy, post_with_retries
+from chinwag.integrations.backoff import PATIENT, Retry, post_with_retries
 from chinwag.integrations.errors import IntegrationRejected
+from chinwag.retry import RetryPolicy
 
 
 def _chat_ref(chat_id: str) -> int | str:

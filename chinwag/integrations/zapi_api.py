@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-from chinwag.integrations.backoff import PATIENT, Retry, RetryPolicy, post_with_retries
+from chinwag.integrations.backoff import PATIENT, Retry, post_with_retries
 from chinwag.integrations.errors import IntegrationRejected
+from chinwag.retry import RetryPolicy
 
 
 class ZapiApi:

@@ -7,11 +7,12 @@ import pytest
 import trio
 
 from chinwag.actors.limits import HOUR
-from chinwag.actors.session import CrashForTest, new_id
+from chinwag.actors.session import new_id
 from chinwag.app_runtime import Chinwag
 from chinwag.errors import ModelFailed
 from chinwag.records import Message
 from chinwag.runtime import ActorCrashed
+from tests.support.faults import CrashForTest
 
 from .conftest import make_client
 

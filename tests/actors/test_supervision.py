@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import trio.testing
 
-from chinwag.actors.session import CrashForTest
 from chinwag.app_runtime import Chinwag
 from chinwag.runtime import ActorCrashed
+from tests.support.faults import CrashForTest
 
 from .conftest import make_client
 

@@ -6,8 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chinwag.gateways.prompt_budget import fit_messages, prompt_budget, prompt_tokens
-from chinwag.gateways.retry_policy import RetryPolicy, parse_retry_after
+from chinwag.gateways.retry_after import parse_retry_after
 from chinwag.gateways.think_tags import ThinkSplitter
+from chinwag.retry import RetryPolicy
 
 
 def split_all(pieces: list[str]) -> tuple[str, str]:
@@ -82,7 +83,7 @@ def test_budget_reserves_room_for_the_answer():
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after():
-    policy = RetryPolicy(base_delay=0.5, max_delay=8.0, max_retry_after=20.0)
+    policy = RetryPolicy(first_delay=0.5, max_delay=8.0, max_retry_after=20.0)
     assert policy.delay(1, None, rand=0.0) == 0.25
     assert policy.delay(1, None, rand=1.0) == 0.5
     assert policy.delay(3, None, rand=1.0) == 2.0

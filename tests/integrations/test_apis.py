@@ -1,13 +1,14 @@
 """The Bot API and Z-API clients against the fake servers over real HTTP."""
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
 import trio
 import trio.testing
 
-from chinwag.integrations.backoff import RetryPolicy
+from chinwag.integrations.backoff import PATIENT
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.telegram_api import TelegramApi
 from chinwag.integrations.zapi_api import ZapiApi
@@ -69,7 +70,7 @@ async def test_telegram_server_errors_exhaust_retries(fakes, http, clock) -> Non
     telegram, _ = fakes
     failure = Failure(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
     telegram.fail_next("sendMessage", failure, times=3)
-    api = TelegramApi(http, telegram.base_url, "t", policy=RetryPolicy(attempts=3))
+    api = TelegramApi(http, telegram.base_url, "t", policy=replace(PATIENT, attempts=3))
     with pytest.raises(IntegrationUnavailable, match="Bad Gateway"):
         await api.send_message("1", "x")
     assert len(telegram.refused) == 3
@@ -98,7 +99,7 @@ async def test_zapi_retries_5xx_with_backoff(fakes, http, clock) -> None:
 
 
 async def test_zapi_retries_connection_errors(http, clock) -> None:
-    api = ZapiApi(http, "http://127.0.0.1:9", "I", "T", "C", policy=RetryPolicy(attempts=2))
+    api = ZapiApi(http, "http://127.0.0.1:9", "I", "T", "C", policy=replace(PATIENT, attempts=2))
     start = trio.current_time()
     with pytest.raises(IntegrationUnavailable, match="connection failed"):
         await api.send_text("1", "x")
