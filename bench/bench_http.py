@@ -87,7 +87,7 @@ async def serve_chinwag(port: int, data_dir: str) -> None:
         gateway = await runtime.create_gateway("echo", {"provider": "echo"})
         client = await runtime.create_client({"name": "bench", "aiGatewayId": gateway.id})
         print(json.dumps({"ready": True, "apiKey": api_key, "clientId": client.id}), flush=True)
-        await serve_app(create_app(runtime, settings), settings)
+        await serve_app(create_app(runtime, settings, runtime.integrations), settings)
 
 
 def start_server(

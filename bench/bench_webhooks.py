@@ -99,7 +99,6 @@ def serve_ours(port: int, data_dir: str, telegram_url: str) -> None:
     from chinwag.app_runtime import open_runtime
     from chinwag.config import Settings
     from chinwag.http.app import create_app
-    from chinwag.integrations.manager import manager_for
 
     settings = Settings(data_dir=data_dir, bind=f"127.0.0.1:{port}", telegram_api_url=telegram_url)
 
@@ -114,7 +113,7 @@ def serve_ours(port: int, data_dir: str, telegram_url: str) -> None:
                     "limitingParameters": {},
                 }
             )
-            manager = manager_for(chinwag)
+            manager = chinwag.integrations
             try:
                 await manager.configure_telegram(client.id, "1:bench")
             except Exception:
@@ -128,7 +127,7 @@ def serve_ours(port: int, data_dir: str, telegram_url: str) -> None:
                 )
             secret = chinwag.get_client(client.id).integrations.telegram.secret_token
             print(json.dumps({"client_id": client.id, "secret": secret}), flush=True)
-            await serve(create_app(chinwag, settings), hypercorn_config(port))
+            await serve(create_app(chinwag, settings, chinwag.integrations), hypercorn_config(port))
 
     trio.run(main)
 

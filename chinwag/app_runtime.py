@@ -62,6 +62,7 @@ from chinwag.gateways.base import AssistantDeps
 from chinwag.gateways.fetch import UrlGuard
 from chinwag.gateways.images import normalize_prompt
 from chinwag.gateways.remote_images import has_remote_images, inline_remote_images
+from chinwag.integrations.manager import IntegrationManager
 from chinwag.records import (
     ChatClient,
     ClientParameters,
@@ -85,9 +86,9 @@ from chinwag.runtime import (
 from chinwag.runtime import open_actor_system as _open_actor_system
 from chinwag.service import (
     ApiKeyInfo,
-    ChinwagService,
     OpenedSession,
     PromptInput,
+    RuntimeStats,
     StreamItem,
     TurnFinished,
     TurnResult,
@@ -240,8 +241,11 @@ def _check_session_id(session_id: str) -> str:
     return session_id
 
 
-class Chinwag(ChinwagService):
+class Chinwag:
     """The facade over one runtime (see chinwag.service for the contract)."""
+
+    # The Telegram/Z-API side, built around this facade and handed in by `open_runtime`.
+    integrations: IntegrationManager
 
     def __init__(
         self,
@@ -778,38 +782,27 @@ class Chinwag(ChinwagService):
 
     # ------------------------------------------------------------------ operations
 
-    def stats(self) -> dict[str, Any]:
-        """Gauges and counters for /metrics."""
+    def now(self) -> float:
+        return self.core.clock.now()
+
+    def stats(self) -> RuntimeStats:
+        """Gauges and counters for /metrics (the integrations report their own)."""
         metrics = self.core.metrics
-        return {
-            "live_sessions": len(self.sessions),
-            "session_activations": self.sessions.activations,
-            "session_passivations": self.sessions.passivations,
-            "stored_sessions": self.repo.count_sessions(),
-            "turns_started": metrics.turns_started,
-            "model_errors": metrics.model_errors,
-            "sessions_created": metrics.sessions_created,
-            "sessions_purged": metrics.sessions_purged,
-            "actor_restarts": self.supervisor.restart_count,
-            "background_failures_total": self.core.background.metric(),
-            **self._writer_stats(),
-            **self._integration_stats(),
-        }
-
-    def _integration_stats(self) -> dict[str, float]:
-        try:
-            from chinwag.integrations.manager import manager_for
-        except ImportError:
-            return {}
-        return dict(manager_for(self).stats())
-
-    def _writer_stats(self) -> dict[str, float]:
-        """Group commit: transactions and write calls committed (their ratio is the batch size)."""
-        commit_stats = getattr(self.engine, "commit_stats", None)
-        if commit_stats is None:
-            return {}
-        transactions, writes = commit_stats
-        return {"writer_transactions_total": transactions, "writer_writes_total": writes}
+        transactions, writes = self.engine.commit_stats
+        return RuntimeStats(
+            live_sessions=len(self.sessions),
+            session_activations=self.sessions.activations,
+            session_passivations=self.sessions.passivations,
+            stored_sessions=self.repo.count_sessions(),
+            turns_started=metrics.turns_started,
+            model_errors=metrics.model_errors,
+            sessions_created=metrics.sessions_created,
+            sessions_purged=metrics.sessions_purged,
+            actor_restarts=self.supervisor.restart_count,
+            background_failures=dict(self.core.background.counts),
+            writer_transactions=transactions,
+            writer_writes=writes,
+        )
 
     def stop_all_turns(self) -> None:
         """Cancel every running reply (they are stored as stopped); used at shutdown."""
@@ -864,9 +857,12 @@ async def open_runtime(
                 nursery=turns,
             )
             chinwag = Chinwag(core, system, AccessKeys(secret), engine)
+            chinwag.integrations = IntegrationManager(
+                chinwag, engine, settings, background=core.background
+            )
             async with trio.open_nursery() as background:
                 await background.start(chinwag.sweeper.run)
-                await _start_integrations(chinwag, background)
+                await background.start(chinwag.integrations.run)
                 try:
                     yield chinwag
                 finally:
@@ -874,12 +870,3 @@ async def open_runtime(
             chinwag.stop_all_turns()
     finally:
         engine.close()
-
-
-async def _start_integrations(chinwag: Chinwag, nursery: trio.Nursery) -> None:
-    """Start the Telegram/Z-API machinery (recovering unanswered updates) when it is installed."""
-    try:
-        from chinwag.integrations.manager import run_integrations
-    except ImportError:
-        return
-    await nursery.start(run_integrations, chinwag)

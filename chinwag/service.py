@@ -1,18 +1,20 @@
-"""The facade the HTTP layer, the CLI and the integrations call: one object per runtime.
+"""The contract the HTTP layer, the CLI and the integrations call: one object per runtime.
 
 It hides actors and storage: callers pass plain values and records and get records back; every
-failure is a `chinwag.errors.ChinwagError` carrying its HTTP status and message.
-(Interface fixed first so the HTTP layer and integrations can be built against it.)
+failure is a `chinwag.errors.ChinwagError` carrying its HTTP status and message. It is a
+`typing.Protocol` listing exactly what those callers use, so a caller cannot reach past it and a
+facade that forgets a method fails the type check instead of silently returning None
+(the facade is `chinwag.app_runtime.Chinwag`; tests may stand in their own).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from chinwag.gateways.base import Event
-from chinwag.records import ChatClient, Gateway, Message, Session, ToolCall, Usage
+from chinwag.records import ChatClient, Gateway, Integrations, Message, Session, ToolCall, Usage
 
 PromptInput = str | dict[str, Any] | list[dict[str, Any]]
 
@@ -54,8 +56,52 @@ class ApiKeyInfo:
     created_at: float
 
 
-class ChinwagService:
+@dataclass(frozen=True, slots=True)
+class RuntimeStats:
+    """Gauges and counters of one runtime, read by /metrics at each scrape."""
+
+    live_sessions: int
+    session_activations: int
+    session_passivations: int
+    stored_sessions: int
+    turns_started: int
+    model_errors: int
+    sessions_created: int
+    sessions_purged: int
+    actor_restarts: int
+    # Items each background loop failed on, by loop name.
+    background_failures: dict[str, int]
+    # Group commit: transactions and write calls committed (their ratio is the batch size).
+    writer_transactions: int
+    writer_writes: int
+
+    def as_metrics(self) -> dict[str, Any]:
+        """The names and shapes `chinwag.http.metrics` turns into Prometheus families."""
+        return {
+            "live_sessions": self.live_sessions,
+            "session_activations": self.session_activations,
+            "session_passivations": self.session_passivations,
+            "stored_sessions": self.stored_sessions,
+            "turns_started": self.turns_started,
+            "model_errors": self.model_errors,
+            "sessions_created": self.sessions_created,
+            "sessions_purged": self.sessions_purged,
+            "actor_restarts": self.actor_restarts,
+            "background_failures_total": {"label": "loop", "values": self.background_failures},
+            "writer_transactions_total": self.writer_transactions,
+            "writer_writes_total": self.writer_writes,
+        }
+
+
+class ChinwagService(Protocol):
     """Method contract (implemented by `chinwag.app_runtime.Chinwag`)."""
+
+    # ---- operations
+    def now(self) -> float:
+        """The runtime's wall clock (Unix seconds; it follows Trio's clock under MockClock)."""
+        ...
+
+    def stats(self) -> RuntimeStats: ...
 
     # ---- API keys
     async def create_api_key(self, name: str) -> tuple[ApiKeyInfo, str]: ...
@@ -76,6 +122,9 @@ class ChinwagService:
     def get_client(self, client_id: str) -> ChatClient: ...
     async def update_client(self, client_id: str, patch: dict[str, Any]) -> ChatClient: ...
     async def delete_client(self, client_id: str) -> None: ...
+    async def set_integrations(self, client_id: str, integrations: Integrations) -> ChatClient:
+        """Replace a client's Telegram/Z-API settings (the integrations' own field)."""
+        ...
 
     # ---- sessions (management)
     async def open_session(
@@ -106,7 +155,7 @@ class ChinwagService:
         """At most `limit` messages just before seq `before` (newest when None), oldest first."""
         ...
 
-    def iter_messages(self, session_id: str, *, page_size: int = 32) -> Iterator[list[Message]]:
+    def iter_messages(self, session_id: str, *, page_size: int = 16) -> Iterator[list[Message]]:
         """The whole history, oldest first, one page at a time (bounded memory)."""
         ...
 

@@ -1,4 +1,4 @@
-"""`create_app(service, settings)`: the whole HTTP surface as one Quart-Trio app.
+"""`create_app(service, settings, integrations)`: the whole HTTP surface as one Quart-Trio app.
 
 The app holds no state of its own besides metrics: the runtime facade and settings live in
 `app.config` (see `chinwag.http.deps`), so an embedding Trio program can build the app around a
@@ -27,11 +27,17 @@ from chinwag.http.bodies import install_body_bounds, mib
 from chinwag.http.caching import register_no_store
 from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
+from chinwag.http.links import blueprint as links_blueprint
+from chinwag.http.management import blueprint as management_blueprint
 from chinwag.http.metrics import Metrics
 from chinwag.http.openapi import build_openapi, doc, docs_html
+from chinwag.http.public import blueprint as public_blueprint
 from chinwag.http.public_errors import INTERNAL_ERROR, error_message
 from chinwag.http.request_id import register_request_ids, request_id, with_request_id
 from chinwag.http.schemas import REQUEST_SCHEMAS
+from chinwag.http.talk import blueprint as talk_blueprint
+from chinwag.http.webhooks import blueprint as webhooks_blueprint
+from chinwag.integrations.manager import IntegrationManager
 from chinwag.service import ChinwagService
 from chinwag.storage.errors import StorageError
 
@@ -134,38 +140,18 @@ def _register_metrics(app: QuartTrio, metrics: Metrics) -> None:
         return response
 
 
-def _register_optional_blueprints(app: QuartTrio) -> None:
-    """The talk page and webhooks are owned elsewhere; the app works before they exist."""
-    try:
-        from chinwag.http.talk import blueprint as talk_blueprint
-    except ImportError as error:
-        log.debug("talk page not available: %s", error)
-    else:
-        app.register_blueprint(talk_blueprint)
-    try:
-        from chinwag.http.webhooks import blueprint as webhooks_blueprint
-    except ImportError as error:
-        log.debug("webhooks not available: %s", error)
-    else:
-        app.register_blueprint(webhooks_blueprint)
-    try:
-        from chinwag.http.links import blueprint as links_blueprint
-    except ImportError as error:
-        log.debug("chat links not available: %s", error)
-    else:
-        app.register_blueprint(links_blueprint)
-
-
-def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
-    """The Quart-Trio app serving `service` with `settings` (body limit, public URL, API key)."""
-    from chinwag.http.management import blueprint as management_blueprint
-    from chinwag.http.public import blueprint as public_blueprint
+def create_app(
+    service: ChinwagService, settings: Settings, integrations: IntegrationManager
+) -> QuartTrio:
+    """The Quart-Trio app serving `service` with `settings` (body limit, public URL, API key);
+    webhooks and integration settings go to `integrations`."""
 
     app = QuartTrio("chinwag")
     app.config.update(
         {
             deps.SERVICE_KEY: service,
             deps.SETTINGS_KEY: settings,
+            deps.INTEGRATIONS_KEY: integrations,
             # OPTIONS would answer with an empty body; 405 keeps the envelope promise.
             "PROVIDE_AUTOMATIC_OPTIONS": False,
             "JSON_SORT_KEYS": False,
@@ -173,9 +159,8 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
     )
     metrics = Metrics()
     app.config[deps.METRICS_KEY] = metrics
-    snapshot = getattr(service, "stats", None) or getattr(service, "metrics_snapshot", None)
-    if callable(snapshot):
-        metrics.register_runtime_gauges(snapshot)
+    metrics.register_runtime_gauges(lambda: service.stats().as_metrics())
+    metrics.register_runtime_gauges(lambda: integrations.stats().as_metrics())
 
     register_request_ids(app)
     _register_metrics(app, metrics)
@@ -187,6 +172,8 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
     app.register_blueprint(operations)
     app.register_blueprint(management_blueprint)
     app.register_blueprint(public_blueprint)
-    _register_optional_blueprints(app)
+    app.register_blueprint(talk_blueprint)
+    app.register_blueprint(webhooks_blueprint)
+    app.register_blueprint(links_blueprint)
     app.config["CHINWAG_OPENAPI"] = build_openapi(app, REQUEST_SCHEMAS)
     return app

@@ -6,8 +6,6 @@ Handlers stay thin: validate the body (schemas), call the runtime facade, shape 
 
 from __future__ import annotations
 
-import time
-
 from msgspec import UNSET
 from quart import Blueprint, Response, request
 
@@ -52,16 +50,6 @@ MAX_PAGE = 200  # the runtime pages at most 200 sessions per call
 @blueprint.before_request
 async def authenticate() -> None:
     require_api_key()
-
-
-def _now() -> float:
-    """The runtime's wall clock when it exposes one (it follows Trio's clock), else time()."""
-    service = deps.service()
-    clock = getattr(service, "clock", None) or getattr(
-        getattr(service, "core", None), "clock", None
-    )
-    now = getattr(clock, "now", None)
-    return now() if callable(now) else time.time()
 
 
 # ---------------------------------------------------------------- AI gateways
@@ -197,7 +185,7 @@ async def list_sessions(client_id: str) -> Response:
         limit=limit,
         cursor=request.args.get("cursor") or None,
     )
-    now = _now()
+    now = deps.service().now()
     return ok({"items": [session_view(s, now) for s in sessions], "nextCursor": next_cursor})
 
 
@@ -206,7 +194,7 @@ async def list_sessions(client_id: str) -> Response:
 async def get_session(client_id: str, session_id: str) -> Response:
     service = deps.service()
     session = service.get_session(client_id, session_id)
-    data = session_view(session, _now())
+    data = session_view(session, deps.service().now())
     access_key = service.access_key_for(session.id)
     data["accessKey"] = access_key
     data["talkUrl"] = f"{deps.settings().effective_public_url()}/chat/{access_key}"
@@ -265,7 +253,7 @@ async def transcript(client_id: str, session_id: str) -> Response:
         body = markdown_transcript(transcript_header(session, client.name), pages)
         content_type = "text/markdown; charset=utf-8"
     else:
-        body = json_transcript({"session": session_view(session, _now())}, pages)
+        body = json_transcript({"session": session_view(session, deps.service().now())}, pages)
         content_type = JSON_MIMETYPE
     response = Response(body, content_type=content_type, headers=headers)
     response.timeout = None  # a long history must not hit Quart's RESPONSE_TIMEOUT

@@ -3,7 +3,7 @@
 Embedding (a Trio program that already runs the runtime):
 
     async with open_runtime(settings) as chinwag, trio.open_nursery() as nursery:
-        app = create_app(chinwag, settings)
+        app = create_app(chinwag, settings, chinwag.integrations)
         stop = trio.Event()
         binds = await nursery.start(partial(serve_app, app, settings, shutdown_trigger=stop.wait))
         ...                      # binds == ["http://127.0.0.1:8080"]
@@ -102,7 +102,7 @@ async def run_server(
         result = await bootstrap(chinwag, settings)
         for line in describe(result, settings):
             announce(line)
-        app = create_app(chinwag, settings)
+        app = create_app(chinwag, settings, chinwag.integrations)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch_signals, stop)
             binds = await nursery.start(

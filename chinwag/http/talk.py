@@ -37,6 +37,7 @@ from chinwag import errors
 from chinwag.http import i18n
 from chinwag.http.assets import StaticFiles, compressed_page, static_response
 from chinwag.http.envelope import fail
+from chinwag.http.links import talk_page_config
 from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -214,11 +215,7 @@ async def _notice(
 
 
 def _continue_config(client: ChatClient, session: Session, language: str) -> dict[str, Any]:
-    """ "Continue on Telegram / WhatsApp" (chinwag.http.links); nothing when not installed."""
-    try:
-        from chinwag.http.links import talk_page_config
-    except ImportError:
-        return {"continueOn": [], "chatLinked": False}
+    """ "Continue on Telegram / WhatsApp" (chinwag.http.links)."""
     return talk_page_config(client, session, language)
 
 

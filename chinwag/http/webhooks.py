@@ -22,7 +22,7 @@ from chinwag.http.identifiers import screen_identifiers
 from chinwag.http.openapi import doc
 from chinwag.http.schemas import Body, read_body
 from chinwag.integrations.duration import DEFAULT
-from chinwag.integrations.manager import IntegrationManager, manager_for
+from chinwag.integrations.manager import IntegrationManager
 from chinwag.integrations.parse import (
     GroupMode,
     Ignored,
@@ -64,7 +64,7 @@ class IntegrationPut(Body):
 
 
 def _manager() -> IntegrationManager:
-    return manager_for(deps.service(), deps.settings())
+    return deps.integrations()
 
 
 @blueprint.put("/web-chat-client/<client_id>/integrations")

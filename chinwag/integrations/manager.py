@@ -1,9 +1,9 @@
 """The integrations of one runtime: configuration, webhook acceptance, lanes and recovery.
 
-Start it with the runtime (`run_integrations`): it re-dispatches replies and messages left
-unanswered by a previous process, then hosts one lane per active chat. Webhook handlers call
-`accept`, which returns once the update is durably in the inbox; the lane answers it later.
-Until `run_integrations` runs, accepted updates simply wait in the inbox.
+`open_runtime` builds one per runtime and hands it to the HTTP app; `run` re-dispatches replies
+and messages left unanswered by a previous process, then hosts one lane per active chat. Webhook
+handlers call `accept`, which returns once the update is durably in the inbox; the lane answers
+it later. Until `run` runs, accepted updates simply wait in the inbox.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
-import weakref
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import httpx
@@ -38,7 +37,6 @@ from chinwag.records import (
     Integrations,
     TelegramIntegration,
     ZapiIntegration,
-    to_builtins,
 )
 from chinwag.runtime.background import BackgroundFailures
 from chinwag.service import ChinwagService
@@ -69,13 +67,21 @@ def _identity(me: Any) -> tuple[int | None, str | None]:
     return bot_id, username
 
 
-def _wall_clock(service: Any) -> Callable[[], float]:
-    """The runtime's Unix clock (it follows Trio's clock in tests), else time.time."""
-    for holder in (service, getattr(service, "core", None)):
-        now = getattr(getattr(holder, "clock", None), "now", None)
-        if callable(now):
-            return now
-    return time.time
+@dataclass(frozen=True, slots=True)
+class IntegrationStats:
+    """Counters and gauges of the chat-app integrations, read by /metrics at each scrape."""
+
+    updates_accepted: int
+    updates_duplicate: int
+    updates_ignored: int
+    items_recovered: int
+    replies_sent: int
+    replies_failed: int
+    active_chats: int
+
+    def as_metrics(self) -> dict[str, int]:
+        """Prometheus names: `chinwag_integration_<field>`."""
+        return {f"integration_{name}": value for name, value in asdict(self).items()}
 
 
 class IntegrationManager:
@@ -85,6 +91,7 @@ class IntegrationManager:
         engine: StorageEngine,
         settings: Settings,
         *,
+        background: BackgroundFailures,
         http: httpx.AsyncClient | None = None,
         lane_idle_timeout: float = 60.0,
     ) -> None:
@@ -93,9 +100,8 @@ class IntegrationManager:
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         self._owns_http = http is None
-        now = _wall_clock(service)
-        self.inbox = Inbox(engine, now=now)
-        self.outbox = Outbox(engine, now=now)
+        self.inbox = Inbox(engine, now=service.now)
+        self.outbox = Outbox(engine, now=service.now)
         self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
@@ -107,9 +113,8 @@ class IntegrationManager:
             "items_recovered": 0,
         }
         self.lanes: dict[LaneKey, ChatLane] = {}
-        # Failures of recovery and purge, shared with the runtime's /metrics when there is one.
-        core_failures = getattr(getattr(service, "core", None), "background", None)
-        self.background: BackgroundFailures = core_failures or BackgroundFailures()
+        # Failures of recovery and purge, counted with the runtime's other background loops.
+        self.background = background
         self._nursery: trio.Nursery | None = None
         # Set when an update is stored: the purge loop sleeps while there is nothing to purge.
         self._stored_something = trio.Event()
@@ -178,14 +183,17 @@ class IntegrationManager:
         self.counters["items_recovered"] += count
         return count
 
-    def stats(self) -> dict[str, float]:
-        """Integration gauges and counters, to merge into the runtime's /metrics."""
-        return {
-            **{f"integration_{name}": value for name, value in self.counters.items()},
-            "integration_replies_sent": self.runner.replies_sent,
-            "integration_replies_failed": self.runner.replies_failed,
-            "integration_active_chats": len(self.lanes),
-        }
+    def stats(self) -> IntegrationStats:
+        """Integration gauges and counters for /metrics."""
+        return IntegrationStats(
+            updates_accepted=self.counters["updates_accepted"],
+            updates_duplicate=self.counters["updates_duplicate"],
+            updates_ignored=self.counters["updates_ignored"],
+            items_recovered=self.counters["items_recovered"],
+            replies_sent=self.runner.replies_sent,
+            replies_failed=self.runner.replies_failed,
+            active_chats=len(self.lanes),
+        )
 
     def note_ignored(self) -> None:
         self.counters["updates_ignored"] += 1
@@ -435,50 +443,4 @@ class IntegrationManager:
         zapi: ZapiIntegration | None,
     ) -> None:
         integrations = Integrations(telegram=telegram, zapi=zapi)
-        set_integrations = getattr(self.service, "set_integrations", None)
-        if set_integrations is not None:
-            await set_integrations(client.id, integrations)
-        else:  # a facade without the dedicated method
-            await self.service.update_client(client.id, {"integrations": to_builtins(integrations)})
-
-
-# ------------------------------------------------------------ one manager per runtime
-
-_managers: weakref.WeakKeyDictionary[Any, IntegrationManager] = weakref.WeakKeyDictionary()
-_managers_by_id: dict[int, IntegrationManager] = {}
-
-
-def manager_for(chinwag: Any, settings: Settings | None = None) -> IntegrationManager:
-    """The integration manager of a runtime, created on first use.
-
-    The runtime must expose `.engine` (its StorageEngine); settings default to `.settings`.
-    """
-    existing = getattr(chinwag, "integrations_manager", None)
-    if isinstance(existing, IntegrationManager):
-        return existing
-    try:
-        manager = _managers.get(chinwag)
-    except TypeError:  # not weak-referenceable
-        manager = _managers_by_id.get(id(chinwag))
-    if manager is None:
-        settings = settings or getattr(chinwag, "settings", None) or Settings()
-        manager = IntegrationManager(chinwag, chinwag.engine, settings)
-        try:
-            _managers[chinwag] = manager
-        except TypeError:
-            _managers_by_id[id(chinwag)] = manager
-    return manager
-
-
-async def run_integrations(
-    chinwag: Any,
-    settings: Settings | None = None,
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Start the integrations of a runtime: `await nursery.start(run_integrations, chinwag)`.
-
-    Returns (via task_status) once unanswered items from a previous run are dispatched; runs
-    until cancelled.
-    """
-    await manager_for(chinwag, settings).run(task_status=task_status)
+        await self.service.set_integrations(client.id, integrations)

@@ -44,7 +44,3 @@ class BackgroundFailures:
 
     def total(self, loop: str) -> int:
         return self.counts.get(loop, 0)
-
-    def metric(self) -> dict[str, object]:
-        """The labelled counter as chinwag.http.metrics exports it."""
-        return {"label": "loop", "values": dict(self.counts)}

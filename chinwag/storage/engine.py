@@ -96,6 +96,11 @@ class StorageEngine(Protocol):
         """From any thread; `on_done` runs on the writer thread after the commit."""
         ...
 
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(transactions committed, write calls committed): their ratio is the mean batch."""
+        ...
+
     def close(self) -> None:
         """Flush pending writes, stop the writer, release the data directory or connections."""
         ...

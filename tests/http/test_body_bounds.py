@@ -45,7 +45,7 @@ def assert_envelope(response: httpx.Response, status: int, *words: str) -> None:
 
 def credentialed_routes(server: ServerHandle) -> list[tuple[str, str]]:
     """(method, path) of every route that takes a body and needs a credential, unknown ids."""
-    app = create_app(server.service, server.settings)
+    app = create_app(server.service, server.settings, server.service.integrations)
     values = {
         "access_key": "wky_not-a-real-key",
         "secret": "not-the-secret",

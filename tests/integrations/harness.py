@@ -109,9 +109,8 @@ class Rig:
 
     async def settled(self) -> None:
         """Wait until every stored update is answered (finishing follows the last send)."""
-        from chinwag.integrations.manager import manager_for
 
-        inbox = manager_for(self.server.service).inbox
+        inbox = self.server.service.integrations.inbox
         while inbox.pending():  # noqa: ASYNC110 - storage state has no event to wait on
             await trio.sleep(0.01)
 

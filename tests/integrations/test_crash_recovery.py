@@ -188,7 +188,6 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
     conversation, then the process died before recording the reply in the outbox."""
     from chinwag.integrations.inbox import TABLE, InboxItem, encode_item, inbox_key
     from chinwag.integrations.ingress import turn_key
-    from chinwag.integrations.manager import manager_for
     from chinwag.integrations.parse import IncomingMessage
     from chinwag.storage.engine import Put
 
@@ -197,7 +196,7 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
     async with rig(tmp_path / "data") as r:
         client_id, _secret = await r.telegram_client()
         service = r.server.service
-        manager = manager_for(service)
+        manager = service.integrations
         message = IncomingMessage(
             channel="telegram", update_key="123456:1", chat_id="77", text="hello"
         )
@@ -224,7 +223,6 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
 
 
 async def test_graceful_shutdown_finishes_the_reply_in_progress(tmp_path: Path) -> None:
-    from chinwag.integrations.manager import manager_for
 
     from .harness import rig
 
@@ -239,4 +237,4 @@ async def test_graceful_shutdown_finishes_the_reply_in_progress(tmp_path: Path) 
     assert r.replies(61) == ["You said: almost done"]
 
     async with rig(tmp_path / "data") as again:
-        assert manager_for(again.server.service).inbox.pending() == []
+        assert again.server.service.integrations.inbox.pending() == []

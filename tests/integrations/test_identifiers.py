@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import trio
 
-from chinwag.integrations.manager import manager_for
-
 from .harness import SECRET_HEADER, Rig, rig
 from .payloads import telegram_update, zapi_callback
 
@@ -43,7 +41,7 @@ async def test_zapi_long_or_malformed_ids_are_acknowledged_and_ignored(r: Rig, c
         assert "MDB" not in response.text
     assert r.inbox_count() == 0
     assert "ignored a message with a" in caplog.text
-    assert manager_for(r.server.service).stats()["integration_updates_ignored"] == len(bad)
+    assert r.server.service.integrations.stats().updates_ignored == len(bad)
     # At the bounds exactly, ids are served.
     ok = zapi_callback("M" * 128, "5" * 64, "at the bounds")
     assert (await r.server.anonymous.post(path, json=ok)).status_code == 200

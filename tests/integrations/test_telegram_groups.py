@@ -392,7 +392,6 @@ async def test_debounce_never_merges_two_topics(r: Rig, clock: trio.testing.Mock
 
 
 async def test_integrations_saved_before_getme_learn_the_bot_at_start(r: Rig) -> None:
-    from chinwag.integrations.manager import manager_for
 
     client_id, secret = await r.telegram_client()
     service = r.server.service
@@ -404,12 +403,12 @@ async def test_integrations_saved_before_getme_learn_the_bot_at_start(r: Rig) ->
     web = await r.server.open_session(client_id)
     path = r.server.public_path(web["accessKey"], "links")
     assert (await r.server.anonymous.post(path, json={"channel": "telegram"})).status_code == 404
-    assert await manager_for(service).learn_bot_identities() == 1
+    assert await service.integrations.learn_bot_identities() == 1
     telegram = service.get_client(client_id).integrations.telegram
     assert (telegram.bot_id, telegram.bot_username) == (tg.BOT_ID, tg.BOT_USERNAME)
     assert telegram.secret_token == secret  # nothing else changed
     assert (await r.server.anonymous.post(path, json={"channel": "telegram"})).status_code == 200
-    assert await manager_for(service).learn_bot_identities() == 0  # known now: no more getMe
+    assert await service.integrations.learn_bot_identities() == 0  # known now: no more getMe
 
 
 def test_anonymous_admins_are_people_and_channel_forwards_are_not() -> None:

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import trio
 
-from chinwag.integrations.manager import manager_for
-
 from .fakes import Failure
 from .harness import Rig, rig
 from .payloads import zapi_callback
@@ -75,9 +73,9 @@ async def test_ignored_callbacks_are_acknowledged_and_not_stored(r: Rig) -> None
     with trio.fail_after(WAIT):
         await r.zapi.wait_for("send-text", 1)
     assert [c.body["message"] for c in r.zapi.of("send-text")] == ["You said: real"]
-    stats = manager_for(r.server.service).stats()
-    assert stats["integration_updates_ignored"] == len(ignored)
-    assert stats["integration_updates_accepted"] == 1
+    stats = r.server.service.integrations.stats()
+    assert stats.updates_ignored == len(ignored)
+    assert stats.updates_accepted == 1
 
 
 async def test_duplicate_message_id_is_answered_once(r: Rig) -> None:

@@ -102,7 +102,7 @@ async def running_server(
         api_key = client_key
         if api_key is None:
             _info, api_key = await runtime.create_api_key("test")
-        app = create_app(runtime, settings)
+        app = create_app(runtime, settings, runtime.integrations)
         async with trio.open_nursery() as nursery:
             stop = trio.Event()
             binds = await nursery.start(
