@@ -16,7 +16,6 @@ import psutil
 import pykka
 import trio
 
-from chinwag.actors.registry import create_session
 from chinwag.actors.session import GetSession
 from chinwag.app_runtime import open_runtime
 from chinwag.config import Settings
@@ -45,10 +44,8 @@ async def measure(sessions: int) -> tuple[float, float, float]:
 
         async def create(count: int) -> None:
             for _ in range(count):
-                session = await create_session(
-                    cw.core, client_id=client.id, duration=3600, metadata={"user": "u"}
-                )
-                ids.append(session.id)
+                opened = await cw.open_session(client.id, expires=3600, metadata={"user": "u"})
+                ids.append(opened.session.id)
 
         async with trio.open_nursery() as nursery:
             for _ in range(64):

@@ -35,11 +35,11 @@ from chinwag.actors.registry import (
     RegistryActor,
     RegistryKey,
     channel_key,
-    create_session,
     tag_key,
 )
 from chinwag.actors.session import (
     ClearConversation,
+    CreateSession,
     DeleteSession,
     SessionActor,
     StartTurn,
@@ -516,14 +516,14 @@ class Chinwag:
             message = OpenByTag(expires, extra_context, context_location, metadata or {})
             session = await self._ask(self.registry, tag_key(client_id, tag), message)
         else:
-            session = await create_session(
-                self.core,
+            create = CreateSession(
                 client_id=client_id,
                 duration=expires,
                 extra_context=extra_context,
                 context_location=context_location,
                 metadata=metadata,
             )
+            session = await self._ask_session(new_id(), create)
         key = self._access_keys.issue(session.id)
         talk_url = f"{self.settings.effective_public_url()}/chat/{key}"
         return OpenedSession(session, key, talk_url)

@@ -1,5 +1,7 @@
-"""The registry: resolves a tag or a (channel, external id) to its session, creating it if needed.
+"""The registry: resolves a tag or a (channel, external id) to its session.
 
+When no live session answers to the key, the registry draws a new id and asks that session's
+actor to create it (`CreateSession`): the session actor is the only writer of its record.
 One registry activation per key (client + tag, or client + channel + external id) serialises
 the calls for that key, which is what makes 100 concurrent tag calls yield one session, while
 different keys proceed in parallel (and their writes share group commits).
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from chinwag.actors.session import EndSession, GetSession, Renew, new_id
+from chinwag.actors.session import CreateSession, EndSession, GetSession, Renew, new_id
 from chinwag.errors import ChinwagError, NotFound, SessionExpired
 from chinwag.records import Channel, Session
 from chinwag.runtime import Actor, Directory
@@ -86,8 +88,7 @@ class RegistryActor(Actor):
                 return await self.sessions.ask(existing, renew)
             except (SessionExpired, NotFound):
                 pass  # expired or gone: a new session takes the tag
-        return await create_session(
-            self.core,
+        create = CreateSession(
             client_id=self.client_id,
             duration=message.expires,
             tag=self.name,
@@ -95,6 +96,7 @@ class RegistryActor(Actor):
             context_location=message.context_location,
             metadata=message.metadata,
         )
+        return await self.sessions.ask(new_id(), create)
 
     async def _open_by_channel(self, message: OpenByChannel) -> Session:
         existing = self.core.repo.session_id_by_channel(self.client_id, self.kind, self.name)
@@ -105,13 +107,13 @@ class RegistryActor(Actor):
                     return session
             except NotFound:
                 pass
-        return await create_session(
-            self.core,
+        create = CreateSession(
             client_id=self.client_id,
             duration=message.duration,
             channel=self.kind,  # type: ignore[arg-type]
             external_id=self.name,
         )
+        return await self.sessions.ask(new_id(), create)
 
     async def _attach(self, message: AttachByCode) -> str | None:
         repo = self.core.repo
@@ -152,36 +154,3 @@ class RegistryActor(Actor):
             with contextlib.suppress(ChinwagError):
                 await self.sessions.ask(previous, EndSession())
         return link.session_id
-
-
-async def create_session(
-    core: Core,
-    *,
-    client_id: str,
-    duration: float,
-    tag: str | None = None,
-    channel: Channel = "web",
-    external_id: str | None = None,
-    extra_context: str | None = None,
-    context_location: str | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> Session:
-    """Create and durably store a new session (with its tag/channel index entries)."""
-    now = core.clock.now()
-    session = Session(
-        id=new_id(),
-        client_id=client_id,
-        channel=channel,
-        tag=tag,
-        external_id=external_id,
-        extra_context=extra_context,
-        context_location=context_location,
-        metadata=metadata or {},
-        created_at=now,
-        expires_at=now + duration,
-        duration=duration,
-    )
-    await core.repo.commit(core.repo.put_session(session))
-    core.metrics.sessions_created += 1
-    core.expiry_changed(session.expires_at)
-    return session

@@ -46,7 +46,7 @@ from chinwag.gateways.base import (
 )
 from chinwag.gateways.echo import message_text
 from chinwag.gateways.images import normalize_prompt
-from chinwag.records import Gateway, Message, Session, ToolCall, Usage
+from chinwag.records import Channel, Gateway, Message, Session, ToolCall, Usage
 from chinwag.runtime import Actor
 
 if TYPE_CHECKING:
@@ -56,6 +56,24 @@ log = logging.getLogger("chinwag.session")
 
 
 # ------------------------------------------------------------------ messages the actor accepts
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSession:
+    """Store this actor's session for the first time (its id was just drawn with `new_id`).
+
+    Reply: the new Session. The session actor is the only writer of its record, creation
+    included; the registry and the facade only pick the id and ask.
+    """
+
+    client_id: str
+    duration: float
+    channel: Channel = "web"
+    tag: str | None = None
+    external_id: str | None = None
+    extra_context: str | None = None
+    context_location: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +281,8 @@ class SessionActor(Actor):
     async def receive(self, message: Any) -> Any:
         if isinstance(message, GetSession):
             return self._require()
+        if isinstance(message, CreateSession):
+            return await self._create(message)
         if isinstance(message, StartTurn):
             return await self._start_turn(message)
         if isinstance(message, _FinishTurn):
@@ -280,6 +300,27 @@ class SessionActor(Actor):
         raise TypeError(f"unexpected message {message!r}")
 
     # -------------------------------------------------------------- session record
+
+    async def _create(self, message: CreateSession) -> Session:
+        if self.session is not None:
+            raise Conflict(f"session {self.session_id} already exists")
+        now = self.core.clock.now()
+        session = Session(
+            id=self.session_id,
+            client_id=message.client_id,
+            channel=message.channel,
+            tag=message.tag,
+            external_id=message.external_id,
+            extra_context=message.extra_context,
+            context_location=message.context_location,
+            metadata=message.metadata or {},
+            created_at=now,
+            expires_at=now + message.duration,
+            duration=message.duration,
+        )
+        await self._save(session)
+        self.core.metrics.sessions_created += 1
+        return session
 
     async def _renew(self, message: Renew) -> Session:
         session = self._require()

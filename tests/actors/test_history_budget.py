@@ -95,6 +95,8 @@ async def test_the_model_gets_only_what_fits_from_a_long_history(
     updated = msgspec.structs.replace(
         session, next_seq=STORED, message_count=STORED, history_bytes=size
     )
+    # Written behind the session actor's back: stop it so the next ask reads storage afresh.
+    cw.sessions.deactivate(session.id)
     await cw.repo.commit([*cw.repo.put_session(updated, previous=session), *ops])
 
     result = await cw.prompt(session.id, "and now?")
