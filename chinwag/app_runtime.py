@@ -62,7 +62,9 @@ from chinwag.gateways.base import AssistantDeps
 from chinwag.gateways.fetch import UrlGuard
 from chinwag.gateways.images import normalize_prompt
 from chinwag.gateways.remote_images import has_remote_images, inline_remote_images
+from chinwag.integrations.inbox import InboxItem
 from chinwag.integrations.manager import IntegrationManager
+from chinwag.integrations.outbox import OutboxReply
 from chinwag.records import (
     ChatClient,
     ClientParameters,
@@ -94,6 +96,7 @@ from chinwag.service import (
     TurnResult,
 )
 from chinwag.storage.engine import LmdbEngine, StorageEngine
+from chinwag.storage.integration_store import IntegrationStore
 from chinwag.storage.keys import TABLES, id_bytes
 from chinwag.storage.repository import ApiKeyRecord, ChannelLink, Repository
 
@@ -857,8 +860,9 @@ async def open_runtime(
                 nursery=turns,
             )
             chinwag = Chinwag(core, system, AccessKeys(secret), engine)
+            integration_store = IntegrationStore(engine, InboxItem, OutboxReply)
             chinwag.integrations = IntegrationManager(
-                chinwag, engine, settings, background=core.background
+                chinwag, integration_store, settings, background=core.background
             )
             async with trio.open_nursery() as background:
                 await background.start(chinwag.sweeper.run)

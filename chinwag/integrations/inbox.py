@@ -9,23 +9,23 @@ then purged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 import trio
 
 from chinwag.integrations.parse import IncomingMessage
-from chinwag.storage.engine import Delete, Put, StorageEngine, Write
-from chinwag.storage.keys import bounded_text
+from chinwag.storage.engine import Write
+from chinwag.storage.integration_store import OnError
 
-TABLE = "inbox"
+if TYPE_CHECKING:
+    from chinwag.integrations.outbox import Store
+
 # Telegram keeps undelivered updates for 24 hours; two days covers any redelivery.
 DEDUP_RETENTION_SECONDS = 2 * 24 * 3600
 
 ItemState = Literal["pending", "done", "failed"]
-# Told about a stored record that does not decode (key, error); the scan goes on without it.
-OnError = Callable[[bytes, Exception], None]
 
 
 class InboxItem(msgspec.Struct, kw_only=True):
@@ -38,28 +38,11 @@ class InboxItem(msgspec.Struct, kw_only=True):
     finished_at: float | None = None
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(InboxItem)
-
-
-def inbox_key(client_id: str, channel: str, update_key: str) -> bytes:
-    # A platform id too long for an LMDB key is stored hashed (storage.keys.bounded_text).
-    return bounded_text(f"{client_id}\x00{channel}\x00", update_key).encode()
-
-
-def encode_item(item: InboxItem) -> bytes:
-    return _encoder.encode(item)
-
-
-def decode_item(raw: bytes) -> InboxItem:
-    return _decoder.decode(raw)
-
-
 class Inbox:
     """Accept (store once), list pending, mark finished, purge old markers."""
 
-    def __init__(self, engine: StorageEngine, now: Callable[[], float]) -> None:
-        self._engine = engine
+    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+        self._store = store
         # The runtime's wall clock, so arrival times compare with stored message times.
         self._now = now
         self._last_seq = 0
@@ -78,13 +61,13 @@ class Inbox:
         Returns only after the commit, so the webhook may acknowledge right after. If two copies
         arrive together, the second waits for the first one's write and then reports duplicate.
         """
-        key = inbox_key(client_id, message.channel, message.update_key)
+        key = self._store.inbox_key(client_id, message.channel, message.update_key)
         while True:
             pending_write = self._writing.get(key)
             if pending_write is not None:
                 await pending_write.wait()
                 continue
-            if self._engine.get(TABLE, key) is not None:
+            if self._store.has_item(key):
                 return None
             item = InboxItem(
                 client_id=client_id,
@@ -94,35 +77,24 @@ class Inbox:
             )
             done = self._writing[key] = trio.Event()
             try:
-                await self._engine.write(Put(TABLE, key, encode_item(item)))
+                await self._store.commit(self._store.put_item(key, item))
             finally:
                 del self._writing[key]
                 done.set()
             return key, item
 
-    def _decoded(self, on_error: OnError | None) -> Iterator[tuple[bytes, InboxItem]]:
-        """Every stored item; one that does not decode goes to `on_error` (or raises)."""
-        for key, raw in self._engine.scan(TABLE):
-            try:
-                item = decode_item(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                if on_error is None:
-                    raise
-                on_error(key, error)
-                continue
-            yield key, item
-
     def pending(self, on_error: OnError | None = None) -> list[tuple[bytes, InboxItem]]:
         """Every stored item not yet answered, oldest first (undecodable ones: `on_error`)."""
-        items = [(key, item) for key, item in self._decoded(on_error) if item.state == "pending"]
+        items = [
+            (key, item) for key, item in self._store.items(on_error) if item.state == "pending"
+        ]
         items.sort(key=lambda pair: pair[1].seq)
         if items:
             self._last_seq = max(self._last_seq, items[-1][1].seq)
         return items
 
     def get(self, key: bytes) -> InboxItem | None:
-        raw = self._engine.get(TABLE, key)
-        return None if raw is None else decode_item(raw)
+        return self._store.item(key)
 
     def finish_ops(
         self, items: Iterable[tuple[bytes, InboxItem]], state: ItemState = "done"
@@ -133,7 +105,7 @@ class Inbox:
         for key, item in items:
             message = msgspec.structs.replace(item.message, text="")
             finished = msgspec.structs.replace(item, message=message, state=state, finished_at=now)
-            ops.append(Put(TABLE, key, encode_item(finished)))
+            ops.extend(self._store.put_item(key, finished))
         return ops
 
     async def purge(
@@ -142,10 +114,10 @@ class Inbox:
         """Delete finished markers older than `older_than` seconds; returns how many."""
         cutoff = self._now() - older_than
         stale = [
-            Delete(TABLE, key)
-            for key, item in self._decoded(on_error)
+            key
+            for key, item in self._store.items(on_error)
             if item.state != "pending" and (item.finished_at or 0) < cutoff
         ]
         for start in range(0, len(stale), 1000):
-            await self._engine.write(*stale[start : start + 1000])
+            await self._store.commit(self._store.delete_items(stale[start : start + 1000]))
         return len(stale)

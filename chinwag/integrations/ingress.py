@@ -45,13 +45,12 @@ from chinwag.integrations.commands import (
 from chinwag.integrations.duration import parse_duration
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import Inbox, InboxItem
-from chinwag.integrations.outbox import Outbox, OutboxReply
+from chinwag.integrations.outbox import Outbox, OutboxReply, Store
 from chinwag.integrations.parse import IncomingMessage
 from chinwag.integrations.senders import Sender
 from chinwag.linkcodes import find_code
 from chinwag.records import ChatClient
 from chinwag.service import ChinwagService, PromptInput
-from chinwag.storage.engine import StorageEngine
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +117,7 @@ class TurnRunner:
     def __init__(
         self,
         service: ChinwagService,
-        engine: StorageEngine,
+        store: Store,
         inbox: Inbox,
         outbox: Outbox,
         sender_for: Callable[[ChatClient, str], Sender | None],
@@ -126,7 +125,7 @@ class TurnRunner:
         max_concurrent_turns: int = 64,
     ) -> None:
         self.service = service
-        self.engine = engine
+        self.store = store
         self.inbox = inbox
         self.outbox = outbox
         self.sender_for = sender_for
@@ -163,12 +162,12 @@ class TurnRunner:
             client = self.service.get_client(client_id)
         except NotFound:
             log.info("client %s is gone; dropping %d message(s)", client_id, len(jobs))
-            await self.engine.write(*self.inbox.finish_ops(items, "failed"))
+            await self.store.commit(self.inbox.finish_ops(items, "failed"))
             return
         sender = self.sender_for(client, channel)
         if sender is None:
             log.info("client %s has no %s integration; dropping", client_id, channel)
-            await self.engine.write(*self.inbox.finish_ops(items, "failed"))
+            await self.store.commit(self.inbox.finish_ops(items, "failed"))
             return
         asked = last.item.message
         async with self.turn_slots:
@@ -189,7 +188,7 @@ class TurnRunner:
             else []
         )
         if not parts:
-            await self.engine.write(*self.inbox.finish_ops(items))
+            await self.store.commit(self.inbox.finish_ops(items))
             return
         reply = OutboxReply(
             client_id=client_id,
@@ -218,8 +217,8 @@ class TurnRunner:
             sender = None
         if sender is None:
             reply.state = "failed"
-            await self.engine.write(
-                self.outbox.put_op(job.key, reply), *self.inbox.finish_ops(items, "failed")
+            await self.store.commit(
+                [*self.outbox.put_op(job.key, reply), *self.inbox.finish_ops(items, "failed")]
             )
             return
         await self.deliver(job.key, reply, sender, items)
@@ -248,16 +247,18 @@ class TurnRunner:
                 break
             reply.sent = index + 1
             if reply.sent < len(reply.parts):
-                await self.engine.write(self.outbox.put_op(key, reply))
+                await self.store.commit(self.outbox.put_op(key, reply))
         if state == "sent":
             self.replies_sent += 1
         else:
             self.replies_failed += 1
         reply.state = state  # type: ignore[assignment]
         reply.finished_at = self.outbox.now()
-        await self.engine.write(
-            self.outbox.put_op(key, reply),
-            *self.inbox.finish_ops(items, "done" if state == "sent" else "failed"),
+        await self.store.commit(
+            [
+                *self.outbox.put_op(key, reply),
+                *self.inbox.finish_ops(items, "done" if state == "sent" else "failed"),
+            ]
         )
 
     async def _answer(

@@ -26,7 +26,7 @@ from chinwag.integrations.duration import DEFAULT, parse_duration
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
 from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
-from chinwag.integrations.outbox import Outbox
+from chinwag.integrations.outbox import Outbox, Store
 from chinwag.integrations.parse import GROUP_MODES, GroupMode, IncomingMessage
 from chinwag.integrations.ratelimit import SendRateLimiter
 from chinwag.integrations.senders import Sender, TelegramSender, ZapiSender
@@ -40,7 +40,6 @@ from chinwag.records import (
 )
 from chinwag.runtime.background import BackgroundFailures
 from chinwag.service import ChinwagService
-from chinwag.storage.engine import StorageEngine
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ class IntegrationManager:
     def __init__(
         self,
         service: ChinwagService,
-        engine: StorageEngine,
+        store: Store,
         settings: Settings,
         *,
         background: BackgroundFailures,
@@ -96,13 +95,13 @@ class IntegrationManager:
         lane_idle_timeout: float = 60.0,
     ) -> None:
         self.service = service
-        self.engine = engine
+        self.store = store
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         self._owns_http = http is None
-        self.inbox = Inbox(engine, now=service.now)
-        self.outbox = Outbox(engine, now=service.now)
-        self.runner = TurnRunner(service, engine, self.inbox, self.outbox, self.sender_for)
+        self.inbox = Inbox(store, now=service.now)
+        self.outbox = Outbox(store, now=service.now)
+        self.runner = TurnRunner(service, store, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         # Counters for /metrics (see `stats`).
@@ -226,7 +225,7 @@ class IntegrationManager:
 
     async def _purge_loop(self) -> None:
         while True:
-            if not self.engine.count("inbox") and not self.engine.count("outbox"):
+            if not self.store.count_items() and not self.store.count_replies():
                 # Nothing stored: no timer at all (an idle runtime must not wake every hour).
                 await self._stored_something.wait()
                 self._stored_something = trio.Event()

@@ -8,15 +8,14 @@ have no idempotency key to close it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
 
-from chinwag.integrations.inbox import OnError
-from chinwag.storage.engine import Delete, Put, StorageEngine, Write
-
-TABLE = "outbox"
+from chinwag.integrations.inbox import InboxItem
+from chinwag.storage.engine import Write
+from chinwag.storage.integration_store import IntegrationStore, OnError
 
 ReplyState = Literal["sending", "sent", "failed"]
 
@@ -37,56 +36,45 @@ class OutboxReply(msgspec.Struct, kw_only=True):
     finished_at: float | None = None
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(OutboxReply)
+# The inbox and outbox tables, as storage keeps them (keys and bytes are storage's business).
+Store = IntegrationStore[InboxItem, OutboxReply]
 
 
 class Outbox:
-    def __init__(self, engine: StorageEngine, now: Callable[[], float]) -> None:
-        self._engine = engine
+    """Record replies before sending, tick parts off, list unfinished ones, purge old ones."""
+
+    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+        self._store = store
         # The runtime's wall clock (it follows Trio's clock in tests).
         self.now = now
 
-    @staticmethod
-    def put_op(key: bytes, reply: OutboxReply) -> Write:
-        return Put(TABLE, key, _encoder.encode(reply))
+    def put_op(self, key: bytes, reply: OutboxReply) -> list[Write]:
+        return self._store.put_reply(key, reply)
 
     async def record(self, key: bytes, reply: OutboxReply) -> None:
         """Store a reply before its first part is sent."""
         if not reply.created_at:
             reply.created_at = self.now()
-        await self._engine.write(self.put_op(key, reply))
+        await self._store.commit(self.put_op(key, reply))
 
     def get(self, key: bytes) -> OutboxReply | None:
-        raw = self._engine.get(TABLE, key)
-        return None if raw is None else _decoder.decode(raw)
-
-    def _decoded(self, on_error: OnError | None) -> Iterator[tuple[bytes, OutboxReply]]:
-        """Every stored reply; one that does not decode goes to `on_error` (or raises)."""
-        for key, raw in self._engine.scan(TABLE):
-            try:
-                reply = _decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                if on_error is None:
-                    raise
-                on_error(key, error)
-                continue
-            yield key, reply
+        return self._store.reply(key)
 
     def unfinished(self, on_error: OnError | None = None) -> list[tuple[bytes, OutboxReply]]:
         """Replies recorded but not completely sent (to resume after a restart)."""
-        out = [(key, reply) for key, reply in self._decoded(on_error) if reply.state == "sending"]
+        out = [
+            (key, reply) for key, reply in self._store.replies(on_error) if reply.state == "sending"
+        ]
         out.sort(key=lambda pair: pair[1].created_at)
         return out
 
     async def purge(self, older_than: float, on_error: OnError | None = None) -> int:
         cutoff = self.now() - older_than
-
         stale = [
-            Delete(TABLE, key)
-            for key, reply in self._decoded(on_error)
+            key
+            for key, reply in self._store.replies(on_error)
             if reply.state != "sending" and (reply.finished_at or 0) < cutoff
         ]
         for start in range(0, len(stale), 1000):
-            await self._engine.write(*stale[start : start + 1000])
+            await self._store.commit(self._store.delete_replies(stale[start : start + 1000]))
         return len(stale)

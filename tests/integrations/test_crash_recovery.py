@@ -186,10 +186,9 @@ async def test_killed_between_reply_parts_resumes_without_resending(tmp_path: Pa
 async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path: Path) -> None:
     """In-process simulation of the narrowest window: the model's answer was committed to the
     conversation, then the process died before recording the reply in the outbox."""
-    from chinwag.integrations.inbox import TABLE, InboxItem, encode_item, inbox_key
+    from chinwag.integrations.inbox import InboxItem
     from chinwag.integrations.ingress import turn_key
     from chinwag.integrations.parse import IncomingMessage
-    from chinwag.storage.engine import Put
 
     from .harness import rig
 
@@ -203,9 +202,8 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
         item = InboxItem(
             client_id=client_id, message=message, seq=1, received_at=manager.inbox._now()
         )
-        await service.engine.write(
-            Put(TABLE, inbox_key(client_id, "telegram", "123456:1"), encode_item(item))
-        )
+        store = manager.store
+        await store.commit(store.put_item(store.inbox_key(client_id, "telegram", "123456:1"), item))
         session = await service.open_channel_session(client_id, "telegram", "77", 10800.0)
         # The crashed process's turn, with the key the lane gives this one-message batch.
         await service.prompt(
