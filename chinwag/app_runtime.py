@@ -46,6 +46,8 @@ from chinwag.actors.session import (
     new_id,
 )
 from chinwag.actors.sweeper import Sweeper
+from chinwag.app_feedback import FeedbackMixin
+from chinwag.app_replies import RepliesMixin
 from chinwag.clock import WallClock
 from chinwag.config import Settings
 from chinwag.errors import (
@@ -211,7 +213,7 @@ def _check_session_id(session_id: str) -> str:
     return session_id
 
 
-class Chinwag(ChinwagService):
+class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
     """The facade over one runtime (see chinwag.service for the contract)."""
 
     def __init__(

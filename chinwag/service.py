@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chinwag.actors.reply_log import ReplyGap, ReplyStarted
+from chinwag.actors.reply_log import event_id as event_id  # re-exported for the HTTP layer
 from chinwag.gateways.base import Event
 from chinwag.records import ChatClient, Gateway, Message, Session, ToolCall, Usage
 
@@ -44,7 +46,9 @@ class TurnFinished:
     result: TurnResult
 
 
-StreamItem = Event | TurnFinished
+# A running reply's stream opens with ReplyStarted (the prefix of its event ids);
+# GET …/stream may yield ReplyGap (see chinwag.actors.reply_log).
+StreamItem = Event | TurnFinished | ReplyStarted | ReplyGap
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ import trio
 import uuid_utils
 
 from chinwag.actors import limits
+from chinwag.actors.feedback import SetFeedback, set_feedback
+from chinwag.actors.reply_log import GetReplyLog, ReplyLog, ReplyStarted
 from chinwag.errors import (
     ChinwagError,
     Conflict,
@@ -151,6 +153,7 @@ class _Running:
     epoch: int
     pending: _Pending
     user_messages: list[Message]
+    log: ReplyLog = field(default_factory=ReplyLog)  # what GET …/stream (re)attaches to
 
 
 def new_id() -> str:
@@ -190,6 +193,7 @@ class SessionActor(Actor):
         self.running: _Running | None = None
         self.queue: deque[_Pending] = deque()
         self.epoch = 0
+        self.reply_log: ReplyLog | None = None  # the running (or last) reply's events
 
     async def started(self) -> None:
         # Rebuild from storage: after a crash or a passivation the record there is the truth.
@@ -229,6 +233,10 @@ class SessionActor(Actor):
             return await self._clear()
         if isinstance(message, DeleteSession):
             return await self._delete()
+        if isinstance(message, GetReplyLog):
+            return self.reply_log
+        if isinstance(message, SetFeedback):
+            return await set_feedback(self, message)
         if isinstance(message, CrashForTest):
             raise RuntimeError("crash requested by a test")
         raise TypeError(f"unexpected message {message!r}")
@@ -381,6 +389,8 @@ class SessionActor(Actor):
         self.core.metrics.turns_started += 1
         scope = trio.CancelScope()
         self.running = _Running(scope, self.epoch, pending, user_messages)
+        self.reply_log = self.running.log
+        _send(pending.sink, ReplyStarted(self.reply_log.reply_id))
         self.core.start_task(self._run_turn, self.running, name=f"turn:{session.id}")
 
     async def _run_turn(self, running: _Running) -> None:
@@ -404,9 +414,11 @@ class SessionActor(Actor):
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
         if result is None and outcome.error is None:
-            _send(pending.sink, TurnEnd(None, Conflict("the conversation was cleared")))
+            end = TurnEnd(None, Conflict("the conversation was cleared"))
         else:
-            _send(pending.sink, TurnEnd(result, outcome.error))
+            end = TurnEnd(result, outcome.error)
+        running.log.finish(end)
+        _send(pending.sink, end)
         _close(pending.sink)
 
     async def _stream_reply(self, running: _Running, outcome: TurnOutcome) -> None:
@@ -432,6 +444,7 @@ class SessionActor(Actor):
         async with contextlib.aclosing(stream) as events:  # a stop closes the upstream at once
             async for event in events:
                 self._collect(event, outcome)
+                running.log.append(event)
                 _send(sink, event)
 
     @staticmethod

@@ -168,6 +168,7 @@ def _register_optional_blueprints(app: QuartTrio) -> None:
 
 def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
     """The Quart-Trio app serving `service` with `settings` (body limit, public URL, API key)."""
+    from chinwag.http import feedback
     from chinwag.http.management import blueprint as management_blueprint
     from chinwag.http.public import blueprint as public_blueprint
 
@@ -196,6 +197,8 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
     app.register_blueprint(operations)
     app.register_blueprint(management_blueprint)
     app.register_blueprint(public_blueprint)
+    app.register_blueprint(feedback.public)
+    app.register_blueprint(feedback.management)
     _register_optional_blueprints(app)
-    app.config["CHINWAG_OPENAPI"] = build_openapi(app, REQUEST_SCHEMAS)
+    app.config["CHINWAG_OPENAPI"] = build_openapi(app, (*REQUEST_SCHEMAS, feedback.FeedbackBody))
     return app

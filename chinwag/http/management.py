@@ -30,6 +30,7 @@ from chinwag.http.views import (
     client_view,
     gateway_summary,
     gateway_view,
+    messages_view,
     opened_session_view,
     session_view,
     transcript_markdown,
@@ -233,13 +234,14 @@ async def transcript(client_id: str, session_id: str) -> Response:
     service = deps.service()
     session = service.get_session(client_id, session_id)
     messages = service.messages(session.id)
+    feedback = service.feedback_by_message(session.id)
     filename = f"chinwag-session-{session.id}.{output}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if output == "md":
         client = service.get_client(client_id)
-        text = transcript_markdown(session, client.name, messages)
+        text = transcript_markdown(session, client.name, messages, feedback)
         return Response(
             text.encode(), content_type="text/markdown; charset=utf-8", headers=disposition
         )
-    data = {"session": session_view(session, _now()), "messages": to_builtins(messages)}
+    data = {"session": session_view(session, _now()), "messages": messages_view(messages, feedback)}
     return ok(data, headers=disposition)

@@ -20,9 +20,11 @@ from chinwag.http.sse import (
     SSE_MIMETYPE,
     close_stream,
     event_stream,
+    numbered_event_stream,
     wants_event_stream,
 )
 from chinwag.http.views import messages_view, public_session_view, turn_result_view
+from chinwag.service import ReplyStarted
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
@@ -46,7 +48,8 @@ async def session_info(access_key: str) -> Response:
 @doc("The whole conversation, to restore it after a reload", auth="accessKey")
 async def list_messages(access_key: str) -> Response:
     session = session_for_access_key(access_key)
-    return ok(messages_view(deps.service().messages(session.id)))
+    service = deps.service()
+    return ok(messages_view(service.messages(session.id), service.feedback_by_message(session.id)))
 
 
 @blueprint.post("/prompt")
@@ -77,13 +80,16 @@ async def prompt(access_key: str) -> Response:
         try:
             # Await the first item here: a refusal (403/429/...) is still a JSON envelope.
             first = await anext(iterator)
+            started = first if isinstance(first, ReplyStarted) else None
+            if started is not None:  # the reply runs; its first event may still be a failure
+                first = await anext(iterator)
         except StopAsyncIteration:
             raise ModelFailed("The reply ended before it started.") from None
         except BaseException:
             await close_stream(iterator)  # e.g. the client left while the turn was queued
             raise
         response = Response(
-            event_stream(first, iterator), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS
+            event_stream(first, iterator, started), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS
         )
         response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
         return response
@@ -108,6 +114,28 @@ def idempotency_key_header() -> str | None:
             f"The {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
         )
     return value
+
+
+@blueprint.get("/stream")
+@doc(
+    "Attach to the reply being generated now (SSE), from its start or after Last-Event-ID",
+    auth="accessKey",
+    streams=True,
+    description="The same events as a streamed prompt, each with an `id`, ending with `done` "
+    "(or `error`). With a `Last-Event-ID` header (or `?lastEventId=`) naming an event of this "
+    "reply, only what followed it. 204 when no reply is running.",
+)
+async def attach_to_reply(access_key: str) -> Response:
+    session = session_for_access_key(access_key)
+    last_event_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
+    if last_event_id is not None and len(last_event_id) > 100:
+        raise InvalidInput("Last-Event-ID must be at most 100 characters.")
+    pairs = await deps.service().follow_reply(session.id, last_event_id)
+    if pairs is None:
+        return Response("", status=204, headers={"Cache-Control": "no-store"})
+    response = Response(numbered_event_stream(pairs), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    response.timeout = None
+    return response
 
 
 @blueprint.delete("/messages")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chinwag.records import ChatClient, Gateway, Message, Session, to_builtins
+from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, to_builtins
 from chinwag.service import OpenedSession, TurnResult
 
 # Session fields that are bookkeeping of the runtime, not part of the API.
@@ -89,8 +89,30 @@ def public_session_view(
     return data
 
 
-def messages_view(messages: list[Message]) -> list[dict[str, Any]]:
-    return to_builtins(messages)
+def messages_view(
+    messages: list[Message], feedback: dict[str, Feedback] | None = None
+) -> list[dict[str, Any]]:
+    """Messages as stored; with `feedback` (by message id) each assistant message carries its
+    `feedback` ({rating, comment, createdAt, …} or null)."""
+    data = to_builtins(messages)
+    if feedback is not None:
+        for item in data:
+            if item["role"] == "assistant":
+                item["feedback"] = feedback_view(feedback.get(item["id"]))
+    return data
+
+
+def feedback_view(record: Feedback | None) -> dict[str, Any] | None:
+    """The wire shape of one feedback (the listing's items, and `feedback` in message views)."""
+    if record is None:
+        return None
+    return {
+        "sessionId": record.session_id,
+        "messageId": record.message_id,
+        "rating": record.rating,
+        "comment": record.comment,
+        "createdAt": record.created_at,
+    }
 
 
 def turn_result_view(result: TurnResult) -> dict[str, Any]:
@@ -130,8 +152,14 @@ def _content_markdown(content: str | list[dict[str, Any]]) -> str:
     return "\n\n".join(pieces)
 
 
-def transcript_markdown(session: Session, client_name: str, messages: list[Message]) -> str:
+def transcript_markdown(
+    session: Session,
+    client_name: str,
+    messages: list[Message],
+    feedback: dict[str, Feedback] | None = None,
+) -> str:
     """A readable Markdown transcript: header, then one section per message."""
+    feedback = feedback or {}
     lines = [
         f"# Conversation {session.id}",
         "",
@@ -162,4 +190,14 @@ def transcript_markdown(session: Session, client_name: str, messages: list[Messa
         lines += [_content_markdown(message.content), ""]
         if message.error:
             lines += [f"*Error: {message.error}*", ""]
+        rated = feedback.get(message.id)
+        if rated is not None:
+            thumb = "👍 up" if rated.rating == "up" else "👎 down"
+            comment = f": {_one_line(rated.comment)}" if rated.comment else ""
+            lines += [f"*Feedback: {thumb}{comment}*", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _one_line(text: str) -> str:
+    """A user's comment inside an emphasised line: no line breaks, no Markdown markers."""
+    return " ".join(text.split()).replace("*", "\\*").replace("_", "\\_")

@@ -12,6 +12,9 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - messages        session id + seq (u64 big-endian)      -> Message (a history is one scan)
 - expiry          expiresAt ms (u64 BE) + session id     -> b"" (sweeper: what expires next)
 - purge           purge-at ms (u64 BE) + session id      -> b"" (retention end of expired ones)
+- feedback        session id + seq (u64 BE)              -> Feedback (on that assistant message)
+- client_feedback client id + given-at ms (u64 BE) + session id + seq -> Feedback (newest-first
+                  listing per client; a copy of the feedback row, removed with it)
 - inbox, outbox   owned by the integrations
 """
 
@@ -31,6 +34,8 @@ TABLES = (
     "messages",
     "expiry",
     "purge",
+    "feedback",
+    "client_feedback",
     "inbox",
     "outbox",
 )
@@ -98,3 +103,17 @@ def time_of_time_key(key: bytes) -> float:
 
 def session_of_time_key(key: bytes) -> str:
     return id_str(key[8:24])
+
+
+def feedback_key(session_id: str, seq: int) -> bytes:
+    return message_key(session_id, seq)
+
+
+def client_feedback_key(client_id: str, given_at: float, session_id: str, seq: int) -> bytes:
+    """Sorts a client's feedback by time; reverse scans list it newest first."""
+    return (
+        id_bytes(client_id)
+        + _U64.pack(max(0, int(given_at * 1000)))
+        + id_bytes(session_id)
+        + _U64.pack(seq)
+    )
