@@ -62,7 +62,7 @@ def _size(item: Any) -> int:
         return len(text)
     arguments = getattr(item, "arguments", None)
     result = getattr(item, "result", None)
-    return len(arguments or "") + len(result or "") if isinstance(arguments, str) else 64
+    return len(arguments or "") + len(result or "") if isinstance(arguments, str) else 0
 
 
 class ReplyLog:
