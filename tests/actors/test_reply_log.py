@@ -59,5 +59,5 @@ async def test_the_bound_drops_the_oldest_and_says_so() -> None:
         chars.append(ContentDelta("abcd"))
     chars.finish("end")
     kept = await _drain(chars)
-    assert kept[0][1] == ReplyGap(4)  # 10 characters keep the last two deltas (+ the end)
-    assert [n for n, _ in kept[1:]] == [4, 5]
+    assert kept[0][1] == ReplyGap(3)  # 10 characters keep the last two deltas (+ the end)
+    assert [n for n, _ in kept[1:]] == [3, 4, 5]
