@@ -176,6 +176,28 @@ class Repository:
             *self._delete_session_feedback(session_id),
         ]
 
+    # ---------------------------------------------------------------- expiry and purge indexes
+
+    def due(self, table: str, now: float, limit: int) -> list[tuple[float, str]]:
+        """(time, session id) entries of `expiry` or `purge` due at or before `now`."""
+        rows = self.engine.scan(table, end=keys.time_key_bound(now), limit=limit)
+        return [(keys.time_of_time_key(k), keys.session_of_time_key(k)) for k, _ in rows]
+
+    def next_due(self, table: str) -> float | None:
+        rows = self.engine.scan(table, limit=1)
+        return keys.time_of_time_key(rows[0][0]) if rows else None
+
+    def move_to_purge(self, expired_at: float, session_id: str, purge_at: float) -> list[Write]:
+        return [
+            Delete("expiry", keys.time_key(expired_at, session_id)),
+            Put("purge", keys.time_key(purge_at, session_id), b""),
+        ]
+
+    def drop_purge_entry(self, purge_at: float, session_id: str) -> list[Write]:
+        return [Delete("purge", keys.time_key(purge_at, session_id))]
+
+    # ---------------------------------------------------------------- feedback (page-b)
+
     def message_head(
         self, session_id: str, message_id: str, *, batch: int = 256
     ) -> MessageHead | None:
@@ -191,8 +213,6 @@ class Repository:
             if len(rows) < batch:
                 return None
             end = rows[-1][0]
-
-    # ---------------------------------------------------------------- feedback
 
     def feedback(self, session_id: str, seq: int) -> Feedback | None:
         raw = self.engine.get("feedback", keys.feedback_key(session_id, seq))
@@ -240,23 +260,3 @@ class Repository:
             for record in self.session_feedback(session_id)
         ]
         return ops
-
-    # ---------------------------------------------------------------- expiry and purge indexes
-
-    def due(self, table: str, now: float, limit: int) -> list[tuple[float, str]]:
-        """(time, session id) entries of `expiry` or `purge` due at or before `now`."""
-        rows = self.engine.scan(table, end=keys.time_key_bound(now), limit=limit)
-        return [(keys.time_of_time_key(k), keys.session_of_time_key(k)) for k, _ in rows]
-
-    def next_due(self, table: str) -> float | None:
-        rows = self.engine.scan(table, limit=1)
-        return keys.time_of_time_key(rows[0][0]) if rows else None
-
-    def move_to_purge(self, expired_at: float, session_id: str, purge_at: float) -> list[Write]:
-        return [
-            Delete("expiry", keys.time_key(expired_at, session_id)),
-            Put("purge", keys.time_key(purge_at, session_id), b""),
-        ]
-
-    def drop_purge_entry(self, purge_at: float, session_id: str) -> list[Write]:
-        return [Delete("purge", keys.time_key(purge_at, session_id))]

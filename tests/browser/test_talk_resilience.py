@@ -218,7 +218,9 @@ def test_offline_mid_reply_keeps_streaming_or_recovers_once(live_server: Any, pa
 # ---------------------------------------------------------------- nothing typed is lost
 
 
-def test_message_typed_offline_is_pending_then_sent_once(live_server: Any, page: Any) -> None:
+def test_message_typed_offline_is_pending_then_sent_once(
+    live_server: Any, page: Any, screenshot: Any
+) -> None:
     chat = live_server.chat()
     open_chat(page, chat["talkUrl"])
     keys: list[str] = []
@@ -236,6 +238,7 @@ def test_message_typed_offline_is_pending_then_sent_once(live_server: Any, page:
     assert page.locator(".cw-msg--pending .cw-pending-note").inner_text() == "Not sent yet"
     assert page.locator(".cw-msg--pending .cw-bubble").inner_text() == "sent while offline"
     assert page.input_value("#cw-input") == ""
+    screenshot(page, "page-b-pending-offline")
     page.wait_for_timeout(500)
     assert live_server.public_messages(chat["accessKey"]) == []
     page.context.set_offline(False)
@@ -305,3 +308,51 @@ def test_draft_survives_a_reload(live_server: Any, page: Any) -> None:
     page.reload()
     page.wait_for_selector("#cw-app[data-state=ready]")
     assert page.input_value("#cw-input") == ""  # sent: the draft is gone
+
+
+# ---------------------------------------------------------------- paging
+
+
+def test_long_conversation_loads_newest_first_and_older_on_scroll(
+    live_server: Any, page: Any
+) -> None:
+    chat = live_server.chat()
+    path = f"/api/v1/public/chat-clients/{chat['accessKey']}/prompt"
+    for n in range(60):
+        response = live_server.http.post(path, json={"prompt": f"message {n:02d}"})
+        assert response.status_code == 200, response.text
+    pages: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            pages.append(request.url.split("?", 1)[1]) if "/messages?" in request.url else None
+        ),
+    )
+    open_chat(page, chat["talkUrl"])
+    shown_ids = (
+        "() => [...document.querySelectorAll('#cw-messages .cw-msg')].map(e => e.dataset.id)"
+    )
+    first_page = page.evaluate(shown_ids)
+    assert len(first_page) == 50
+    assert page.locator(".cw-msg--user .cw-bubble").first.inner_text() == "message 35"
+    assert page.locator(".cw-msg--user .cw-bubble").last.inner_text() == "message 59"
+    assert page.evaluate("() => document.getElementById('cw-scroll').scrollTop") > 0
+
+    anchor = page.locator(f".cw-msg[data-id='{first_page[0]}']")
+    page.evaluate("() => { document.getElementById('cw-scroll').scrollTop = 0; }")
+    wait_js(page, "() => document.querySelectorAll('#cw-messages .cw-msg').length === 100")
+    # What the user was looking at stays in place: the old first message did not jump to the top.
+    assert anchor.bounding_box()["y"] > 500
+    page.evaluate("() => { document.getElementById('cw-scroll').scrollTop = 0; }")
+    wait_js(page, "() => document.querySelectorAll('#cw-messages .cw-msg').length === 120")
+    page.evaluate("() => { document.getElementById('cw-scroll').scrollTop = 0; }")
+    page.wait_for_timeout(300)
+    everything = live_server.http.get(
+        f"/api/v1/public/chat-clients/{chat['accessKey']}/messages", params={"limit": 500}
+    ).json()["data"]
+    assert page.evaluate(shown_ids) == [m["id"] for m in everything]  # once each, in order
+    assert [p.split("&")[0] for p in pages] == ["limit=50", "limit=50", "limit=50"]
+    assert [p for p in pages if "before=" in p] == [
+        f"limit=50&before={everything[70]['seq']}",
+        f"limit=50&before={everything[20]['seq']}",
+    ]
