@@ -133,6 +133,8 @@ def test_thumbs_and_comment_are_saved_and_shown_after_reload(
     page.reload()
     page.wait_for_selector("#cw-app[data-state=ready]")
     assert page.locator(".cw-feedback-down").get_attribute("aria-pressed") == "true"
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "page-b-feedback-dark")
     page.click(".cw-feedback-down")  # pressing it again removes the rating
     wait_js(page, "() => document.querySelector('.cw-feedback-down').ariaPressed === 'false'")
     listing = live_server.api("GET", f"/api/v1/web-chat-client/{chat['clientId']}/feedback")
