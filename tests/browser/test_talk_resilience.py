@@ -358,3 +358,32 @@ def test_long_conversation_loads_newest_first_and_older_on_scroll(
         f"limit=50&before={everything[70]['seq']}",
         f"limit=50&before={everything[20]['seq']}",
     ]
+
+
+# ---------------------------------------------------------------- accessibility of these states
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_violations(page: Any) -> list[tuple[str, list[Any]]]:
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")  # page-a's dependency
+    results = axe.Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    return [(v["id"], [n["target"] for n in v["nodes"]]) for v in results.response["violations"]]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_feedback_form_and_pending_message_pass_axe(
+    live_server: Any, page: Any, scheme: str
+) -> None:
+    page.emulate_media(color_scheme=scheme)
+    chat = live_server.chat()
+    open_chat(page, chat["talkUrl"])
+    send(page, "rate me")
+    wait_idle(page)
+    page.click(".cw-feedback-up")
+    page.wait_for_selector(".cw-feedback-form:not([hidden])")
+    assert axe_violations(page) == []
+    page.context.set_offline(True)
+    send(page, "offline one")
+    page.wait_for_selector(".cw-msg--pending")
+    assert axe_violations(page) == []
