@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chinwag.actors.feedback import SetFeedback, check_feedback
 from chinwag.errors import InvalidInput, NotFound
-from chinwag.records import Feedback
+from chinwag.records import Feedback, Message
 from chinwag.storage.keys import id_bytes
 
 if TYPE_CHECKING:
@@ -54,6 +54,16 @@ class FeedbackMixin:
         _check_id(message_id, "message")
         comment = check_feedback(rating, comment)
         return await self._ask_session(session_id, SetFeedback(message_id, rating, comment))
+
+    def feedback_for(self, session_id: str, messages: list[Message]) -> dict[str, Feedback]:
+        """The feedback on these messages (a page of one session), keyed by message id."""
+        _check_id(session_id, "session")
+        if not messages:
+            return {}
+        seqs = [m.seq for m in messages]
+        found = self.repo.feedback_between(session_id, min(seqs), max(seqs))
+        ids = {m.id for m in messages}
+        return {f.message_id: f for f in found if f.message_id in ids}
 
     def feedback_by_message(self, session_id: str) -> dict[str, Feedback]:
         """The session's feedback keyed by message id (for message views and transcripts)."""

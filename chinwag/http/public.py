@@ -49,7 +49,8 @@ async def session_info(access_key: str) -> Response:
 async def list_messages(access_key: str) -> Response:
     session = session_for_access_key(access_key)
     service = deps.service()
-    return ok(messages_view(service.messages(session.id), service.feedback_by_message(session.id)))
+    messages = service.messages(session.id)
+    return ok(messages_view(messages, service.feedback_for(session.id, messages)))
 
 
 @blueprint.post("/prompt")

@@ -218,6 +218,16 @@ class Repository:
         raw = self.engine.get("feedback", keys.feedback_key(session_id, seq))
         return decode(raw, Feedback) if raw is not None else None
 
+    def feedback_between(self, session_id: str, first_seq: int, last_seq: int) -> list[Feedback]:
+        """The feedback on messages first_seq..last_seq (one page of messages: one range read)."""
+        rows = self.engine.scan(
+            "feedback",
+            prefix=keys.id_bytes(session_id),
+            start=keys.feedback_key(session_id, first_seq),
+            end=keys.feedback_key(session_id, last_seq + 1),
+        )
+        return [decode(v, Feedback) for _, v in rows]
+
     def session_feedback(self, session_id: str) -> list[Feedback]:
         """All feedback of a session's conversation, in message order."""
         rows = self.engine.scan("feedback", prefix=keys.id_bytes(session_id))
