@@ -727,6 +727,11 @@
     text = (text ?? "").trim();
     const attachment = state.attachment;
     if ((!text && !attachment) || state.blocked || state.expired) return;
+    if (state.pending.length >= MAX_PENDING) {
+      // Never drop a typed message: this one stays in the composer until some are sent.
+      showBanner(S.pendingOffline, { tone: "warn", kind: "connection" });
+      return;
+    }
     hideBanner("request");
     const entry = addPending(buildPrompt(text, attachment));
     input.value = "";
@@ -1037,7 +1042,7 @@
 
   function addPending(prompt) {
     const entry = { key: newKey(), prompt, createdAt: Date.now() / 1000 };
-    state.pending = [...state.pending, entry].slice(-MAX_PENDING);
+    state.pending = [...state.pending, entry];
     writeStore("pending", state.pending);
     return entry;
   }
@@ -1066,8 +1071,9 @@
   }
 
   /* The server has the message: it is no longer ours to resend. */
-  function acknowledge(entry, item) {
+  function acknowledge(entry, sent) {
     forgetPending(entry.key);
+    const item = pendingItem(entry.key) || sent; // a re-render may have replaced it
     item.classList.remove("cw-msg--pending", "is-sending");
     item.querySelector(".cw-pending-note")?.remove();
   }
