@@ -636,7 +636,12 @@ class Chinwag(ChinwagService):
         if session is None:
             raise NotFound(f"session {session_id} was not found")
         client = self.core.client_of(session)
-        return limits.limit_state(session, client.limiting_parameters, self.core.clock.now())
+        return limits.limit_state(
+            session,
+            client.limiting_parameters,
+            self.core.clock.now(),
+            self.settings.max_history_bytes,
+        )
 
     # ------------------------------------------------------------------ integrations
 
