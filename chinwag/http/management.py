@@ -13,8 +13,15 @@ from quart import Blueprint, Response, request
 
 from chinwag.http import deps
 from chinwag.http.auth import require_api_key
-from chinwag.http.envelope import ok
+from chinwag.http.envelope import JSON_MIMETYPE, ok
 from chinwag.http.openapi import doc
+from chinwag.http.paging import (
+    PAGE_DESCRIPTION,
+    PAGE_QUERY,
+    json_transcript,
+    markdown_transcript,
+    page_query,
+)
 from chinwag.http.schemas import (
     ClientCreate,
     ClientUpdate,
@@ -30,9 +37,10 @@ from chinwag.http.views import (
     client_view,
     gateway_summary,
     gateway_view,
+    messages_view,
     opened_session_view,
     session_view,
-    transcript_markdown,
+    transcript_header,
 )
 from chinwag.records import to_builtins
 
@@ -221,25 +229,37 @@ async def clear_session(client_id: str, session_id: str) -> Response:
     return ok(None, message="Conversation cleared successfully.")
 
 
+@blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/messages")
+@doc("A session's messages, a page at a time", query=PAGE_QUERY, description=PAGE_DESCRIPTION)
+async def list_messages(client_id: str, session_id: str) -> Response:
+    service = deps.service()
+    session = service.get_session(client_id, session_id)
+    limit, before = page_query()
+    return ok(messages_view(service.messages_page(session.id, limit=limit, before=before)))
+
+
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")
 @doc(
     "Download a session's transcript",
     query={"format": "json (default) or md"},
     description="format=json: the envelope with {session, messages}; format=md: text/markdown. "
-    "Both with Content-Disposition: attachment.",
+    "Both with Content-Disposition: attachment. Streamed a page at a time, so memory stays "
+    "bounded whatever the history's length.",
 )
 async def transcript(client_id: str, session_id: str) -> Response:
     output = query_choice("format", "json", ("json", "md"))
     service = deps.service()
     session = service.get_session(client_id, session_id)
-    messages = service.messages(session.id)
+    pages = service.iter_messages(session.id)
     filename = f"chinwag-session-{session.id}.{output}"
-    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if output == "md":
         client = service.get_client(client_id)
-        text = transcript_markdown(session, client.name, messages)
-        return Response(
-            text.encode(), content_type="text/markdown; charset=utf-8", headers=disposition
-        )
-    data = {"session": session_view(session, _now()), "messages": to_builtins(messages)}
-    return ok(data, headers=disposition)
+        body = markdown_transcript(transcript_header(session, client.name), pages)
+        content_type = "text/markdown; charset=utf-8"
+    else:
+        body = json_transcript({"session": session_view(session, _now())}, pages)
+        content_type = JSON_MIMETYPE
+    response = Response(body, content_type=content_type, headers=headers)
+    response.timeout = None  # a long history must not hit Quart's RESPONSE_TIMEOUT
+    return response

@@ -130,8 +130,9 @@ def _content_markdown(content: str | list[dict[str, Any]]) -> str:
     return "\n\n".join(pieces)
 
 
-def transcript_markdown(session: Session, client_name: str, messages: list[Message]) -> str:
-    """A readable Markdown transcript: header, then one section per message."""
+def transcript_header(session: Session, client_name: str) -> str:
+    """The Markdown transcript's header; counts come from the session record, not a read of
+    the whole history."""
     lines = [
         f"# Conversation {session.id}",
         "",
@@ -145,21 +146,31 @@ def transcript_markdown(session: Session, client_name: str, messages: list[Messa
     lines += [
         f"- Created: {_when(session.created_at)}",
         f"- Expires: {_when(session.expires_at)}",
-        f"- Messages: {len(messages)}",
+        f"- Messages: {session.message_count}",
         f"- Tokens: {session.usage.total_tokens} "
         f"({session.usage.input_tokens} in, {session.usage.output_tokens} out)",
         "",
     ]
-    for message in messages:
-        who = "User" if message.role == "user" else "Assistant"
-        status = "" if message.status == "complete" else f" ({message.status})"
-        lines += [f"## {who}{status} · {_when(message.created_at)}", ""]
-        if message.reasoning:
-            quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
-            lines += ["> **Reasoning**", ">", quoted, ""]
-        for call in message.tool_calls:
-            lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
-        lines += [_content_markdown(message.content), ""]
-        if message.error:
-            lines += [f"*Error: {message.error}*", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def message_markdown(message: Message) -> str:
+    """One message's section of the Markdown transcript."""
+    who = "User" if message.role == "user" else "Assistant"
+    status = "" if message.status == "complete" else f" ({message.status})"
+    lines = [f"## {who}{status} · {_when(message.created_at)}", ""]
+    if message.reasoning:
+        quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
+        lines += ["> **Reasoning**", ">", quoted, ""]
+    for call in message.tool_calls:
+        lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
+    lines += [_content_markdown(message.content), ""]
+    if message.error:
+        lines += [f"*Error: {message.error}*", ""]
+    return "\n".join(lines) + "\n"
+
+
+def transcript_markdown(session: Session, client_name: str, messages: list[Message]) -> str:
+    """A readable Markdown transcript: header, then one section per message."""
+    text = transcript_header(session, client_name) + "".join(map(message_markdown, messages))
+    return text.rstrip() + "\n"

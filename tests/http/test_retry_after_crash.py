@@ -10,70 +10,17 @@ retries must get the same stored answer, generated from the history up to k1 ("Y
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 from gateways.fake_openai import FakeOpenAI, Reply, echo_reply, start_fake_openai
+from support.serve_process import ServeProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "retry-crash-test-key"
 FIRST = "first question"
 SECOND = "second question"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServeProcess:
-    """`python -m chinwag.cli serve` on a data directory; each start listens on a new port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.log = data_dir.parent / "serve.log"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
-            ),
-            "CHINWAG_DATA_DIR": str(data_dir),
-            "CHINWAG_API_KEY": API_KEY,
-        }
-        self.base_url = ""
-        self.process: trio.Process | None = None
-
-    async def start(self) -> None:
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
-        env = {**self.env, "CHINWAG_BIND": f"127.0.0.1:{port}"}
-        with self.log.open("ab") as log:
-            self.process = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "chinwag.cli", "serve"],
-                stdout=log,
-                stderr=log,
-                env=env,
-                cwd=str(REPO_ROOT),
-            )
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
-            with trio.fail_after(60):
-                while True:
-                    try:
-                        if (await http.get("/healthz")).status_code == 200:
-                            return
-                    except httpx.TransportError:
-                        pass
-                    await trio.sleep(0.05)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # SIGKILL: no finally blocks, no flush, no graceful shutdown
-        await self.process.wait()
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -95,7 +42,7 @@ async def test_retried_prompt_gets_its_own_answer_after_sigkill(tmp_path: Path, 
         return echo_reply(body)
 
     fake: FakeOpenAI = await start_fake_openai(nursery, responder=responder)
-    child = ServeProcess(tmp_path / "data")
+    child = ServeProcess(tmp_path / "data", API_KEY)
     headers = {"Authorization": f"Bearer {API_KEY}"}
     try:
         await child.start()
@@ -149,8 +96,7 @@ async def test_retried_prompt_gets_its_own_answer_after_sigkill(tmp_path: Path, 
                 await public.get(f"/api/v1/public/chat-clients/{access_key}/messages")
             ).json()["data"]
     finally:
-        if child.process is not None and child.process.returncode is None:
-            await child.kill()
+        await child.stop()
 
     # Both retries: exactly the stored answer to k1, generated from the history up to k1.
     assert [r["completionText"] for r in retries] == [f"You said: {FIRST}"] * 2
