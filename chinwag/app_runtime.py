@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -98,6 +98,12 @@ log = logging.getLogger("chinwag")
 
 MAX_TAG_LENGTH = 256
 MAX_LIST_LIMIT = 200
+# Message pages (GET …/messages): API.md Revision 2 "Paging".
+DEFAULT_MESSAGE_PAGE = 100
+MAX_MESSAGE_PAGE = 500
+MAX_SEQ = (1 << 63) - 1
+# Messages read per step when a transcript streams.
+STREAM_PAGE = 16
 
 
 def _validation_error(exc: msgspec.ValidationError, prefix: str) -> InvalidInput:
@@ -555,8 +561,40 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         await self._ask_session(session_id, ClearConversation())
 
     def messages(self, session_id: str) -> list[Message]:
+        """The whole history at once: for tests and small exports; servers use the pages."""
         _check_session_id(session_id)
         return self.repo.messages(session_id)
+
+    def messages_page(
+        self, session_id: str, *, limit: int = DEFAULT_MESSAGE_PAGE, before: int | None = None
+    ) -> list[Message]:
+        _check_session_id(session_id)
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_MESSAGE_PAGE
+        ):
+            raise InvalidInput(f"limit must be a whole number between 1 and {MAX_MESSAGE_PAGE}")
+        if before is not None and (
+            isinstance(before, bool) or not isinstance(before, int) or not 0 <= before <= MAX_SEQ
+        ):
+            raise InvalidInput(f"before must be a message seq between 0 and {MAX_SEQ}")
+        return self.repo.messages_page(session_id, limit=limit, before=before)
+
+    def iter_messages(
+        self, session_id: str, *, page_size: int = STREAM_PAGE
+    ) -> Iterator[list[Message]]:
+        """The history oldest first, one short read per page, so an export of any length
+        holds one page in memory at a time."""
+        _check_session_id(session_id)
+        after: int | None = None
+        while True:
+            page = self.repo.messages_after(session_id, after, limit=page_size)
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            after = page[-1].seq
 
     # ------------------------------------------------------------------ public (access key)
 
@@ -638,7 +676,12 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         if session is None:
             raise NotFound(f"session {session_id} was not found")
         client = self.core.client_of(session)
-        return limits.limit_state(session, client.limiting_parameters, self.core.clock.now())
+        return limits.limit_state(
+            session,
+            client.limiting_parameters,
+            self.core.clock.now(),
+            self.settings.max_history_bytes,
+        )
 
     # ------------------------------------------------------------------ integrations
 

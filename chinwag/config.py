@@ -25,6 +25,12 @@ class Settings(Struct, kw_only=True):
     max_queued_prompts: int = 8
     # Largest request body accepted (413 above it); images make prompts big.
     max_body_bytes: int = 8 * 1024 * 1024
+    # Bytes one session's stored history may take; a prompt that would pass it is refused (403)
+    # until the conversation is cleared.
+    max_history_bytes: int = 16 * 1024 * 1024
+    # Context window assumed for a model whose gateway sets no contextWindowTokens: the history a
+    # turn sends (newest first) stops there, so a turn costs the same at any history length.
+    default_context_window_tokens: int = 32_000
     # LMDB: initial map size; it grows automatically when full.
     map_size: int = 1 << 30
     # Supervisor: at most `restart_limit` restarts of one session actor within `restart_window`.

@@ -156,9 +156,12 @@ class Session(Api):
     usage: Usage = field(default_factory=Usage)
     conversation_usage: Usage = field(default_factory=Usage)
     message_count: int = 0
+    # Bytes the stored history takes (sum of its encoded messages), for CHINWAG_MAX_HISTORY_BYTES.
+    history_bytes: int = 0
     # Sequence number of the next stored message; never reused, so clearing keeps keys unique.
     next_seq: int = 0
-    # Unix times of the user messages of the last hour, for messagesPerHour.
+    # Unix times of the user messages of the last hour, kept only while messagesPerHour is set
+    # and never more than it (the sliding window needs no more).
     recent_prompts: list[float] = field(default_factory=list)
     # Seconds a renewal (tag call, integration message) extends the session by.
     duration: float = 3600.0
@@ -190,6 +193,9 @@ class Message(Api):
     # Set by the sender of a user message (Telegram update id, Idempotency-Key header): a retry
     # with the same key is answered from the stored turn instead of being stored twice.
     idempotency_key: str | None = None
+    # On an assistant message: the seq of the user message it answers (a retried prompt is
+    # answered with exactly this message, whatever came after it in the session).
+    in_reply_to: int | None = None
 
 
 FeedbackRating = Literal["up", "down"]

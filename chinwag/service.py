@@ -7,7 +7,7 @@ failure is a `chinwag.errors.ChinwagError` carrying its HTTP status and message.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +104,15 @@ class ChinwagService:
     async def delete_session(self, client_id: str, session_id: str) -> None: ...
     async def clear_session(self, session_id: str) -> None: ...
     def messages(self, session_id: str) -> list[Message]: ...
+    def messages_page(
+        self, session_id: str, *, limit: int = 100, before: int | None = None
+    ) -> list[Message]:
+        """At most `limit` messages just before seq `before` (newest when None), oldest first."""
+        ...
+
+    def iter_messages(self, session_id: str, *, page_size: int = 32) -> Iterator[list[Message]]:
+        """The whole history, oldest first, one page at a time (bounded memory)."""
+        ...
 
     # ---- public (access key)
     def resolve_access_key(self, access_key: str, *, allow_expired: bool = False) -> Session: ...

@@ -46,6 +46,30 @@ def prompts_in_last_hour(session: Session, now: float) -> list[float]:
     return [t for t in session.recent_prompts if now - t < HOUR]
 
 
+def record_prompt(session: Session, limits: LimitingParameters, now: float) -> list[float]:
+    """`recent_prompts` after a prompt at `now`: the sliding window of messagesPerHour.
+
+    Nothing is kept while messagesPerHour is unset, and never more than its value (the window
+    only needs the newest N to know when the next slot opens), so the record cannot grow.
+    """
+    per_hour = limits.messages_per_hour
+    if per_hour is None:
+        return []
+    recent = prompts_in_last_hour(session, now)
+    recent.append(now)
+    return recent[-per_hour:]
+
+
+def check_history_size(session: Session, new_bytes: int, max_history_bytes: int | None) -> None:
+    """403 when storing `new_bytes` more would pass the session's history size bound."""
+    if max_history_bytes is not None and session.history_bytes + new_bytes > max_history_bytes:
+        raise LimitReached(
+            f"this conversation is full: its history takes {session.history_bytes} bytes and "
+            f"may take at most {max_history_bytes} (CHINWAG_MAX_HISTORY_BYTES); "
+            "clear the conversation to continue"
+        )
+
+
 def check_turn(
     session: Session,
     limits: LimitingParameters,
@@ -53,8 +77,14 @@ def check_turn(
     *,
     input_tokens: int,
     new_messages: int,
+    new_bytes: int = 0,
+    max_history_bytes: int | None = None,
 ) -> None:
-    """Raise the error that blocks this turn, if any (403 limits, 429 hourly rate)."""
+    """Raise the error that blocks this turn, if any (403 limits, 429 hourly rate).
+
+    `new_bytes` is what the turn's user messages add to the stored history (a lower bound
+    when checked before they are built; the exact size is checked again when they are).
+    """
     ensure_active(session, now)
     if (
         limits.max_messages is not None
@@ -73,6 +103,7 @@ def check_turn(
             f"this conversation used its {limits.max_conversation_tokens} tokens "
             "(maxConversationTokens); clear the conversation to continue"
         )
+    check_history_size(session, new_bytes, max_history_bytes)
     if limits.user_input_max_tokens is not None and input_tokens > limits.user_input_max_tokens:
         raise LimitReached(
             f"the message is about {input_tokens} tokens; this chat accepts at most "
@@ -89,12 +120,19 @@ def check_turn(
             )
 
 
-def limit_state(session: Session, limits: LimitingParameters, now: float) -> dict[str, Any]:
+def limit_state(
+    session: Session,
+    limits: LimitingParameters,
+    now: float,
+    max_history_bytes: int | None = None,
+) -> dict[str, Any]:
     """What the talk page and /usage show about the limits (camelCase, JSON-ready)."""
     recent = prompts_in_last_hour(session, now)
     blocked_by: str | None = None
     if limits.max_messages is not None and session.message_count + 2 > limits.max_messages:
         blocked_by = "maxMessages"
+    elif max_history_bytes is not None and session.history_bytes >= max_history_bytes:
+        blocked_by = "maxHistoryBytes"
     elif (
         limits.max_conversation_tokens is not None
         and session.conversation_usage.total_tokens >= limits.max_conversation_tokens

@@ -5,6 +5,12 @@ counters never race. A turn stores the user message durably *before* the model i
 as a child task (so `Stop`, `Clear` and status reads are served while a reply streams), and
 hands the finished reply back to the actor as a message to be stored. Prompts sent while a turn
 runs wait in a bounded queue (over the bound: 429).
+
+Every answer is stored with `in_reply_to`, the seq of the user message it answers, and a keyed
+prompt's key is indexed (key -> user seq, answer seq) in the transaction that stores it, so a
+retry is answered with exactly its own stored answer. A user message left unanswered by a crash
+is answered first when the next prompt comes (from the history up to it), so the history stays
+a sequence of complete exchanges and the model never sees one cut in the middle.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import uuid_utils
 
 from chinwag.actors import limits
 from chinwag.actors.feedback import SetFeedback, set_feedback
+from chinwag.actors.history import history_budget, model_history
 from chinwag.actors.reply_log import GetReplyLog, ReplyLog, ReplyStarted
 from chinwag.errors import (
     ChinwagError,
@@ -41,7 +48,7 @@ from chinwag.gateways.base import (
 )
 from chinwag.gateways.echo import message_text
 from chinwag.gateways.images import normalize_prompt
-from chinwag.records import Message, Session, ToolCall, Usage
+from chinwag.records import Gateway, Message, Session, ToolCall, Usage
 from chinwag.runtime import Actor
 
 if TYPE_CHECKING:
@@ -171,6 +178,29 @@ def _close(sink: trio.MemorySendChannel[Any]) -> None:
     sink.close()
 
 
+def _finish(sink: trio.MemorySendChannel[Any], end: TurnEnd) -> None:
+    _send(sink, end)
+    _close(sink)
+
+
+def _nobody() -> trio.MemorySendChannel[Any]:
+    """A sink for a turn nobody waits for (answering a message a crash left unanswered)."""
+    send, receive = trio.open_memory_channel[Any](0)
+    receive.close()
+    return send
+
+
+def _input_tokens(contents: list[Any], instructions: str | None) -> int:
+    """What userInputMaxTokens counts: the prompt and its per-prompt instructions."""
+    tokens = sum(estimate_tokens(message_text(c)) for c in contents)
+    return tokens + (estimate_tokens(instructions) if instructions else 0)
+
+
+def _least_bytes(contents: list[Any]) -> int:
+    """A lower bound of the bytes `contents` take once stored (the exact size is known later)."""
+    return sum(len(message_text(c).encode("utf-8", "surrogatepass")) for c in contents)
+
+
 def _result_of(reply: Message, created: list[Message]) -> dict[str, Any]:
     """The prompt endpoint's `data` for a stored (or uncommitted) reply."""
     return {
@@ -263,7 +293,9 @@ class SessionActor(Actor):
         if limits.is_expired(session, self.core.clock.now()):
             raise Conflict("this session has expired and is read-only until it is purged")
         self._abandon_turns(Conflict("the conversation was cleared"))
-        cleared = msgspec.structs.replace(session, message_count=0, conversation_usage=Usage())
+        cleared = msgspec.structs.replace(
+            session, message_count=0, history_bytes=0, conversation_usage=Usage()
+        )
         await self._save(cleared, self.core.repo.clear_messages(session.id))
 
     async def _delete(self) -> None:
@@ -297,13 +329,14 @@ class SessionActor(Actor):
         if message.idempotency_key is None:
             # Fail fast; a keyed prompt may be a retry of an answered turn, which `_begin`
             # answers from storage even when the limits have been reached since.
-            input_tokens = sum(estimate_tokens(message_text(c)) for c in contents)
             limits.check_turn(
                 session,
                 client.limiting_parameters,
                 self.core.clock.now(),
-                input_tokens=input_tokens,
+                input_tokens=_input_tokens(contents, message.instructions),
                 new_messages=len(contents) if message.commit else 0,
+                new_bytes=_least_bytes(contents) if message.commit else 0,
+                max_history_bytes=self.core.settings.max_history_bytes,
             )
         pending = _Pending(
             contents, message.commit, message.instructions, message.sink, message.idempotency_key
@@ -324,33 +357,32 @@ class SessionActor(Actor):
         session = self._require()
         client = self.core.client_of(session)
         now = self.core.clock.now()
+        max_bytes = self.core.settings.max_history_bytes
         try:
             retried = self._keyed_turn(session, pending)
-        except ChinwagError as exc:
-            _send(pending.sink, TurnEnd(None, exc))
-            _close(pending.sink)
-            return
-        if retried is not None and retried[1] is not None:
-            # The same prompt was answered already: hand back the stored turn, ask nothing.
-            user, reply = retried
-            _send(pending.sink, TurnEnd(_result_of(reply, [user, reply]), None))
-            _close(pending.sink)
-            return
-        try:
-            input_tokens = sum(estimate_tokens(message_text(c)) for c in pending.contents)
+            if retried is not None and retried[1] is not None:
+                # The same prompt was answered already: hand back its stored answer, ask nothing.
+                user, reply = retried
+                if self._stored_answer_stands(session, reply):
+                    _finish(pending.sink, TurnEnd(_result_of(reply, [user, reply]), None))
+                    return
+            if retried is None and await self._answer_unanswered_first(session, pending):
+                return
             limits.check_turn(
                 session,
                 client.limiting_parameters,
                 now,
-                input_tokens=input_tokens,
+                input_tokens=_input_tokens(pending.contents, pending.instructions),
                 new_messages=len(pending.contents) if pending.commit and retried is None else 0,
+                new_bytes=0,
+                max_history_bytes=max_bytes,
             )
         except ChinwagError as exc:
-            _send(pending.sink, TurnEnd(None, exc))
-            _close(pending.sink)
+            _finish(pending.sink, TurnEnd(None, exc))
             return
         if retried is not None:
-            # Stored before a crash but never answered: answer it without storing it again.
+            # Stored before a crash but never answered: answer it without storing it again,
+            # from the history up to it.
             await self._launch(pending, [retried[0]])
             return
         seq = session.next_seq
@@ -366,23 +398,63 @@ class SessionActor(Actor):
             )
             for i, c in enumerate(pending.contents)
         ]
-        recent = [*limits.prompts_in_last_hour(session, now), now]
         updated = msgspec.structs.replace(
             session,
             expires_at=limits.renewed_expiry(session.expires_at, now),
             last_activity_at=now,
-            recent_prompts=recent,
+            recent_prompts=limits.record_prompt(session, client.limiting_parameters, now),
         )
         extra: list[Any] = []
         if pending.commit:
+            extra, size = self.core.repo.put_messages_sized(session.id, user_messages)
+            try:
+                limits.check_history_size(session, size, max_bytes)
+            except ChinwagError as exc:
+                _finish(pending.sink, TurnEnd(None, exc))
+                return
+            if pending.idempotency_key is not None:
+                extra += self.core.repo.put_idempotency(
+                    session.id, pending.idempotency_key, user_messages[-1].seq
+                )
             updated = msgspec.structs.replace(
                 updated,
                 next_seq=seq + len(user_messages),
                 message_count=session.message_count + len(user_messages),
+                history_bytes=session.history_bytes + size,
             )
-            extra = self.core.repo.put_messages(session.id, user_messages)
         await self._save(updated, extra)  # durable before the model sees it
         await self._launch(pending, user_messages)
+
+    def _stored_answer_stands(self, session: Session, reply: Message) -> bool:
+        """Whether a retry gets the stored answer as is (raises when it cannot be answered).
+
+        A complete or stopped answer is returned exactly. An error marker that is still the
+        newest message is answered again (the retry is why the client came back); one with
+        other exchanges after it cannot be answered again without breaking the history's order.
+        """
+        if reply.status != "error":
+            return True
+        if reply.seq == session.next_seq - 1:
+            return False
+        raise ModelFailed(
+            "the assistant could not answer this message and the conversation has moved on; "
+            "send it again as a new message"
+        )
+
+    async def _answer_unanswered_first(self, session: Session, pending: _Pending) -> bool:
+        """When the newest stored message is a user message nobody answered (the process died
+        before its reply was stored), answer it now, before `pending`, which waits at the front
+        of the queue. Its answer is stored for a later retry of that message."""
+        if limits.is_expired(session, self.core.clock.now()):
+            return False
+        tail = next(self.core.repo.messages_backward(session.id, batch=1), None)
+        if tail is None or tail.role != "user":
+            return False
+        log.info("session %s: answering message %d left unanswered", session.id, tail.seq)
+        self.queue.appendleft(pending)
+        recovery = _Pending([tail.content], True, None, _nobody(), tail.idempotency_key)
+        await self._launch(recovery, [tail])
+        return True
 
     async def _launch(self, pending: _Pending, user_messages: list[Message]) -> None:
         session = self._require()
@@ -434,7 +506,7 @@ class SessionActor(Actor):
                 context.append(fetched)
         if running.pending.instructions:
             context.append(running.pending.instructions)
-        history = self._model_history(session, running)
+        history = self._model_history(session, gateway, running, context)
         outcome.prompt_tokens = estimate_tokens(
             "\n".join(context) + "".join(message_text(m["content"]) for m in history)
         )
@@ -470,37 +542,40 @@ class SessionActor(Actor):
     def _keyed_turn(
         self, session: Session, pending: _Pending
     ) -> tuple[Message, Message | None] | None:
-        """The stored user message carrying this prompt's idempotency key, and its complete
-        answer if it has one (None when the key was never seen: a new prompt)."""
-        if pending.idempotency_key is None or not pending.commit:
+        """The stored user message carrying this prompt's idempotency key, and its stored
+        answer if it has one (None when the key was never seen: a new prompt). Found through
+        the key index, however many messages came after it."""
+        key = pending.idempotency_key
+        if key is None or not pending.commit:
             return None
-        recent = self.core.repo.messages(session.id, limit=64, newest_first=True)
-        answer: Message | None = None
-        for message in recent:
-            if message.role == "assistant":
-                answer = message
-            elif message.idempotency_key == pending.idempotency_key:
-                if message.content != pending.contents[-1]:
-                    raise Conflict(
-                        "this Idempotency-Key was already used for a different prompt; "
-                        "use a new key for a new message"
-                    )
-                return message, answer if answer and answer.status == "complete" else None
-            else:
-                answer = None
-        return None
+        entry = self.core.repo.idempotency_entry(session.id, key)
+        if entry is None:
+            return None
+        user_seq, answer_seq = entry
+        user = self.core.repo.message(session.id, user_seq)
+        if user is None:
+            return None
+        if user.content != pending.contents[-1]:
+            raise Conflict(
+                "this Idempotency-Key was already used for a different prompt; "
+                "use a new key for a new message"
+            )
+        answer = self.core.repo.message(session.id, answer_seq) if answer_seq is not None else None
+        return user, answer
 
-    def _model_history(self, session: Session, running: _Running) -> list[dict[str, Any]]:
-        """The stored conversation in OpenAI shape, plus an uncommitted prompt at the end."""
-        stored = self.core.repo.messages(session.id)
-        history = [
-            {"role": m.role, "content": m.content}
-            for m in stored
-            if not (m.role == "assistant" and m.status == "error" and not m.content)
-        ]
-        if not running.pending.commit:
-            history.extend({"role": "user", "content": c} for c in running.pending.contents)
-        return history
+    def _model_history(
+        self, session: Session, gateway: Gateway, running: _Running, context: list[str]
+    ) -> list[dict[str, Any]]:
+        """What the model is sent: the newest stored messages up to (and including) the one
+        answered, as far as the context budget goes, plus an uncommitted prompt at the end."""
+        budget = history_budget(gateway, self.core.settings, estimate_tokens("\n".join(context)))
+        repo = self.core.repo
+        pending = running.pending
+        if pending.commit and running.user_messages:
+            up_to = running.user_messages[-1].seq
+            return model_history(repo.messages_backward(session.id, up_to=up_to), budget)
+        extra = [{"role": "user", "content": c} for c in pending.contents]
+        return model_history(repo.messages_backward(session.id), budget, extra=extra)
 
     async def _finish_turn(self, message: _FinishTurn) -> dict[str, Any] | None:
         running = self.running
@@ -516,6 +591,7 @@ class SessionActor(Actor):
         session = self._require()
         now = self.core.clock.now()
         commit = running.pending.commit if running is not None else True
+        answered = running.user_messages[-1] if running and running.user_messages else None
         usage = outcome.billed_usage()
         if usage.total_tokens == 0 and usage.input_tokens + usage.output_tokens:
             usage = msgspec.structs.replace(
@@ -532,6 +608,7 @@ class SessionActor(Actor):
             usage=usage,
             status=outcome.status,  # type: ignore[arg-type]
             error=outcome.error.message if outcome.error else None,
+            in_reply_to=answered.seq if commit and answered is not None else None,
         )
         updated = msgspec.structs.replace(
             session,
@@ -541,10 +618,17 @@ class SessionActor(Actor):
         )
         extra: list[Any] = []
         if commit:
+            extra, size = self.core.repo.put_messages_sized(session.id, [reply])
+            if answered is not None and answered.idempotency_key is not None:
+                extra += self.core.repo.put_idempotency(
+                    session.id, answered.idempotency_key, answered.seq, reply.seq
+                )
             updated = msgspec.structs.replace(
-                updated, next_seq=session.next_seq + 1, message_count=session.message_count + 1
+                updated,
+                next_seq=session.next_seq + 1,
+                message_count=session.message_count + 1,
+                history_bytes=session.history_bytes + size,
             )
-            extra = self.core.repo.put_messages(session.id, [reply])
         await self._save(updated, extra)
         created = (running.user_messages if running is not None else []) + [reply] if commit else []
         return _result_of(reply, created)

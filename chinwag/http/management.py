@@ -7,14 +7,22 @@ Handlers stay thin: validate the body (schemas), call the runtime facade, shape 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from msgspec import UNSET
 from quart import Blueprint, Response, request
 
 from chinwag.http import deps
 from chinwag.http.auth import require_api_key
-from chinwag.http.envelope import ok
+from chinwag.http.envelope import JSON_MIMETYPE, ok
 from chinwag.http.openapi import doc
+from chinwag.http.paging import (
+    PAGE_DESCRIPTION,
+    PAGE_QUERY,
+    json_transcript,
+    markdown_transcript,
+    page_query,
+)
 from chinwag.http.schemas import (
     ClientCreate,
     ClientUpdate,
@@ -33,7 +41,7 @@ from chinwag.http.views import (
     messages_view,
     opened_session_view,
     session_view,
-    transcript_markdown,
+    transcript_header,
 )
 from chinwag.records import to_builtins
 
@@ -222,26 +230,39 @@ async def clear_session(client_id: str, session_id: str) -> Response:
     return ok(None, message="Conversation cleared successfully.")
 
 
+@blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/messages")
+@doc("A session's messages, a page at a time", query=PAGE_QUERY, description=PAGE_DESCRIPTION)
+async def list_messages(client_id: str, session_id: str) -> Response:
+    service = deps.service()
+    session = service.get_session(client_id, session_id)
+    limit, before = page_query()
+    messages = service.messages_page(session.id, limit=limit, before=before)
+    return ok(messages_view(messages, service.feedback_for(session.id, messages)))
+
+
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")
 @doc(
     "Download a session's transcript",
     query={"format": "json (default) or md"},
     description="format=json: the envelope with {session, messages}; format=md: text/markdown. "
-    "Both with Content-Disposition: attachment.",
+    "Both with Content-Disposition: attachment. Streamed a page at a time, so memory stays "
+    "bounded whatever the history's length.",
 )
 async def transcript(client_id: str, session_id: str) -> Response:
     output = query_choice("format", "json", ("json", "md"))
     service = deps.service()
     session = service.get_session(client_id, session_id)
-    messages = service.messages(session.id)
-    feedback = service.feedback_by_message(session.id)
+    pages = service.iter_messages(session.id)
+    feedback = partial(service.feedback_for, session.id)
     filename = f"chinwag-session-{session.id}.{output}"
-    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if output == "md":
         client = service.get_client(client_id)
-        text = transcript_markdown(session, client.name, messages, feedback)
-        return Response(
-            text.encode(), content_type="text/markdown; charset=utf-8", headers=disposition
-        )
-    data = {"session": session_view(session, _now()), "messages": messages_view(messages, feedback)}
-    return ok(data, headers=disposition)
+        body = markdown_transcript(transcript_header(session, client.name), pages, feedback)
+        content_type = "text/markdown; charset=utf-8"
+    else:
+        body = json_transcript({"session": session_view(session, _now())}, pages, feedback)
+        content_type = JSON_MIMETYPE
+    response = Response(body, content_type=content_type, headers=headers)
+    response.timeout = None  # a long history must not hit Quart's RESPONSE_TIMEOUT
+    return response

@@ -14,6 +14,7 @@ from chinwag.http import deps
 from chinwag.http.auth import session_for_access_key
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
+from chinwag.http.paging import PAGE_DESCRIPTION, PAGE_QUERY, page_query
 from chinwag.http.schemas import PromptBody, read_body
 from chinwag.http.sse import (
     SSE_HEADERS,
@@ -45,11 +46,17 @@ async def session_info(access_key: str) -> Response:
 
 
 @blueprint.get("/messages")
-@doc("The whole conversation, to restore it after a reload", auth="accessKey")
+@doc(
+    "The conversation, a page at a time, to restore it after a reload",
+    auth="accessKey",
+    query=PAGE_QUERY,
+    description=PAGE_DESCRIPTION,
+)
 async def list_messages(access_key: str) -> Response:
     session = session_for_access_key(access_key)
+    limit, before = page_query()
     service = deps.service()
-    messages = service.messages(session.id)
+    messages = service.messages_page(session.id, limit=limit, before=before)
     return ok(messages_view(messages, service.feedback_for(session.id, messages)))
 
 

@@ -152,14 +152,9 @@ def _content_markdown(content: str | list[dict[str, Any]]) -> str:
     return "\n\n".join(pieces)
 
 
-def transcript_markdown(
-    session: Session,
-    client_name: str,
-    messages: list[Message],
-    feedback: dict[str, Feedback] | None = None,
-) -> str:
-    """A readable Markdown transcript: header, then one section per message."""
-    feedback = feedback or {}
+def transcript_header(session: Session, client_name: str) -> str:
+    """The Markdown transcript's header; counts come from the session record, not a read of
+    the whole history."""
     lines = [
         f"# Conversation {session.id}",
         "",
@@ -173,31 +168,47 @@ def transcript_markdown(
     lines += [
         f"- Created: {_when(session.created_at)}",
         f"- Expires: {_when(session.expires_at)}",
-        f"- Messages: {len(messages)}",
+        f"- Messages: {session.message_count}",
         f"- Tokens: {session.usage.total_tokens} "
         f"({session.usage.input_tokens} in, {session.usage.output_tokens} out)",
         "",
     ]
-    for message in messages:
-        who = "User" if message.role == "user" else "Assistant"
-        status = "" if message.status == "complete" else f" ({message.status})"
-        lines += [f"## {who}{status} · {_when(message.created_at)}", ""]
-        if message.reasoning:
-            quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
-            lines += ["> **Reasoning**", ">", quoted, ""]
-        for call in message.tool_calls:
-            lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
-        lines += [_content_markdown(message.content), ""]
-        if message.error:
-            lines += [f"*Error: {message.error}*", ""]
-        rated = feedback.get(message.id)
-        if rated is not None:
-            thumb = "👍 up" if rated.rating == "up" else "👎 down"
-            comment = f": {_one_line(rated.comment)}" if rated.comment else ""
-            lines += [f"*Feedback: {thumb}{comment}*", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
+    """One message's section of the Markdown transcript (with the user's feedback on it)."""
+    who = "User" if message.role == "user" else "Assistant"
+    status = "" if message.status == "complete" else f" ({message.status})"
+    lines = [f"## {who}{status} · {_when(message.created_at)}", ""]
+    if message.reasoning:
+        quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
+        lines += ["> **Reasoning**", ">", quoted, ""]
+    for call in message.tool_calls:
+        lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
+    lines += [_content_markdown(message.content), ""]
+    if message.error:
+        lines += [f"*Error: {message.error}*", ""]
+    if feedback is not None:
+        thumb = "👍 up" if feedback.rating == "up" else "👎 down"
+        comment = f": {_one_line(feedback.comment)}" if feedback.comment else ""
+        lines += [f"*Feedback: {thumb}{comment}*", ""]
+    return "\n".join(lines) + "\n"
 
 
 def _one_line(text: str) -> str:
     """A user's comment inside an emphasised line: no line breaks, no Markdown markers."""
     return " ".join(text.split()).replace("*", "\\*").replace("_", "\\_")
+
+
+def transcript_markdown(
+    session: Session,
+    client_name: str,
+    messages: list[Message],
+    feedback: dict[str, Feedback] | None = None,
+) -> str:
+    """A readable Markdown transcript: header, then one section per message."""
+    feedback = feedback or {}
+    sections = "".join(message_markdown(m, feedback.get(m.id)) for m in messages)
+    text = transcript_header(session, client_name) + sections
+    return text.rstrip() + "\n"

@@ -10,6 +10,7 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - tags            client id + utf8(tag)                  -> session id (latest session of a tag)
 - channels        client id + channel + 0x00 + ext id    -> session id
 - messages        session id + seq (u64 big-endian)      -> Message (a history is one scan)
+- idempotency     session id + sha256(idempotency key)   -> user seq [+ answer seq] (u64 BE each)
 - expiry          expiresAt ms (u64 BE) + session id     -> b"" (sweeper: what expires next)
 - purge           purge-at ms (u64 BE) + session id      -> b"" (retention end of expired ones)
 - feedback        session id + seq (u64 BE)              -> Feedback (on that assistant message)
@@ -20,6 +21,7 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 TABLES = (
@@ -32,6 +34,7 @@ TABLES = (
     "tags",
     "channels",
     "messages",
+    "idempotency",
     "expiry",
     "purge",
     "feedback",
@@ -73,6 +76,19 @@ def message_key(session_id: str, seq: int) -> bytes:
 
 def seq_of_message_key(key: bytes) -> int:
     return _U64.unpack(key[16:24])[0]
+
+
+def idempotency_key(session_id: str, key: str) -> bytes:
+    """A client-chosen key of any length or alphabet, hashed so it always fits a storage key."""
+    return id_bytes(session_id) + hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def pack_seqs(*seqs: int) -> bytes:
+    return b"".join(_U64.pack(seq) for seq in seqs)
+
+
+def unpack_seqs(raw: bytes) -> tuple[int, ...]:
+    return tuple(_U64.unpack_from(raw, offset)[0] for offset in range(0, len(raw) - 7, 8))
 
 
 def tag_key(client_id: str, tag: str) -> bytes:

@@ -6,7 +6,7 @@ so a caller can commit several record changes atomically in one durable `commit`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from msgspec import Struct
 
@@ -14,6 +14,8 @@ from chinwag.records import ChatClient, Feedback, Gateway, Message, Session
 from chinwag.storage import keys
 from chinwag.storage.codec import decode, encode
 from chinwag.storage.engine import Delete, DeletePrefix, Put, StorageEngine, Write
+
+MAX_SEQ = (1 << 64) - 1
 
 
 class ApiKeyRecord(Struct, kw_only=True):
@@ -145,6 +147,7 @@ class Repository:
             Delete("expiry", keys.time_key(session.expires_at, session.id)),
             DeletePrefix("messages", sid),
             *self._delete_session_feedback(session.id),
+            DeletePrefix("idempotency", sid),
         ]
         if (
             session.tag is not None
@@ -162,19 +165,91 @@ class Repository:
     def messages(
         self, session_id: str, *, limit: int | None = None, newest_first: bool = False
     ) -> list[Message]:
+        """A whole history (or its first/last `limit`); serving paths use the paged reads."""
         rows = self.engine.scan(
             "messages", prefix=keys.id_bytes(session_id), reverse=newest_first, limit=limit
         )
         return [decode(v, Message) for _, v in rows]
 
+    def message(self, session_id: str, seq: int) -> Message | None:
+        raw = self.engine.get("messages", keys.message_key(session_id, seq))
+        return decode(raw, Message) if raw is not None else None
+
+    def messages_page(
+        self, session_id: str, *, limit: int, before: int | None = None
+    ) -> list[Message]:
+        """At most `limit` messages just before seq `before` (the newest when None), oldest first.
+
+        One reverse range read: its cost depends on `limit`, not on the history's length.
+        """
+        end = keys.message_key(session_id, min(before, MAX_SEQ)) if before is not None else None
+        rows = self.engine.scan(
+            "messages", prefix=keys.id_bytes(session_id), end=end, reverse=True, limit=limit
+        )
+        return [decode(v, Message) for _, v in reversed(rows)]
+
+    def messages_after(self, session_id: str, after: int | None, *, limit: int) -> list[Message]:
+        """At most `limit` messages after seq `after` (from the first when None), oldest first."""
+        start = keys.message_key(session_id, after + 1) if after is not None else None
+        rows = self.engine.scan(
+            "messages", prefix=keys.id_bytes(session_id), start=start, limit=limit
+        )
+        return [decode(v, Message) for _, v in rows]
+
+    def messages_backward(
+        self, session_id: str, *, up_to: int | None = None, batch: int = 32
+    ) -> Iterator[Message]:
+        """Newest first from seq `up_to` (inclusive; the newest when None), read in small
+        batches so a caller that stops early (a context budget is full) reads no more."""
+        prefix = keys.id_bytes(session_id)
+        end = keys.message_key(session_id, up_to + 1) if up_to is not None else None
+        while True:
+            rows = self.engine.scan("messages", prefix=prefix, end=end, reverse=True, limit=batch)
+            for _, value in rows:
+                yield decode(value, Message)
+            if len(rows) < batch:
+                return
+            end = rows[-1][0]
+            batch = min(batch * 2, 512)
+
     def put_messages(self, session_id: str, messages: Sequence[Message]) -> list[Write]:
-        return [Put("messages", keys.message_key(session_id, m.seq), encode(m)) for m in messages]
+        return self.put_messages_sized(session_id, messages)[0]
+
+    def put_messages_sized(
+        self, session_id: str, messages: Sequence[Message]
+    ) -> tuple[list[Write], int]:
+        """The writes of `messages` and the bytes they take once stored (history size bound)."""
+        ops: list[Write] = []
+        size = 0
+        for m in messages:
+            value = encode(m)
+            size += len(value)
+            ops.append(Put("messages", keys.message_key(session_id, m.seq), value))
+        return ops, size
 
     def clear_messages(self, session_id: str) -> list[Write]:
+        sid = keys.id_bytes(session_id)
         return [
-            DeletePrefix("messages", keys.id_bytes(session_id)),
+            DeletePrefix("messages", sid),
+            DeletePrefix("idempotency", sid),
             *self._delete_session_feedback(session_id),
         ]
+
+    # ---------------------------------------------------------------- idempotency index
+
+    def idempotency_entry(self, session_id: str, key: str) -> tuple[int, int | None] | None:
+        """(seq of the user message sent with `key`, seq of its answer or None), if stored."""
+        raw = self.engine.get("idempotency", keys.idempotency_key(session_id, key))
+        if raw is None:
+            return None
+        seqs = keys.unpack_seqs(raw)
+        return seqs[0], (seqs[1] if len(seqs) > 1 else None)
+
+    def put_idempotency(
+        self, session_id: str, key: str, user_seq: int, answer_seq: int | None = None
+    ) -> list[Write]:
+        seqs = (user_seq,) if answer_seq is None else (user_seq, answer_seq)
+        return [Put("idempotency", keys.idempotency_key(session_id, key), keys.pack_seqs(*seqs))]
 
     # ---------------------------------------------------------------- expiry and purge indexes
 
