@@ -1,9 +1,10 @@
 """First start: make an empty data directory usable in one command.
 
 On a first start (no API keys, no gateways, no chat clients) this creates an admin API key
-(shown once; only its hash is stored), an AI gateway (the offline `echo`, or the model server of
-CHINWAG_OPENAI_BASE_URL / OPENAI_API_KEY) and a demo chat client with a live session, and
-returns what to print: the key and a ready talk URL. It uses only the runtime facade.
+(shown once; only its hash is stored) unless CHINWAG_API_KEY already provides one, an AI
+gateway (the offline `echo`, or the model server of CHINWAG_OPENAI_BASE_URL / OPENAI_API_KEY)
+and a demo chat client with a live session, and returns what to print: the key (if one was
+made) and a ready talk URL. It uses only the runtime facade.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ async def bootstrap(service: ChinwagService, settings: Settings) -> BootstrapRes
     if not is_first_start(service):
         no_credentials = not service.list_api_keys() and not settings.api_key
         return BootstrapResult(no_credentials=no_credentials)
-    _info, api_key = await service.create_api_key("admin (first start)")
+    api_key: str | None = None
+    if not settings.api_key:
+        # With CHINWAG_API_KEY set the operator has a key: minting and printing another one
+        # would only put a second admin credential into the logs.
+        _info, api_key = await service.create_api_key("admin (first start)")
     if settings.openai_base_url:
         provider = "openai"
         parameters = {
@@ -88,11 +93,17 @@ def describe(result: BootstrapResult, settings: Settings) -> list[str]:
             "Create a key with `chinwag keys create --data-dir "
             f"{settings.data_dir} <name>` while the server is stopped.",
         ]
-    if result.api_key is None:
+    if result.talk_url is None:
         return []
+    if result.api_key is None:
+        lines = ["First start: the management API key is the one in CHINWAG_API_KEY."]
+    else:
+        lines = [
+            "First start: created an admin API key. It is shown ONCE; store it now:",
+            f"    {result.api_key}",
+        ]
     return [
-        "First start: created an admin API key. It is shown ONCE; store it now:",
-        f"    {result.api_key}",
+        *lines,
         f"Created a demo AI gateway ({result.provider}) and a demo chat client.",
         "Open the demo chat in a browser:",
         f"    {result.talk_url}",

@@ -41,7 +41,10 @@ SETTING_HELP: dict[str, str] = {
     "passivate_after_seconds": "Idle seconds after which a session leaves memory "
     "(it is revived on the next message).",
     "max_queued_prompts": "Prompts that may wait behind a running reply in one session before 429.",
-    "max_body_bytes": "Largest request body accepted (413 above it).",
+    "max_body_bytes": "Largest management request body (413 above it).",
+    "max_public_body_bytes": "Largest public or webhook request body (413 above it).",
+    "max_prompt_body_bytes": "Largest public prompt body with image parts (413 above it).",
+    "body_timeout_seconds": "Seconds a request body may take to arrive (408 after).",
     "map_size": "Initial LMDB map size in bytes (it grows automatically).",
     "restart_limit": "Restarts of one session actor allowed within the restart window.",
     "restart_window_seconds": "The window for restart_limit, in seconds.",

@@ -23,7 +23,8 @@ class Settings(Struct, kw_only=True):
     passivate_after_seconds: float = 300.0
     # Prompts that may wait behind a running reply in one session before 429.
     max_queued_prompts: int = 8
-    # Largest request body accepted (413 above it); images make prompts big.
+    # Request body caps (413 above them, checked while the body arrives, never buffered past):
+    # management routes; public routes and webhooks; a public prompt with image parts.
     max_body_bytes: int = 8 * 1024 * 1024
     # Bytes one session's stored history may take; a prompt that would pass it is refused (403)
     # until the conversation is cleared.
@@ -31,6 +32,10 @@ class Settings(Struct, kw_only=True):
     # Context window assumed for a model whose gateway sets no contextWindowTokens: the history a
     # turn sends (newest first) stops there, so a turn costs the same at any history length.
     default_context_window_tokens: int = 32_000
+    max_public_body_bytes: int = 1024 * 1024
+    max_prompt_body_bytes: int = 10 * 1024 * 1024
+    # A request body that has not fully arrived this long after it is first read gets 408.
+    body_timeout_seconds: float = 15.0
     # LMDB: initial map size; it grows automatically when full.
     map_size: int = 1 << 30
     # Supervisor: at most `restart_limit` restarts of one session actor within `restart_window`.

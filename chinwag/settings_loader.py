@@ -106,8 +106,11 @@ def _check(settings: Settings) -> Settings:
         raise InvalidInput(
             f"bind must be host:port (for example 127.0.0.1:8080), not {settings.bind!r}."
         )
-    if settings.max_body_bytes < 1024:
-        raise InvalidInput("max_body_bytes must be at least 1024.")
+    for name in ("max_body_bytes", "max_public_body_bytes", "max_prompt_body_bytes"):
+        if getattr(settings, name) < 1024:
+            raise InvalidInput(f"{name} must be at least 1024.")
+    if not 0 < settings.body_timeout_seconds <= 3600:
+        raise InvalidInput("body_timeout_seconds must be above 0 and at most 3600.")
     if settings.public_url is not None and not settings.public_url.startswith(
         ("http://", "https://")
     ):

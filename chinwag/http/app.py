@@ -23,6 +23,8 @@ from werkzeug.exceptions import HTTPException
 from chinwag.config import Settings
 from chinwag.errors import ChinwagError
 from chinwag.http import deps
+from chinwag.http.bodies import install_body_bounds, mib
+from chinwag.http.caching import register_no_store
 from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
 from chinwag.http.metrics import Metrics
@@ -30,6 +32,7 @@ from chinwag.http.openapi import build_openapi, doc, docs_html
 from chinwag.http.request_id import register_request_ids, request_id, with_request_id
 from chinwag.http.schemas import REQUEST_SCHEMAS
 from chinwag.service import ChinwagService
+from chinwag.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +81,20 @@ def _http_error_message(error: HTTPException) -> str:
             f"; allowed: {allowed}." if allowed else "."
         )
     if code == 413:
-        limit = deps.settings().max_body_bytes
-        return f"The request body is larger than the limit of {limit} bytes."
+        limit = request.max_content_length or deps.settings().max_body_bytes
+        return f"The request body is larger than the limit of {limit} bytes ({mib(limit)})."
     if code == 408:
-        return "The request body did not arrive in time."
+        seconds = deps.settings().body_timeout_seconds
+        return f"The request body did not arrive within the limit of {seconds:g} seconds."
     return error.description or error.name or "HTTP error."
 
 
 def _register_error_handlers(app: QuartTrio) -> None:
     @app.errorhandler(ChinwagError)
     async def on_chinwag_error(error: ChinwagError) -> Response:
-        if error.status == 500:
-            # A storage or other internal failure: its text is for the log, never the client.
+        if error.status == 500 or isinstance(error, StorageError):
+            # A storage or other internal failure: its text (tables, keys, LMDB codes) is for
+            # the log, never the client; a closed store stays 503 but says no more.
             log.error(
                 "%s on %s %s (request id %s): %s",
                 type(error).__name__,
@@ -98,7 +103,7 @@ def _register_error_handlers(app: QuartTrio) -> None:
                 request_id(),
                 error.message,
             )
-            return fail(500, with_request_id(INTERNAL_ERROR))
+            return fail(max(error.status, 500), with_request_id(INTERNAL_ERROR))
         return fail(error.status, error.message, retry_after=error.retry_after)
 
     @app.errorhandler(HTTPException)
@@ -122,18 +127,6 @@ def _register_error_handlers(app: QuartTrio) -> None:
             exc_info=error,
         )
         return fail(500, with_request_id(INTERNAL_ERROR))
-
-
-def _register_body_drain(app: QuartTrio) -> None:
-    @app.before_request
-    async def receive_whole_body() -> None:
-        """Receive the body (within MAX_CONTENT_LENGTH) before any handler can answer.
-
-        A response sent while part of the request body is still unread (an early 401/404/415)
-        can leave the keep-alive connection stuck in Hypercorn, and the client's next request
-        on it never gets an answer. Every JSON body is read in full anyway.
-        """
-        await request.get_data(cache=True)
 
 
 def _register_metrics(app: QuartTrio, metrics: Metrics) -> None:
@@ -177,7 +170,6 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
         {
             deps.SERVICE_KEY: service,
             deps.SETTINGS_KEY: settings,
-            "MAX_CONTENT_LENGTH": settings.max_body_bytes,
             # OPTIONS would answer with an empty body; 405 keeps the envelope promise.
             "PROVIDE_AUTOMATIC_OPTIONS": False,
             "JSON_SORT_KEYS": False,
@@ -191,7 +183,9 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
 
     register_request_ids(app)
     _register_metrics(app, metrics)
-    _register_body_drain(app)
+    # Credentials are checked before a body is read; bodies are capped per route (bodies.py).
+    install_body_bounds(app, settings)
+    register_no_store(app)
     register_cors(app)
     _register_error_handlers(app)
     app.register_blueprint(operations)

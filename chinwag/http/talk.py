@@ -56,7 +56,7 @@ def _max_body_bytes() -> int:
     try:
         from chinwag.http import deps
 
-        return int(deps.settings().max_body_bytes)
+        return int(deps.settings().max_prompt_body_bytes)  # the prompt route's cap (bodies.py)
     except Exception:  # settings not wired: the page's own default applies
         return 8 * 1024 * 1024
 

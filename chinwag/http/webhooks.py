@@ -18,6 +18,7 @@ from chinwag.errors import InvalidInput, NotFound, Unauthorized
 from chinwag.http import deps
 from chinwag.http.auth import api_key_required
 from chinwag.http.envelope import ok
+from chinwag.http.identifiers import screen_identifiers
 from chinwag.http.openapi import doc
 from chinwag.http.schemas import Body, read_body
 from chinwag.integrations.duration import DEFAULT
@@ -129,7 +130,7 @@ async def telegram_webhook(client_id: str) -> Response:
     presented = request.headers.get(TELEGRAM_SECRET_HEADER, "")
     if not hmac.compare_digest(presented.encode(), telegram.secret_token.encode()):
         raise Unauthorized(f"{TELEGRAM_SECRET_HEADER} is missing or wrong")
-    parsed = parse_telegram_update(await _json_body())
+    parsed = screen_identifiers(parse_telegram_update(await _json_body()))
     if isinstance(parsed, Ignored):
         _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")
@@ -156,7 +157,7 @@ async def zapi_webhook(client_id: str, secret: str) -> Response:
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         raise Unauthorized("unknown Z-API webhook URL")
     allow_groups = zapi.allow_groups
-    parsed = parse_zapi_callback(await _json_body(), allow_groups=allow_groups)
+    parsed = screen_identifiers(parse_zapi_callback(await _json_body(), allow_groups=allow_groups))
     if isinstance(parsed, Ignored):
         _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")

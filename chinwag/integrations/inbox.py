@@ -18,6 +18,7 @@ import trio
 
 from chinwag.integrations.parse import IncomingMessage
 from chinwag.storage.engine import Delete, Put, StorageEngine, Write
+from chinwag.storage.keys import bounded_text
 
 TABLE = "inbox"
 # Telegram keeps undelivered updates for 24 hours; two days covers any redelivery.
@@ -41,7 +42,8 @@ _decoder = msgspec.msgpack.Decoder(InboxItem)
 
 
 def inbox_key(client_id: str, channel: str, update_key: str) -> bytes:
-    return f"{client_id}\x00{channel}\x00{update_key}".encode()
+    # A platform id too long for an LMDB key is stored hashed (storage.keys.bounded_text).
+    return bounded_text(f"{client_id}\x00{channel}\x00", update_key).encode()
 
 
 def encode_item(item: InboxItem) -> bytes:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from chinwag.storage.errors import DataDirLocked
+from chinwag.storage.permissions import FILE_MODE, secure_data_dir
 
 LOCK_FILE_NAME = "chinwag.lock"
 
@@ -32,11 +33,11 @@ class DirLock:
 
 
 def lock_directory(directory: str | os.PathLike[str]) -> DirLock:
-    """Create `directory` if missing and take its lock, or raise DataDirLocked naming it."""
-    path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
+    """Create `directory` if missing (owner only, see permissions.py) and take its lock, or
+    raise DataDirLocked naming it."""
+    path = secure_data_dir(directory)
     lock_path = path / LOCK_FILE_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -20,6 +20,7 @@ import trio
 from chinwag.storage.dirlock import DirLock, lock_directory
 from chinwag.storage.errors import StorageClosed, StorageError
 from chinwag.storage.ops import Delete, DeletePrefix, Put, Write
+from chinwag.storage.permissions import FILE_MODE
 from chinwag.storage.readgate import ReadGate
 from chinwag.storage.writer import GroupCommitWriter
 
@@ -117,6 +118,8 @@ class LmdbEngine(StorageEngine):
                 # Each thread that reads holds a reader slot while it reads; LMDB's default of 126
                 # slots is raised so a busy pool of worker threads can never run out.
                 max_readers=512,
+                # Owner only: the store holds gateway keys and bot tokens (permissions.py).
+                mode=FILE_MODE,
             )
         except lmdb.Error as exc:
             dir_lock.release()

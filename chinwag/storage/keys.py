@@ -7,8 +7,8 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - clients         client id                              -> ChatClient
 - sessions        session id                             -> Session
 - client_sessions client id + session id                 -> b"" (list a client's sessions)
-- tags            client id + utf8(tag)                  -> session id (latest session of a tag)
-- channels        client id + channel + 0x00 + ext id    -> session id
+- tags            client id + bounded(utf8(tag))         -> session id (latest session of a tag)
+- channels        client id + channel + 0x00 + bounded(ext id) -> session id
 - messages        session id + seq (u64 big-endian)      -> Message (a history is one scan)
 - idempotency     session id + sha256(idempotency key)   -> user seq [+ answer seq] (u64 BE each)
 - expiry          expiresAt ms (u64 BE) + session id     -> b"" (sweeper: what expires next)
@@ -16,7 +16,12 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - feedback        session id + seq (u64 BE)              -> Feedback (on that assistant message)
 - client_feedback client id + given-at ms (u64 BE) + session id + seq -> Feedback (newest-first
                   listing per client; a copy of the feedback row, removed with it)
-- inbox, outbox   owned by the integrations
+- inbox, outbox   owned by the integrations (their keys go through `bounded_text`)
+
+Identifiers from outside (tags, chat ids, phones, message ids) have any length, and LMDB refuses
+keys over 511 bytes. `bounded` keeps such a component as it is when the whole key fits (so every
+key stored before this rule reads the same) and otherwise stores 0xFF + blake2b-256 of it: 0xFF
+never occurs in UTF-8, so a hashed component can never equal a raw one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,42 @@ TABLES = (
 )
 
 _U64 = struct.Struct(">Q")
+
+# LMDB's compiled-in key limit (mdb_env_get_maxkeysize); no key this module builds exceeds it.
+MAX_KEY_BYTES = 511
+HASHED_MARK = b"\xff"
+_TEXT_HASHED_MARK = "\x00#"
+
+
+def _digest(component: bytes) -> bytes:
+    return hashlib.blake2b(component, digest_size=32, person=b"chinwag-key-v1").digest()
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8, with lone surrogates (JSON allows "\\ud800") kept instead of raising."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def bounded(prefix: bytes, component: bytes) -> bytes:
+    """`prefix + component`, with the component hashed when the key would pass MAX_KEY_BYTES."""
+    if len(prefix) + len(component) <= MAX_KEY_BYTES:
+        return prefix + component
+    return prefix + HASHED_MARK + _digest(component)
+
+
+def bounded_text(prefix: str, component: str) -> str:
+    """`bounded` for keys kept as text (the inbox): the hash is hex after a NUL + '#' mark.
+
+    A component that is not clean UTF-8 (lone surrogates) is hashed too, so the key always
+    encodes and decodes without error.
+    """
+    try:
+        size = len((prefix + component).encode())
+    except UnicodeEncodeError:
+        size = MAX_KEY_BYTES + 1
+    if size <= MAX_KEY_BYTES:
+        return prefix + component
+    return prefix + _TEXT_HASHED_MARK + _digest(_utf8(component)).hex()
 
 
 def id_bytes(record_id: str) -> bytes:
@@ -92,11 +133,11 @@ def unpack_seqs(raw: bytes) -> tuple[int, ...]:
 
 
 def tag_key(client_id: str, tag: str) -> bytes:
-    return id_bytes(client_id) + tag.encode()
+    return bounded(id_bytes(client_id), _utf8(tag))
 
 
 def channel_key(client_id: str, channel: str, external_id: str) -> bytes:
-    return id_bytes(client_id) + channel.encode() + b"\x00" + external_id.encode()
+    return bounded(id_bytes(client_id) + channel.encode() + b"\x00", _utf8(external_id))
 
 
 def client_session_key(client_id: str, session_id: str) -> bytes:
