@@ -1,11 +1,13 @@
-"""Shared fixtures: `server` is a real chinwag (runtime + Hypercorn) on a tmp data directory."""
+"""Shared fixtures: `server` is a real chinwag (runtime + Hypercorn) on a tmp data directory;
+`postgres_cluster` / `postgres_url` is a throwaway PostgreSQL for the whole test session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.postgres import Cluster, PostgresUnavailable, throwaway_cluster
 from support.server import ServerHandle, running_server
 
 
@@ -18,3 +20,27 @@ def data_dir(tmp_path: Path) -> Path:
 async def server(data_dir: Path) -> AsyncIterator[ServerHandle]:
     async with running_server(data_dir) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL started for this session (stopped at its end, even on failure).
+
+    Skips only when PostgreSQL is not installed; a cluster that is installed but fails to start
+    is an error, not a skip.
+    """
+    try:
+        context = throwaway_cluster()
+        cluster = context.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield cluster
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """The URL of the session cluster's test database."""
+    return postgres_cluster.url

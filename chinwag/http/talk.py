@@ -9,6 +9,11 @@ Why the headers look the way they do:
 - `script-src 'nonce-…' 'strict-dynamic'`: only the page's own scripts (and what they load) run,
   so even a sanitiser bug cannot execute HTML that a user or a model wrote.
 - `Referrer-Policy: no-referrer`: the access key is in the URL and must not leak to linked sites.
+- The page and its files go out compressed with per-encoding ETags (chinwag/http/assets.py), and
+  its scripts are `async`, so a first visit is light and parsing never waits for a script.
+
+`GET /widget.js` is the embeddable launcher (static/widget.js); `?embed=1` is the talk page as
+the widget's panel (no page header: the panel has its own, with the title and a close button).
 """
 
 from __future__ import annotations
@@ -21,13 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
-from quart import Blueprint, Response, render_template, request, send_from_directory
+from quart import Blueprint, Response, render_template, request
 
 from chinwag import errors
 from chinwag.http import i18n
+from chinwag.http.assets import StaticFiles, compressed_page, static_response
+from chinwag.http.envelope import fail
 from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
 
 STATIC_DIR = Path(__file__).parent / "static"
+STATIC_FILES = StaticFiles(STATIC_DIR)
+# /widget.js has a fixed URL (host pages embed it), so it is revalidated rather than immutable.
+WIDGET_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 ASSET_PREFIX = "/static/talk"
 ACCESS_KEY_PREFIX = "wky_"
 MAX_ACCESS_KEY_LENGTH = 512
@@ -65,6 +75,11 @@ def _max_body_bytes() -> int:
 def _asset_version(name: str) -> str:
     """A short content hash, so a new release never runs against a cached old script."""
     return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def embed_mode() -> bool:
+    """`?embed=1`: the page is the widget's panel (see static/widget.js)."""
+    return request.args.get("embed") == "1"
 
 
 def asset_url(name: str) -> str:
@@ -120,7 +135,8 @@ def page_config(
         "helloLabel": params.hello_label or strings["hello"],
         "helloSubLabel": params.hello_sub_label
         if params.hello_sub_label is not None
-        else strings["helloSub"],
+        # "…or pick a suggestion" only when there are suggestions to pick.
+        else strings["helloSub" if params.suggestion_buttons else "helloSubPlain"],
         "textAreaPlaceholder": params.text_area_placeholder or strings["placeholder"],
         "logoImageUrl": params.logo_image_url,
         "suggestionButtons": to_builtins(params.suggestion_buttons),
@@ -153,7 +169,7 @@ async def _notice(
         notice={"language": language, "expiredAt": expired_at, "template": strings["expiredAt"]},
     )
     ancestors = frame_ancestors(params.allowed_frame_origins) if params else "*"
-    return _security_headers(Response(body, status=status, mimetype="text/html"), nonce, ancestors)
+    return _security_headers(compressed_page(request, body, status), nonce, ancestors)
 
 
 @blueprint.get("/chat/<access_key>")
@@ -186,6 +202,7 @@ async def talk_page(access_key: str) -> Response:
     nonce = secrets.token_urlsafe(18)
     config = page_config(access_key, session, params, language)
     config["languageSource"] = language_source
+    config["embed"] = embed_mode()
     body = await render_template(
         "talk.html",
         language=language,
@@ -197,17 +214,30 @@ async def talk_page(access_key: str) -> Response:
         primary=config["primaryColor"],
         logo=params.logo_image_url,
         custom_styles=css_text(params.custom_styles),
+        embed=config["embed"],
     )
-    response = Response(body, status=200, mimetype="text/html")
+    response = compressed_page(request, body, 200)
     return _security_headers(response, nonce, frame_ancestors(params.allowed_frame_origins))
 
 
 @blueprint.get(f"{ASSET_PREFIX}/<path:filename>")
 async def talk_asset(filename: str) -> Response:
     """The page's scripts, styles, catalog and vendored libraries (no CDN at run time)."""
-    response = await send_from_directory(STATIC_DIR, filename)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = (
-        "public, max-age=31536000, immutable" if request.args.get("v") else "public, max-age=300"
-    )
+    file = STATIC_FILES.get(filename)
+    if file is None:
+        return fail(404, f"No static file {filename!r}.")
+    versioned = request.args.get("v") == file.digest[:12]
+    cache_control = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
+    return static_response(request, file, cache_control)
+
+
+@blueprint.get("/widget.js")
+async def widget_script() -> Response:
+    """The launcher any site adds with one script tag (see static/widget.js and the README)."""
+    file = STATIC_FILES.get("widget.js")
+    if file is None:
+        return fail(404, "The widget is not available.")
+    response = static_response(request, file, WIDGET_CACHE_CONTROL)
+    # Hosts that isolate themselves (COEP) may still load it.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

@@ -86,6 +86,8 @@ def public_session_view(
     }
     if client.client_parameters.debug:
         data["usage"] = to_builtins(session.usage)
+        # Since the last clear: what the talk page's token badge shows.
+        data["conversationUsage"] = to_builtins(session.conversation_usage)
     return data
 
 

@@ -1,10 +1,16 @@
-"""The byte-level storage engine: tables of sorted byte keys, durable atomic writes, fast reads.
+"""The byte-level storage engines: tables of sorted byte keys, durable atomic writes, fast reads.
 
-`StorageEngine` is what the repository layer codes against (bytes in, bytes out, no LMDB types),
-so a test or another backend can stand in for LMDB. `LmdbEngine` is the real one: one LMDB env
-with a named database per table. Reads are short read transactions on the caller's thread (LMDB
-reads are memory-mapped lookups, far cheaper than a thread hop). Writes go to the single writer
-thread (writer.py), which batches concurrent calls into one transaction and one fsync.
+`StorageEngine` is the contract both engines implement (bytes in, bytes out, no driver types):
+async reads (`aget`/`ascan`/`acount`), atomic batch writes with conditions (`write`), close.
+Reads are async because a PostgreSQL read is a network round trip that must not block the Trio
+thread; LMDB answers them inline with no thread hop and no checkpoint, so the async form costs
+LMDB almost nothing. `LocalStorageEngine` adds the synchronous reads that only an embedded engine
+can offer (`get`/`scan`/`count`); code that must also run on PostgreSQL uses the async ones.
+
+`LmdbEngine` is the embedded one: one LMDB env with a named database per table. Reads are short
+read transactions on the caller's thread (LMDB reads are memory-mapped lookups, far cheaper than a
+thread hop). Writes go to the single writer thread (writer.py), which batches concurrent calls into
+one transaction and one fsync. `PostgresEngine` (postgres.py) is the shared one.
 """
 
 from __future__ import annotations
@@ -18,24 +24,88 @@ import lmdb
 import trio
 
 from chinwag.storage.dirlock import DirLock, lock_directory
-from chinwag.storage.errors import StorageClosed, StorageError
-from chinwag.storage.ops import Delete, DeletePrefix, Put, Write
+from chinwag.storage.errors import ConditionFailed, StorageClosed, StorageError
+from chinwag.storage.lmdb_commit import LmdbCommitter
+from chinwag.storage.ops import (
+    ALL_OPS,
+    Check,
+    CompareAndSet,
+    Delete,
+    DeletePrefix,
+    Put,
+    PutIfAbsent,
+    Write,
+    key_range,
+)
 from chinwag.storage.permissions import FILE_MODE
 from chinwag.storage.readgate import ReadGate
 from chinwag.storage.writer import GroupCommitWriter
 
 __all__ = [
+    "Check",
+    "CompareAndSet",
+    "ConditionFailed",
     "Delete",
     "DeletePrefix",
     "LmdbEngine",
+    "LocalStorageEngine",
     "Put",
+    "PutIfAbsent",
     "StorageEngine",
     "Write",
 ]
 
 
 class StorageEngine(Protocol):
-    """Backend-neutral: bytes in, bytes out; no LMDB types leak out."""
+    """What every engine offers; backend-neutral: bytes in, bytes out, no driver types leak out.
+
+    Keys are 1..511 bytes (MAX_KEY_BYTES) and sort as unsigned bytes on both engines.
+    """
+
+    name: str
+    """"lmdb" or "postgresql" (reported by /healthz)."""
+
+    async def aget(self, table: str, key: bytes) -> bytes | None: ...
+
+    async def ascan(
+        self,
+        table: str,
+        *,
+        prefix: bytes = b"",
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """Keys k starting with prefix and start <= k < end (each bound only when given)."""
+        ...
+
+    async def acount(self, table: str, prefix: bytes = b"") -> int: ...
+
+    async def write(self, *ops: Write) -> None:
+        """Return once the ops are durably committed, atomically, without blocking Trio.
+
+        Conditional ops (Check, PutIfAbsent, CompareAndSet) are all checked against the state
+        before this call's writes; if one fails nothing is written and ConditionFailed names it.
+        """
+        ...
+
+    def write_threadsafe(
+        self, ops: Sequence[Write], on_done: Callable[[BaseException | None], None]
+    ) -> None:
+        """From any thread; `on_done` runs on the writer thread after the commit."""
+        ...
+
+    def close(self) -> None:
+        """Flush pending writes, stop the writer, release the data directory or connections."""
+        ...
+
+
+class LocalStorageEngine(StorageEngine, Protocol):
+    """An embedded engine that can also read synchronously on the caller's thread (LMDB).
+
+    Only an in-process engine can: code that must also run on PostgreSQL uses aget/ascan/acount.
+    """
 
     def get(self, table: str, key: bytes) -> bytes | None: ...
 
@@ -54,23 +124,11 @@ class StorageEngine(Protocol):
 
     def count(self, table: str, prefix: bytes = b"") -> int: ...
 
-    async def write(self, *ops: Write) -> None:
-        """Return once the ops are durably committed, atomically, without blocking Trio."""
-        ...
 
-    def write_threadsafe(
-        self, ops: Sequence[Write], on_done: Callable[[BaseException | None], None]
-    ) -> None:
-        """From any thread; `on_done` runs on the writer thread after the commit."""
-        ...
-
-    def close(self) -> None:
-        """Flush pending writes, stop the writer, release the data directory."""
-        ...
-
-
-class LmdbEngine(StorageEngine):
+class LmdbEngine(LocalStorageEngine):
     """LMDB env + one pykka writer thread with group commit + a flock on the directory."""
+
+    name = "lmdb"
 
     def __init__(
         self,
@@ -87,8 +145,9 @@ class LmdbEngine(StorageEngine):
         self._gate = ReadGate()
         self._closed = False
         self._max_key_size = env.max_key_size()
+        self._committer = LmdbCommitter(env, dbs, self._gate)
         self._writer = GroupCommitWriter(
-            env, dbs, self._gate, group_commit=group_commit, max_batch=max_batch
+            self._committer, group_commit=group_commit, max_batch=max_batch
         )
         self._enqueue = self._writer.enqueue
 
@@ -180,12 +239,10 @@ class LmdbEngine(StorageEngine):
         db = self._db(table)
         if limit is not None and limit <= 0:
             return []
-        low = prefix if start is None or start < prefix else start
-        high = _prefix_end(prefix)
-        if end is not None and (high is None or end < high):
-            high = end
-        if high is not None and high <= low:
+        bounds = key_range(prefix, start, end)
+        if bounds is None:
             return []
+        low, high = bounds
         gate = self._gate
         gate.enter()
         try:
@@ -214,6 +271,27 @@ class LmdbEngine(StorageEngine):
                         break
                     total += 1
                 return total
+
+    # -- the async reads of the shared contract: answered inline ------------------------------
+
+    async def aget(self, table: str, key: bytes) -> bytes | None:
+        """get() without a thread hop or checkpoint: an LMDB read takes microseconds."""
+        return self.get(table, key)
+
+    async def ascan(
+        self,
+        table: str,
+        *,
+        prefix: bytes = b"",
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        return self.scan(table, prefix=prefix, start=start, end=end, reverse=reverse, limit=limit)
+
+    async def acount(self, table: str, prefix: bytes = b"") -> int:
+        return self.count(table, prefix)
 
     # -- writes: handed to the writer thread ------------------------------------------------
 
@@ -251,18 +329,7 @@ class LmdbEngine(StorageEngine):
             self._validate_one(op)
 
     def _validate_one(self, op: Write) -> None:
-        kind = type(op)
-        if kind not in (Put, Delete, DeletePrefix):
-            raise StorageError(f"not a write operation: {op!r}")
-        self._db(op.table)
-        if kind is DeletePrefix:
-            if type(op.prefix) is not bytes:  # type: ignore[union-attr]
-                raise StorageError(f"DeletePrefix prefix for table {op.table!r} must be bytes")
-            return
-        if type(op.key) is not bytes:  # type: ignore[union-attr]
-            raise StorageError(f"{kind.__name__} key for table {op.table!r} must be bytes")
-        if kind is Put and type(op.value) is not bytes:  # type: ignore[union-attr]
-            raise StorageError(f"Put value for table {op.table!r} must be bytes")
+        validate_op(op, self._db)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -290,7 +357,7 @@ class LmdbEngine(StorageEngine):
     @property
     def commit_stats(self) -> tuple[int, int]:
         """(transactions committed, write calls committed): their ratio is the mean batch."""
-        return self._writer.commits, self._writer.calls
+        return self._committer.commits, self._committer.calls
 
     @property
     def map_size(self) -> int:
@@ -309,12 +376,28 @@ def _cannot_abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
     return trio.lowlevel.Abort.FAILED
 
 
-def _prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest key above every key starting with `prefix`; None when there is none."""
-    trimmed = prefix.rstrip(b"\xff")
-    if not trimmed:
-        return None
-    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+def validate_op(op: Write, table_check: Callable[[str], object]) -> None:
+    """Refuse an op of an unknown kind, table or field type with a StorageError naming it.
+
+    Shared by both engines so they refuse the same things; key length is left to the engine.
+    """
+    kind = type(op)
+    if kind not in ALL_OPS:
+        raise StorageError(f"not a write operation: {op!r}")
+    table_check(op.table)
+    name = kind.__name__
+    if kind is DeletePrefix:
+        if type(op.prefix) is not bytes:  # type: ignore[union-attr]
+            raise StorageError(f"DeletePrefix prefix for table {op.table!r} must be bytes")
+        return
+    if type(op.key) is not bytes:  # type: ignore[union-attr]
+        raise StorageError(f"{name} key for table {op.table!r} must be bytes")
+    if kind in (Put, PutIfAbsent, CompareAndSet) and type(op.value) is not bytes:  # type: ignore[union-attr]
+        raise StorageError(f"{name} value for table {op.table!r} must be bytes")
+    if kind in (Check, CompareAndSet) and not (
+        op.expected is None or type(op.expected) is bytes  # type: ignore[union-attr]
+    ):
+        raise StorageError(f"{name} expected value for table {op.table!r} must be bytes or None")
 
 
 def _scan_forward(

@@ -7,6 +7,7 @@ importing the engine.
 from __future__ import annotations
 
 from chinwag.errors import ChinwagError
+from chinwag.storage.ops import describe
 
 
 class StorageError(ChinwagError):
@@ -28,3 +29,19 @@ class DataDirLocked(StorageError):
 
     status = 503
     code = "data_dir_locked"
+
+
+class ConditionFailed(StorageError):
+    """A conditional write's condition did not hold, so nothing of that write call was applied.
+
+    `condition` is the op whose condition failed (a Check, PutIfAbsent or CompareAndSet), so the
+    caller can tell which race it lost; other calls committed alongside are unaffected.
+    """
+
+    status = 409
+    code = "condition_failed"
+
+    def __init__(self, condition: object, reason: str) -> None:
+        self.condition = condition
+        self.reason = reason
+        super().__init__(f"condition failed: {describe(condition)}: {reason}")  # type: ignore[arg-type]

@@ -1,39 +1,41 @@
 """The one thread that writes: a pykka actor draining a queue of write calls with group commit.
 
 Why one thread: LMDB allows a single write transaction at a time, and a durable commit costs an
-fsync (milliseconds). Funnelling every write through one thread lets it put everything that queued
-up during the previous fsync into ONE transaction and pay one fsync for the lot, then acknowledge
-each caller. Callers never block on each other's fsyncs and throughput grows with concurrency.
+fsync (milliseconds) — for PostgreSQL a round trip and a WAL flush. Funnelling every write
+through one thread lets it put everything that queued up during the previous fsync into ONE
+transaction and pay one fsync for the lot, then acknowledge each caller. Callers never block on
+each other's fsyncs and throughput grows with concurrency.
 
 Hot-path shape: a caller appends to a deque and, only if the writer is not already due to run,
 tells the actor to drain (so a burst of writes costs one actor message, not one each). Trio callers
 are woken with one `run_sync_soon` per Trio run per batch, not one per call.
+
+The queue is engine-neutral: how a batch becomes a transaction is the `Committer` the engine
+passes in (lmdb_commit.py for LMDB, postgres.py for PostgreSQL).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import lmdb
 import outcome
 import pykka
 import trio
 
 from chinwag.storage.errors import StorageClosed, StorageError
-from chinwag.storage.ops import Delete, DeletePrefix, Put, Write
-from chinwag.storage.readgate import ReadGate
+from chinwag.storage.ops import Write
 
 log = logging.getLogger(__name__)
 
-# Growth stops here (1 TiB of address space); a call that needs more fails instead of looping.
-MAX_MAP_SIZE = 1 << 40
-
 OnDone = Callable[[BaseException | None], None]
+
+# The engine-specific part: commit a batch of calls (each a sequence of ops) as one transaction
+# where it can, and return the errors of the calls that were not applied, by index.
+Committer = Callable[[list[Sequence[Write]]], dict[int, BaseException]]
 
 
 # One queued write call: (ops, on_done, trio token, trio task). A plain tuple because this is the
@@ -64,64 +66,17 @@ class _WriterActor(pykka.ThreadingActor):
         self._drain()
 
 
-def apply_ops(txn: lmdb.Transaction, dbs: dict[str, Any], ops: Sequence[Write]) -> None:
-    """Apply one call's ops inside `txn`; LMDB errors become StorageErrors naming the op."""
-    op: Write | None = None
-    try:
-        for op in ops:
-            kind = type(op)
-            if kind is Put:
-                txn.put(op.key, op.value, db=dbs[op.table])
-            elif kind is Delete:
-                txn.delete(op.key, db=dbs[op.table])
-            elif kind is DeletePrefix:
-                _delete_prefix(txn, dbs[op.table], op.prefix)
-            else:
-                raise StorageError(f"unknown write operation {op!r}")
-    except lmdb.MapFullError:
-        raise  # the writer grows the map and retries; not this call's fault
-    except lmdb.Error as exc:
-        assert op is not None
-        raise StorageError(f"{type(op).__name__} on table {op.table!r} failed: {exc}") from exc
-
-
-def _delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> None:
-    if not prefix:
-        txn.drop(db, delete=False)  # empties the table, keeps the handle
-        return
-    cursor = txn.cursor(db)
-    if not cursor.set_range(prefix):
-        return
-    # delete() moves to the next record; an unpositioned cursor's key is b"", which ends the loop.
-    while cursor.key().startswith(prefix):
-        if not cursor.delete():
-            break
-
-
 class GroupCommitWriter:
     """Queue + pykka actor; `submit*` from any thread, commits happen on the actor's thread."""
 
-    def __init__(
-        self,
-        env: lmdb.Environment,
-        dbs: dict[str, Any],
-        gate: ReadGate,
-        *,
-        group_commit: bool,
-        max_batch: int,
-    ) -> None:
-        self._env = env
-        self._dbs = dbs
-        self._gate = gate
+    def __init__(self, commit: Committer, *, group_commit: bool, max_batch: int) -> None:
+        self._commit = commit
         self._group_commit = group_commit
         self._max_batch = max(1, max_batch)
         self._queue: deque[_Request] = deque()
         self._lock = threading.Lock()
         self._wake_pending = False
         self._closed = False
-        # Transactions committed so far; with calls acknowledged it gives the mean batch size.
-        self.commits = 0
-        self.calls = 0
         self._actor = _WriterActor.start(self._drain)
 
     # -- any thread -------------------------------------------------------------------------
@@ -173,66 +128,12 @@ class GroupCommitWriter:
     def _settle(self, batch: list[_Request]) -> None:
         """Commit then acknowledge; even an unexpected failure is answered, never swallowed."""
         try:
-            errors = self._commit(batch)
+            errors = self._commit([request[0] for request in batch])
         except Exception as exc:  # a bug here must not leave callers waiting forever
             log.exception("the storage writer failed on a batch of %d calls", len(batch))
             error = StorageError(f"the write could not be committed: {exc}")
             errors = dict.fromkeys(range(len(batch)), error)
         self._acknowledge(batch, errors)
-
-    def _commit(self, batch: list[_Request]) -> dict[int, BaseException]:
-        """Commit the batch in one transaction; return the errors of the calls left out.
-
-        A call that raises is dropped and the transaction redone without it, so one bad call
-        never fails its neighbours. A full map is grown and the whole batch retried.
-        """
-        errors: dict[int, BaseException] = {}
-        live = list(range(len(batch)))
-        while live:
-            failed: int | None = None
-            txn = self._env.begin(write=True)
-            try:
-                for index in live:
-                    try:
-                        apply_ops(txn, self._dbs, batch[index][0])
-                    except lmdb.MapFullError:
-                        raise
-                    except Exception as exc:
-                        errors[index] = exc
-                        failed = index
-                        break
-                else:
-                    txn.commit()
-                    self.commits += 1
-                    self.calls += len(live)
-                    return errors
-            except lmdb.MapFullError:
-                _abort(txn)
-                try:
-                    self._grow()
-                except StorageError as exc:
-                    errors.update(dict.fromkeys(live, exc))
-                    return errors
-                continue
-            except Exception as exc:  # the commit itself failed (disk error): nobody is durable
-                _abort(txn)
-                error = StorageError(f"commit failed, nothing of this write was stored: {exc}")
-                error.__cause__ = exc
-                errors.update(dict.fromkeys(live, error))
-                return errors
-            _abort(txn)
-            live.remove(failed)  # type: ignore[arg-type]
-        return errors
-
-    def _grow(self) -> None:
-        """Double the map; readers are held off because set_mapsize needs no open transaction."""
-        with self._gate.exclusive():
-            size = self._env.info()["map_size"]
-            if size >= MAX_MAP_SIZE:
-                raise StorageError(f"the database is full at its largest map size ({size} bytes)")
-            new_size = min(size * 2, MAX_MAP_SIZE)
-            self._env.set_mapsize(new_size)
-        log.info("LMDB map grown from %d to %d bytes", size, new_size)
 
     def _acknowledge(self, batch: list[_Request], errors: dict[int, BaseException]) -> None:
         """Tell every caller its outcome: one run_sync_soon per Trio run, on_done per callback."""
@@ -264,8 +165,3 @@ def _reschedule_all(tasks: list[Any]) -> None:
             reschedule(*item)
         else:
             reschedule(item)
-
-
-def _abort(txn: lmdb.Transaction) -> None:
-    with contextlib.suppress(lmdb.Error):  # already finished by a failed commit
-        txn.abort()

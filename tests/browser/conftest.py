@@ -16,12 +16,16 @@ Screenshots of the main states go to test-artifacts/screenshots/ (printed at the
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -33,6 +37,9 @@ from support.server import ServerHandle, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+AXE_REPORT = ROOT / "test-artifacts" / "axe-violations.json"
+# axe-core rule tags checked in every state of the page (issue 12).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 CHROMIUM = os.environ.get("CHINWAG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -240,3 +247,111 @@ def screenshot() -> Callable[[Any, str], Path]:
         return path
 
     return take
+
+
+# ---------------------------------------------------------------- axe-core
+
+
+@cache
+def axe_source() -> str:
+    """axe.min.js as shipped by the pinned axe-playwright-python package (constraints.txt)."""
+    from axe_playwright_python.base import AXE_FILE_PATH
+
+    return AXE_FILE_PATH.read_text()
+
+
+def run_axe(target: Any) -> list[dict[str, Any]]:
+    """axe-core's violations in a page or frame. The script goes in through the DevTools
+    protocol (page.evaluate), which the talk page's CSP does not apply to; each frame is
+    checked on its own (`iframes: false`), as a cross-origin frame needs its own copy."""
+    if not target.evaluate("typeof window.axe === 'object'"):
+        target.evaluate(axe_source())
+    return target.evaluate(
+        """options => axe.run(document, options).then(r => r.violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)})))""",
+        {
+            "runOnly": {"type": "tag", "values": AXE_TAGS},
+            "resultTypes": ["violations"],
+            "iframes": False,
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def axe_results() -> Iterator[dict[str, int]]:
+    """Violations per state, written to test-artifacts/axe-violations.json at the end."""
+    results: dict[str, int] = {}
+    yield results
+    if results:
+        AXE_REPORT.parent.mkdir(parents=True, exist_ok=True)
+        previous = json.loads(AXE_REPORT.read_text()) if AXE_REPORT.exists() else {}
+        AXE_REPORT.write_text(json.dumps({**previous, **results}, indent=2, sort_keys=True))
+
+
+@pytest.fixture
+def axe(axe_results: dict[str, int]) -> Callable[[Any, str], list[dict[str, Any]]]:
+    """`axe(page_or_frame, state)`: assert axe-core finds no violation in this state."""
+
+    def check(target: Any, state: str) -> list[dict[str, Any]]:
+        violations = run_axe(target)
+        axe_results[state] = len(violations)
+        assert violations == [], f"axe violations in state {state!r}: " + json.dumps(
+            violations, indent=1
+        )
+        return violations
+
+    return check
+
+
+# ---------------------------------------------------------------- a host site on another origin
+
+
+class HostSite:
+    """A tiny web site on `localhost` (chinwag runs on 127.0.0.1: another origin, both loopback,
+    so Chromium's private-network rules stay out of it). Pages are registered by path with
+    their own headers, e.g. a strict Content-Security-Policy."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, tuple[str, dict[str, str]]] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                found = site.pages.get(urlsplit(self.path).path)
+                if found is None:
+                    self.send_error(404)
+                    return
+                body, headers = found
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://localhost:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, path: str, body: str, headers: dict[str, str] | None = None) -> str:
+        self.pages[path] = (body, {"Content-Type": "text/html; charset=utf-8", **(headers or {})})
+        return self.origin + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def host_site() -> Iterator[HostSite]:
+    site = HostSite()
+    try:
+        yield site
+    finally:
+        site.close()

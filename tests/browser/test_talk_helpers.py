@@ -106,7 +106,7 @@ def test_primary_color_accepts_plain_colours_only(value: str | None, accepted: b
 
 def test_vendored_libraries_are_present_with_licenses() -> None:
     vendor = Path(talk.STATIC_DIR) / "vendor"
-    for name in ("markdown-it.min.js", "purify.min.js", "markdown-it.LICENSE", "dompurify.LICENSE"):
+    for name in ("marked.min.js", "purify.min.js", "marked.LICENSE", "dompurify.LICENSE"):
         assert (vendor / name).stat().st_size > 500, name
     catalog = json.loads((Path(talk.STATIC_DIR) / "i18n.json").read_text())
     assert catalog["pt-BR"]["send"] == "Enviar"

@@ -9,11 +9,17 @@ import sys
 
 import trio
 
-from chinwag.storage.engine import LmdbEngine, Put
+from chinwag.storage.engine import LmdbEngine, Put, StorageEngine
+from chinwag.storage.postgres import PostgresEngine
 
 
-async def main(path: str) -> None:
-    engine = LmdbEngine.open(path, ["messages"])
+async def main(where: str) -> None:
+    """`where` is an LMDB directory or a postgresql:// URL."""
+    engine: StorageEngine
+    if where.startswith("postgresql://"):
+        engine = PostgresEngine.open(where, ["messages"])
+    else:
+        engine = LmdbEngine.open(where, ["messages"])
     print("READY", flush=True)
 
     async def writer(n: int) -> None:

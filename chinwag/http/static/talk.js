@@ -19,17 +19,28 @@
  * when the connection returns; the draft survives a reload too. A reply cut by a reload or a
  * lost connection continues from its last event id (see "resumable replies" below).
  *
- * Safety: user text is only ever set with textContent; model text goes through markdown-it
- * (html: false) and then DOMPurify before it reaches innerHTML; the page CSP only runs
+ * Safety: user text is only ever set with textContent; model text goes through marked (raw
+ * HTML escaped to text) and then DOMPurify before it reaches innerHTML; the page CSP only runs
  * nonce'd scripts on top of that.
  *
  * The server's copy of the conversation is the truth: after every reply and after a lost
  * connection the page re-renders from GET .../messages, so nothing is duplicated or lost.
+ *
+ * Loading: this script and the two libraries (marked, DOMPurify) are `async`, so parsing never
+ * waits for them. This script runs once the DOM is there and renders Markdown once both
+ * libraries have arrived (plain text until then).
+ *
+ * Embedded (?embed=1, the panel of /widget.js): see embedBridge() for the messages exchanged
+ * with the host page.
  */
-(() => {
+(function talkPage(nonce) {
   "use strict";
 
-  const NONCE = document.currentScript ? document.currentScript.nonce : "";
+  const NONCE = nonce ?? (document.currentScript ? document.currentScript.nonce : "");
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => talkPage(NONCE), { once: true });
+    return;
+  }
   const cfg = JSON.parse(document.getElementById("cw-config").textContent);
 
   // No languageCode and no usable Accept-Language: ask the server again with the language
@@ -70,6 +81,7 @@
   const usageBadge = $("cw-usage");
   const confirmDialog = $("cw-confirm");
   const toast = $("cw-toast");
+  const announcer = $("cw-announcer");
 
   const state = {
     messages: [],
@@ -176,35 +188,102 @@
 
   // ------------------------------------------------------------------ theme
 
-  function applyPrimaryContrast() {
+  /* WCAG contrast helpers: the operator's primaryColor is used as given only where it is
+   * readable; elsewhere a shade of it that reaches 4.5:1 is derived (links in dark mode, the
+   * user's bubble behind its text). */
+  function rgbOf(cssColor) {
     const probe = el("span");
-    probe.style.color = getComputedStyle(document.documentElement)
-      .getPropertyValue("--cw-primary")
-      .trim();
+    probe.style.color = cssColor;
     document.body.appendChild(probe);
     const match = getComputedStyle(probe).color.match(/[\d.]+/g);
     probe.remove();
-    if (!match) return;
-    const [r, g, b] = match.slice(0, 3).map((v) => {
-      const c = Number(v) / 255;
+    return match ? match.slice(0, 3).map(Number) : null;
+  }
+
+  function luminance(rgb) {
+    const [r, g, b] = rgb.map((v) => {
+      const c = v / 255;
       return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
     });
-    const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    document.documentElement.style.setProperty(
-      "--cw-on-primary",
-      luminance > 0.45 ? "#111318" : "#ffffff",
-    );
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
+  function contrast(a, b) {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  }
+
+  /* `rgb` mixed toward black or white (whichever `against` is not) until it reaches `ratio`. */
+  function readableShade(rgb, against, ratio) {
+    const toward = luminance(against) > 0.18 ? [0, 0, 0] : [255, 255, 255];
+    for (let step = 0; step <= 20; step += 1) {
+      const mixed = rgb.map((v, i) => Math.round(v + ((toward[i] - v) * step) / 20));
+      if (contrast(mixed, against) >= ratio) return mixed;
+    }
+    return toward;
+  }
+
+  const cssRgb = (rgb) => `rgb(${rgb.join(", ")})`;
+
+  function applyPrimaryContrast() {
+    const root = document.documentElement;
+    const primary = rgbOf(getComputedStyle(root).getPropertyValue("--cw-primary").trim());
+    const background = rgbOf(getComputedStyle(document.body).backgroundColor);
+    if (!primary || !background) return;
+    const white = [255, 255, 255];
+    const dark = [17, 19, 24];
+    // The user's bubble: the primary colour with whichever text colour reads better; when
+    // neither reaches 4.5:1, a darker primary with white text.
+    let bubble = primary;
+    let onBubble = contrast(primary, white) >= contrast(primary, dark) ? white : dark;
+    if (contrast(bubble, onBubble) < 4.5) {
+      bubble = readableShade(primary, white, 4.5);
+      onBubble = white;
+    }
+    root.style.setProperty("--cw-on-primary", cssRgb(onBubble));
+    root.style.setProperty("--cw-primary-bg", cssRgb(bubble));
+    // Links and other primary-coloured text, against the page background (light or dark).
+    root.style.setProperty("--cw-link", cssRgb(readableShade(primary, background, 4.5)));
   }
 
   // ------------------------------------------------------------------ markdown
 
-  const markdown = window.markdownit({ html: false, linkify: true, breaks: true });
-  window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-    if (node.tagName === "A") {
-      node.setAttribute("target", "_blank");
-      node.setAttribute("rel", "noopener noreferrer nofollow");
-    }
+  let markdown = null; // a marked instance once both libraries are loaded
+
+  /* Resolves when the `async` library script `id` has run (or failed: text stays plain). */
+  function library(globalName, id) {
+    if (window[globalName]) return Promise.resolve();
+    return new Promise((resolve) => {
+      const script = $(id);
+      if (!script) return resolve();
+      script.addEventListener("load", resolve, { once: true });
+      script.addEventListener("error", resolve, { once: true });
+    });
+  }
+
+  const escapeHtml = (text) =>
+    String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+  const librariesReady = Promise.all([
+    library("DOMPurify", "cw-lib-purify"),
+    library("marked", "cw-lib-marked"),
+  ]).then(() => {
+    if (!window.marked || !window.DOMPurify) return;
+    window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+      if (node.tagName === "A") {
+        node.setAttribute("target", "_blank");
+        node.setAttribute("rel", "noopener noreferrer nofollow");
+      }
+    });
+    // GitHub-flavoured Markdown (tables, fenced code, autolinks), single newlines kept; raw
+    // HTML is shown as text, as a model's or user's HTML must never become markup.
+    markdown = new window.marked.Marked({
+      gfm: true,
+      breaks: true,
+      renderer: { html: (token) => escapeHtml(token.text) },
+    });
   });
+
   const PURIFY = {
     USE_PROFILES: { html: true },
     FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe"],
@@ -229,7 +308,13 @@
   }
 
   function renderMarkdown(target, text) {
-    target.innerHTML = window.DOMPurify.sanitize(markdown.render(text || ""), PURIFY);
+    if (!markdown) {
+      target.textContent = text || ""; // the libraries are still on their way
+      return;
+    }
+    target.innerHTML = window.DOMPurify.sanitize(markdown.parse(text || ""), PURIFY);
+    // A wide table scrolls sideways: keyboard users must be able to reach it to scroll it.
+    for (const table of target.querySelectorAll("table")) table.tabIndex = 0;
     for (const pre of target.querySelectorAll("pre")) {
       const copy = el("button", "cw-copy", S.copy);
       copy.type = "button";
@@ -244,7 +329,88 @@
     }
   }
 
+  /* A reply cut short (stopped, or still streaming) can end mid-Markdown: "*settin", "**bold",
+   * "`code", an open ``` fence. Close what is open so no stray marker shows; a marker with
+   * nothing after it is dropped. Only the last block can be open. */
+  function closeMarkdown(text) {
+    if (!text) return text || "";
+    const lines = text.split("\n");
+    let fence = null;
+    let blockStart = 0;
+    lines.forEach((line, index) => {
+      const mark = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+      if (fence) {
+        if (mark && mark[1][0] === fence[0] && mark[1].length >= fence.length && !line.trim().slice(mark[1].length)) {
+          fence = null;
+          blockStart = index + 1;
+        }
+      } else if (mark) {
+        fence = mark[1];
+      } else if (!line.trim()) {
+        blockStart = index + 1;
+      }
+    });
+    if (fence) return `${text}\n${fence}`;
+    const head = lines.slice(0, blockStart).join("\n");
+    let tail = lines.slice(blockStart).join("\n");
+    const open = []; // {marker, index}
+    for (let i = 0; i < tail.length; ) {
+      const c = tail[i];
+      if (c === "\\") {
+        i += 2;
+        continue;
+      }
+      let n = 1;
+      while (tail[i + n] === c) n += 1;
+      if (c === "`") {
+        const run = c.repeat(n);
+        const close = tail.indexOf(run, i + n);
+        if (close < 0) {
+          open.push({ marker: run, index: i });
+          break; // the rest is code
+        }
+        i = close + n;
+      } else if (c === "*" || c === "_" || (c === "~" && n === 2)) {
+        const marker = c.repeat(Math.min(n, 3));
+        const before = i > 0 ? tail[i - 1] : " ";
+        const after = i + n < tail.length ? tail[i + n] : " ";
+        const top = open[open.length - 1];
+        if (top && top.marker === marker && !/\s/.test(before)) open.pop();
+        else if (!/\s/.test(after) && !(c === "_" && /\w/.test(before))) open.push({ marker, index: i });
+        i += n;
+      } else {
+        i += n;
+      }
+    }
+    tail = tail.trimEnd();
+    while (open.length) {
+      const { marker, index } = open.pop();
+      if (!tail.slice(index + marker.length).trim()) tail = tail.slice(0, index).trimEnd();
+      else tail += marker;
+    }
+    return blockStart ? `${head}\n${tail}` : tail;
+  }
+
   // ------------------------------------------------------------------ messages
+
+  /* A visually hidden "You" / "Assistant" before each message, for screen readers. */
+  function speakerLabel(role) {
+    return el("span", "cw-sr-only", `${role === "user" ? S.you : S.assistant}:`);
+  }
+
+  /* Copies a whole assistant message (its Markdown source), not only its code blocks. */
+  function copyMessageButton(view) {
+    const button = el("button", "cw-copy-message");
+    button.type = "button";
+    button.title = S.copyMessage;
+    button.setAttribute("aria-label", S.copyMessage);
+    button.innerHTML =
+      '<svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><rect x="9" y="9" width="12" height="12" rx="2"/><path d="M5 15H4a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v1"/></svg>';
+    button.addEventListener("click", () => {
+      copyText(view.content || "").then(() => showToast(S.copiedMessage));
+    });
+    return button;
+  }
 
   function contentParts(content) {
     if (typeof content === "string") return { text: content, images: [] };
@@ -287,6 +453,7 @@
     item.dataset.role = "user";
     if (message.id) item.dataset.id = message.id;
     const body = el("div", "cw-msg-body");
+    body.appendChild(speakerLabel("user"));
     const { text, images } = contentParts(message.content);
     if (images.length) {
       const gallery = el("div", "cw-user-images");
@@ -325,12 +492,14 @@
     item.dataset.role = "assistant";
     if (message.id) item.dataset.id = message.id;
     const body = el("div", "cw-msg-body");
+    body.appendChild(speakerLabel("assistant"));
     const view = { item, body, reasoning: "", content: "", tools: new Map(), frame: 0 };
 
     view.reasoningBox = el("details", "cw-reasoning");
     view.reasoningBox.hidden = true;
     view.reasoningBox.appendChild(el("summary", null, S.reasoning));
     view.reasoningText = el("div", "cw-reasoning-text");
+    view.reasoningText.tabIndex = 0; // it scrolls when long
     view.reasoningBox.appendChild(view.reasoningText);
     body.appendChild(view.reasoningBox);
 
@@ -346,10 +515,12 @@
     if (message.reasoning) setReasoning(view, message.reasoning, false);
     for (const call of message.toolCalls || []) upsertTool(view, call);
     view.content = contentParts(message.content).text;
-    renderMarkdown(view.bubble, view.content);
+    view.stopped = message.status === "stopped";
+    renderMarkdown(view.bubble, view.stopped ? closeMarkdown(view.content) : view.content);
     if (message.status === "error") showMessageError(view, message.error);
     body.appendChild(metaLine(message, view));
     if (message.id) body.appendChild(feedbackBar(message));
+    if (view.content) view.meta.appendChild(copyMessageButton(view));
     return view;
   }
 
@@ -371,6 +542,8 @@
       entry.box.appendChild(entry.summary);
       entry.args = el("pre", "cw-tool-args");
       entry.result = el("pre", "cw-tool-result");
+      entry.args.tabIndex = 0; // both scroll when long
+      entry.result.tabIndex = 0;
       entry.box.appendChild(el("h4", null, S.toolArguments));
       entry.box.appendChild(entry.args);
       entry.resultTitle = el("h4", null, S.toolResult);
@@ -421,8 +594,34 @@
     clearButton.disabled = list.children.length === 0 || !!state.turn;
   }
 
+  // ------------------------------------------------------------------ announcements
+
+  /* Screen readers hear each finished reply once, with its speaker, from one polite live
+   * region (the message list itself is not live: streaming would read every re-render). */
+  function announce(text) {
+    announcer.textContent = "";
+    // A new text node in a separate task, so the same words twice are still announced.
+    setTimeout(() => {
+      announcer.textContent = text;
+    }, 50);
+  }
+
+  /* The reply of the turn that just ended: announce it and tell an embedding widget. */
+  function replyFinished() {
+    const last = state.messages[state.messages.length - 1];
+    if (!last || last.role !== "assistant" || (last.id && last.id === state.announcedId)) return;
+    state.announcedId = last.id;
+    const item = last.id ? list.querySelector(`[data-id="${CSS.escape(last.id)}"] .cw-bubble`) : null;
+    const text = (item ? item.innerText : contentParts(last.content).text).trim();
+    const stopped = last.status === "stopped" ? ` (${S.stopped})` : "";
+    announce(`${S.assistant}${stopped}: ${text}`);
+    notifyParent("reply", { id: last.id, role: "assistant", status: last.status, text });
+  }
+
   // ------------------------------------------------------------------ session and usage
 
+  /* The badge counts this conversation (since the last Clear); the session total is in
+   * management views. */
   function showUsage(usage) {
     if (!cfg.debug || !usage) return;
     usageBadge.hidden = false;
@@ -460,7 +659,7 @@
   async function refreshSession() {
     const session = await apiJson("session");
     if (session) {
-      showUsage(session.usage);
+      showUsage(session.conversationUsage || session.usage);
       applyLimits(session.limits);
       if (cfg.debug && session.expiresAt) {
         usageBadge.dataset.expiresAt = t("expiresAt", {
@@ -475,7 +674,7 @@
   async function loadConversation() {
     // The newest page, as many messages as are shown now (older pages stay loaded).
     const limit = Math.min(MAX_PAGE, Math.max(PAGE_SIZE, state.messages.length));
-    const messages = await fetchMessages({ limit });
+    const [messages] = await Promise.all([fetchMessages({ limit }), librariesReady]);
     state.paging.hasOlder = messages.length === limit && Number.isInteger(messages[0]?.seq);
     renderConversation(messages);
     return messages;
@@ -485,6 +684,7 @@
     if (state.expired) return;
     state.expired = true;
     if (state.turn) state.turn.controller.abort();
+    // The conversation is over: the notice replaces the whole page (one <main>, nothing behind).
     const screen = el("main", "cw-notice");
     screen.id = "cw-notice";
     screen.dataset.kind = "expired";
@@ -504,7 +704,7 @@
       );
     }
     screen.appendChild(card);
-    app.appendChild(screen);
+    app.replaceChildren(screen);
     app.dataset.state = "expired";
   }
 
@@ -663,17 +863,20 @@
       if (view.content) {
         view.typing?.remove();
         view.typing = null;
-        renderMarkdown(view.bubble, view.content);
+        renderMarkdown(view.bubble, closeMarkdown(view.content));
       }
       if (stick) scrollToBottom(true);
     });
   }
 
   function typingIndicator() {
-    const dots = el("div", "cw-typing");
-    dots.setAttribute("aria-label", S.thinking);
+    const box = el("div", "cw-typing");
+    box.appendChild(el("span", "cw-sr-only", S.thinking));
+    const dots = el("span", "cw-typing-dots");
+    dots.setAttribute("aria-hidden", "true");
     dots.append(el("span"), el("span"), el("span"));
-    return dots;
+    box.appendChild(dots);
+    return box;
   }
 
   function buildPrompt(text, attachment) {
@@ -764,11 +967,14 @@
     return controller;
   }
 
-  function endTurn(view) {
+  /* The reply stopped arriving: a cut (unfinished or stopped) reply closes its half-written
+   * Markdown (`**bold` would otherwise show its asterisks). */
+  function endTurn(view, finished) {
     if (view.frame) cancelAnimationFrame(view.frame);
     view.frame = 0;
     view.typing?.remove();
-    if (view.content) renderMarkdown(view.bubble, view.content);
+    const cut = !finished || state.turn?.stopping;
+    if (view.content) renderMarkdown(view.bubble, cut ? closeMarkdown(view.content) : view.content);
     view.reasoningBox.classList.remove("is-live");
     view.meta.hidden = false;
     state.turn = null;
@@ -776,11 +982,13 @@
     updateEmptyState();
   }
 
-  /* After a reply: the stored conversation is the truth (ids, final text, status, usage). */
-  async function resync() {
+  /* After a reply: the stored conversation is the truth (ids, final text, status, usage).
+   * `announce`: the reply finished normally, say so once (live region, widget). */
+  async function resync(announce = false) {
     try {
       await loadConversation();
       scrollToBottom(true);
+      if (announce) replyFinished();
       await refreshSession(); // usage (debug) and whether a limit now blocks the chat
     } catch (error) {
       if (error instanceof HttpError) handleHttpError(error);
@@ -848,7 +1056,7 @@
         else offline = true;
       }
     } finally {
-      endTurn(view);
+      endTurn(view, finished);
     }
 
     if (offline) {
@@ -862,9 +1070,10 @@
     state.retryDelay = 0;
     if (lost) {
       // The message is stored; the reply goes on without us: attach to it again.
-      await followReply(view);
+      finished = (await followReply(view)) === "done";
+      lost = !finished;
     }
-    if (finished || lost || (view.failed && !refused)) await resync();
+    if (finished || lost || (view.failed && !refused)) await resync(finished && !view.failed);
     return refused ? "refused" : "sent";
   }
 
@@ -872,6 +1081,8 @@
     const turn = state.turn;
     if (!turn || turn.stopping) return;
     turn.stopping = true;
+    // The stop button is about to disappear: keep keyboard focus where typing goes on.
+    input.focus({ preventScroll: true });
     updateComposer();
     try {
       const response = await api("stop", { method: "POST" });
@@ -969,6 +1180,11 @@
 
   function updateComposer() {
     const streaming = !!state.turn;
+    // Send and Stop swap places: focus on the one being hidden goes to the input, not <body>.
+    const focused = document.activeElement;
+    if ((focused === sendButton && streaming) || (focused === stopButton && !streaming)) {
+      input.focus({ preventScroll: true });
+    }
     sendButton.hidden = streaming;
     stopButton.hidden = !streaming;
     stopButton.disabled = !!state.turn?.stopping;
@@ -993,6 +1209,7 @@
   });
   stopButton.addEventListener("click", stop);
   clearButton.addEventListener("click", askClear);
+  document.addEventListener("keydown", onEscape);
   for (const button of document.querySelectorAll(".cw-suggestion")) {
     button.addEventListener("click", () => {
       const suggestion = cfg.suggestionButtons[Number(button.dataset.index)];
@@ -1185,7 +1402,7 @@
         delay = Math.min(delay * 1.6, 5000);
       }
     } finally {
-      endTurn(view);
+      endTurn(view, outcome === "done");
     }
     return outcome;
   }
@@ -1203,7 +1420,7 @@
       if (state.messages.at(-1)?.role === "user") await resync();
       return;
     }
-    await resync();
+    await resync(outcome === "done" && !view.failed);
   }
 
   // ------------------------------------------------------------------ paging
@@ -1344,6 +1561,55 @@
     return bar;
   }
 
+  /* Escape stops a reply being written; otherwise, in the widget, it closes the panel. An
+   * open dialog handles its own Escape. */
+  function onEscape(event) {
+    if (event.key !== "Escape" || event.defaultPrevented || confirmDialog.open) return;
+    if (state.turn) {
+      event.preventDefault();
+      stop();
+    } else if (cfg.embed) {
+      event.preventDefault();
+      notifyParent("close");
+    }
+  }
+
+  // ------------------------------------------------------------------ embedded in /widget.js
+
+  /* The host page's widget says hello (postMessage) once the panel's frame has loaded; its
+   * origin, checked by the browser as the frame's real parent, is where messages go from then
+   * on. The page sends: ready {primaryColor, title}, reply {id, role, status, text}, close,
+   * state {canClear}. It takes: focus, clear. */
+  const parentLink = { origin: null };
+
+  function notifyParent(type, detail) {
+    if (!cfg.embed || !parentLink.origin) return;
+    window.parent.postMessage({ chinwag: 1, type, ...(detail || {}) }, parentLink.origin);
+  }
+
+  function embedBridge() {
+    if (!cfg.embed || window.parent === window) return;
+    window.addEventListener("message", (event) => {
+      const data = event.data;
+      if (event.source !== window.parent || !data || data.chinwag !== 1) return;
+      if (data.type === "hello") {
+        parentLink.origin = event.origin;
+        notifyParent("ready", { primaryColor: cfg.primaryColor, title: cfg.pageTitle });
+        notifyParent("state", { canClear: !clearButton.disabled });
+      } else if (event.origin !== parentLink.origin) {
+        return;
+      } else if (data.type === "focus") {
+        input.focus({ preventScroll: true });
+      } else if (data.type === "clear") {
+        askClear();
+      }
+    });
+    new MutationObserver(() => notifyParent("state", { canClear: !clearButton.disabled })).observe(
+      clearButton,
+      { attributes: true, attributeFilter: ["disabled"] },
+    );
+  }
+
   // ------------------------------------------------------------------ start
 
   function runCustomScripts() {
@@ -1371,12 +1637,15 @@
     applyPrimaryContrast();
     loadPending();
     restoreDraft();
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyPrimaryContrast);
+    embedBridge();
     updateComposer();
     try {
       await Promise.all([loadConversation(), refreshSession()]);
       app.dataset.state = "ready";
       scrollToBottom(true);
-      input.focus({ preventScroll: true });
+      // In a frame the host page owns the focus; the widget asks for it when it opens.
+      if (window.parent === window) input.focus({ preventScroll: true });
       fillViewport();
       resumeOnLoad().then(() => flushPending());
     } catch (error) {
