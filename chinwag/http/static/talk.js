@@ -1074,6 +1074,7 @@
       lost = !finished;
     }
     if (finished || lost || (view.failed && !refused)) await resync(finished && !view.failed);
+    else if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
     return refused ? "refused" : "sent";
   }
 
@@ -1418,6 +1419,7 @@
       updateEmptyState();
       // It may have ended between loading the conversation and asking: show the stored reply.
       if (state.messages.at(-1)?.role === "user") await resync();
+      else if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
       return;
     }
     await resync(outcome === "done" && !view.failed);
