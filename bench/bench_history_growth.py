@@ -4,7 +4,9 @@ Target (issue 9 §5): median turn at 10,000 stored messages <= 1.25x the median 
 session. Both go through `open_runtime` with the echo gateway (durable LMDB writes included),
 measured in one run with interleaved rounds so machine noise hits both sides alike. The big
 history is written through the repository in batches (a turn-by-turn build would take minutes).
-Run: .venv/bin/python bench/bench_history_growth.py [stored_messages] [turns]
+With a third argument the echo gateway gets that `contextWindowTokens`, so each turn reads the
+newest messages that fit it (a cost that grows with the window, not with the history).
+Run: .venv/bin/python bench/bench_history_growth.py [stored_messages] [turns] [window_tokens]
 """
 
 from __future__ import annotations
@@ -72,10 +74,14 @@ async def timed_turn(cw: Chinwag, session_id: str, text: str) -> float:
     return elapsed
 
 
-async def main(stored: int, turns: int) -> None:
+async def main(stored: int, turns: int, window: int | None) -> None:
     settings = Settings(data_dir=tempfile.mkdtemp(prefix="chinwag-history-"))
+    parameters: dict[str, object] = {"provider": "echo"}
+    if window:
+        parameters["contextWindowTokens"] = window
+        print(f"echo gateway with contextWindowTokens={window}")
     async with open_runtime(settings) as cw:
-        gateway = await cw.create_gateway("echo", {"provider": "echo"})
+        gateway = await cw.create_gateway("echo", parameters)
         client = await cw.create_client({"name": "bench", "aiGatewayId": gateway.id})
         big = (await cw.open_session(client.id)).session.id
         started = time.perf_counter()
@@ -114,4 +120,5 @@ async def main(stored: int, turns: int) -> None:
 if __name__ == "__main__":
     stored_arg = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     turns_arg = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-    trio.run(main, stored_arg, turns_arg)
+    window_arg = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    trio.run(main, stored_arg, turns_arg, window_arg)

@@ -24,10 +24,12 @@ import httpx
 import msgspec
 import trio
 
+from chinwag import linkcodes
 from chinwag.actors import limits
 from chinwag.actors.access_keys import AccessKeys, hash_api_key
 from chinwag.actors.core import Core
 from chinwag.actors.registry import (
+    AttachByCode,
     OpenByChannel,
     OpenByTag,
     RegistryActor,
@@ -60,6 +62,9 @@ from chinwag.errors import (
     Unauthorized,
 )
 from chinwag.gateways.base import AssistantDeps
+from chinwag.gateways.fetch import UrlGuard
+from chinwag.gateways.images import normalize_prompt
+from chinwag.gateways.remote_images import has_remote_images, inline_remote_images
 from chinwag.records import (
     ChatClient,
     ClientParameters,
@@ -92,7 +97,7 @@ from chinwag.service import (
 )
 from chinwag.storage.engine import LmdbEngine, StorageEngine
 from chinwag.storage.keys import TABLES, id_bytes
-from chinwag.storage.repository import ApiKeyRecord, Repository
+from chinwag.storage.repository import ApiKeyRecord, ChannelLink, Repository
 
 log = logging.getLogger("chinwag")
 
@@ -146,6 +151,8 @@ def _check_name(name: Any, field: str = "name") -> str:
 MAX_LIMIT_VALUE = 1_000_000_000
 MAX_METADATA_BYTES = 64 * 1024
 _ORIGIN = re.compile(r"^(https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self')$")
+_IMAGE_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
+MAX_IMAGE_ORIGINS = 20
 
 
 def _check_limits(limiting: LimitingParameters) -> None:
@@ -167,6 +174,14 @@ def _check_client_parameters(params: ClientParameters) -> None:
             raise InvalidInput(
                 f"clientParameters.allowedFrameOrigins[{index}] must be an origin such as "
                 "https://example.com, https://*.example.com or 'self'"
+            )
+    if len(params.image_origins) > MAX_IMAGE_ORIGINS:
+        raise InvalidInput(f"clientParameters.imageOrigins has at most {MAX_IMAGE_ORIGINS} entries")
+    for index, origin in enumerate(params.image_origins):
+        if not _IMAGE_ORIGIN.match(origin):
+            raise InvalidInput(
+                f"clientParameters.imageOrigins[{index}] must be an origin such as "
+                "https://images.example.com (scheme, host and optional port)"
             )
     if not 0 <= params.message_debounce_interval <= 60:
         raise InvalidInput(
@@ -629,6 +644,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
             not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
         ):
             raise InvalidInput("the idempotency key must be 1 to 200 characters")
+        prompt = await self._inline_remote_images(session_id, prompt)
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:
             start = StartTurn(prompt, commit, instructions, send, idempotency_key)
@@ -644,6 +660,19 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         raise ServiceUnavailable(
             "the reply ended unexpectedly; the conversation keeps what was stored"
         )
+
+    async def _inline_remote_images(self, session_id: str, prompt: PromptInput) -> PromptInput:
+        """Fetch http(s) image URLs through the address guard and send them as data URLs
+        (see chinwag.gateways.remote_images), after the prompt's own checks pass."""
+        if not has_remote_images(prompt):
+            return prompt
+        session = self._safe(lambda: self.repo.session(session_id))
+        if session is None:
+            return prompt  # the session actor answers 404
+        client = self.core.client_of(session)
+        normalize_prompt(prompt, allow_images="Image" in client.client_parameters.input_modes)
+        guard = UrlGuard(allow_private=self.settings.fetch_allow_private)
+        return await inline_remote_images(prompt, self.core.assistant_deps.http, guard=guard)
 
     async def prompt(
         self,
@@ -697,9 +726,53 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
             self.registry, channel_key(client_id, channel, external_id), OpenByChannel(duration)
         )
 
+    # ------------------------------------------------------------------ one chat, several apps
+
+    async def create_channel_link(
+        self, session_id: str, channel: Literal["telegram", "zapi"]
+    ) -> tuple[str, float]:
+        """A fresh single-use code that attaches a chat on `channel` to this session.
+
+        Returns (code, expiresAt). A newer code for the same session and channel replaces the
+        older one, so a session never holds more than one live code per channel.
+        """
+        session = self.repo.session(_check_session_id(session_id))
+        if session is None:
+            raise NotFound(f"session {session_id} was not found")
+        now = self.core.clock.now()
+        limits.ensure_active(session, now)
+        code = linkcodes.new_code()
+        expires_at = min(now + linkcodes.LINK_TTL_SECONDS, session.expires_at)
+        link = ChannelLink(
+            client_id=session.client_id,
+            session_id=session.id,
+            channel=channel,
+            expires_at=expires_at,
+        )
+        await self.repo.commit(self.repo.put_channel_link(linkcodes.digest(code), link))
+        return code, expires_at
+
+    async def attach_channel(
+        self, client_id: str, channel: Literal["telegram", "zapi"], external_id: str, code: str
+    ) -> str | None:
+        """Use a link code from a chat: the chat joins the code's session (its earlier session
+        ends). Returns that session id, or None for an unknown, used or expired code."""
+        self.get_client(client_id)
+        message = AttachByCode(linkcodes.digest(code))
+        return await self._ask(self.registry, channel_key(client_id, channel, external_id), message)
+
+    def talk_url(self, session_id: str) -> str:
+        """The talk page of a session (for `/web` in a chat)."""
+        key = self._access_keys.issue(_check_session_id(session_id))
+        return f"{self.settings.effective_public_url()}/chat/{key}"
+
+    def linked_chats(self, session_id: str) -> list[tuple[str, str]]:
+        """(channel, external id) of the chats attached to a session with a link code."""
+        return self.repo.chats_of_session(_check_session_id(session_id))
+
     # ------------------------------------------------------------------ operations
 
-    def stats(self) -> dict[str, float]:
+    def stats(self) -> dict[str, Any]:
         """Gauges and counters for /metrics."""
         metrics = self.core.metrics
         return {
@@ -712,6 +785,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
             "sessions_created": metrics.sessions_created,
             "sessions_purged": metrics.sessions_purged,
             "actor_restarts": self.supervisor.restart_count,
+            "background_failures_total": self.core.background.metric(),
             **self._writer_stats(),
             **self._integration_stats(),
         }

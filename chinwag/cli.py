@@ -171,6 +171,7 @@ def serve(config_file: str | None, access_log: bool, verbose: bool, **flags: Any
     Every setting can also be given in the TOML file (--config) or the environment.
     """
     from chinwag.http.server import run_server
+    from chinwag.redaction import install_log_redaction
 
     settings = _settings(config_file, flags)
     logging.basicConfig(
@@ -179,6 +180,8 @@ def serve(config_file: str | None, access_log: bool, verbose: bool, **flags: Any
     )
     # httpx logs request URLs at INFO, and Telegram / Z-API URLs carry bot and instance tokens.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Whatever a library or an upstream error puts in a log line, credentials are masked.
+    install_log_redaction()
     try:
         trio.run(partial(run_server, settings, announce=click.echo, access_log=access_log))
     except ChinwagError as error:

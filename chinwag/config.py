@@ -36,6 +36,12 @@ class Settings(Struct, kw_only=True):
     max_prompt_body_bytes: int = 10 * 1024 * 1024
     # A request body that has not fully arrived this long after it is first read gets 408.
     body_timeout_seconds: float = 15.0
+    # Bytes one session's stored history may take; a prompt that would pass it is refused (403)
+    # until the conversation is cleared.
+    max_history_bytes: int = 16 * 1024 * 1024
+    # Context window assumed for a model whose gateway sets no contextWindowTokens: the history a
+    # turn sends (newest first) stops there, so a turn costs the same at any history length.
+    default_context_window_tokens: int = 32_000
     # LMDB: initial map size; it grows automatically when full.
     map_size: int = 1 << 30
     # Supervisor: at most `restart_limit` restarts of one session actor within `restart_window`.

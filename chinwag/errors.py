@@ -53,14 +53,34 @@ class RateLimited(ChinwagError):
     code = "rate_limited"
 
 
-class ModelFailed(ChinwagError):
+class UpstreamError(ChinwagError):
+    """A failure of a service chinwag calls (model server, Telegram, Z-API).
+
+    Its message is redacted when it is made (API keys, bearer tokens, `user:password@`, bot
+    tokens: see chinwag.redaction), so it may be logged and shown to operators as it is; the
+    public gets only the sentence named by `public_text` (a key of the talk page's catalog).
+    """
+
+    status = 502
+    code = "upstream_failed"
+    public_text = "genericError"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        from chinwag.redaction import redact
+
+        super().__init__(redact(message), retry_after=retry_after)
+
+
+class ModelFailed(UpstreamError):
     status = 502
     code = "model_failed"
+    public_text = "modelFailed"
 
 
-class ModelTimeout(ChinwagError):
+class ModelTimeout(UpstreamError):
     status = 504
     code = "model_timeout"
+    public_text = "modelTimeout"
 
 
 class SessionExpired(Unauthorized):

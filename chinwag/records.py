@@ -79,6 +79,9 @@ class ClientParameters(Api):
     debug: bool = False
     input_modes: list[InputMode] = field(default_factory=list)
     allowed_frame_origins: list[str] = field(default_factory=list)
+    # Origins (https://cdn.example.com) the talk page may load images from, besides its own,
+    # data:/blob: and the logo's origin (CSP img-src; other images in answers become links).
+    image_origins: list[str] = field(default_factory=list)
     suggestion_buttons: list[SuggestionButton] = field(default_factory=list)
     show_tool_calls: bool = False
     message_debounce_interval: float = 0.0
@@ -92,10 +95,19 @@ class LimitingParameters(Api):
     messages_per_hour: int | None = None
 
 
+GroupMode = Literal["off", "mention", "all"]
+
+
 class TelegramIntegration(Api):
     bot_token: str
     session_duration: str = "03:00:00"
     secret_token: str = ""
+    # From getMe when the integration is saved: mentions, replies and /cmd@bot are checked
+    # against them, and t.me links name the bot.
+    bot_id: int | None = None
+    bot_username: str | None = None
+    # Group chats: answer none, only messages addressed to the bot, or all of them.
+    groups: GroupMode = "mention"
 
 
 class ZapiIntegration(Api):
@@ -106,6 +118,10 @@ class ZapiIntegration(Api):
     webhook_secret: str = ""
     # WhatsApp group messages are ignored unless enabled.
     allow_groups: bool = False
+    # When set, decides which group messages are answered (see parse.zapi_group_mode).
+    groups: GroupMode | None = None
+    # The WhatsApp number of the instance, digits only: wa.me links point to it.
+    whatsapp_number: str | None = None
 
 
 class Integrations(Api):

@@ -16,6 +16,7 @@ from chinwag.config import Settings
 from chinwag.errors import NotFound
 from chinwag.gateways.base import AssistantDeps
 from chinwag.records import ChatClient, Gateway, Session
+from chinwag.runtime.background import BackgroundFailures
 from chinwag.storage.repository import Repository
 
 
@@ -44,10 +45,14 @@ class Core:
         self.settings = settings
         self.assistant_deps = assistant_deps
         self.metrics = RuntimeCounters()
+        # Failures of background loops, by loop (see chinwag.runtime.background).
+        self.background = BackgroundFailures()
         self._nursery = nursery
         # Set at shutdown: queued prompts are refused instead of starting new replies.
         self.closing = False
         self.expiry_changed: Callable[[float], None] = lambda _expires_at: None
+        # Serialises the use of "continue on…" link codes, so a code attaches one chat only.
+        self.link_lock = trio.Lock()
 
     def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str) -> None:
         """Run a background task (a streaming turn) inside the runtime's nursery."""

@@ -7,13 +7,17 @@ different keys proceed in parallel (and their writes share group commits).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chinwag.actors.session import GetSession, Renew, new_id
+import msgspec
+
+from chinwag.actors.session import EndSession, GetSession, Renew, new_id
 from chinwag.errors import ChinwagError, NotFound, SessionExpired
 from chinwag.records import Channel, Session
 from chinwag.runtime import Actor, Directory
+from chinwag.storage.errors import ConditionFailed
 
 if TYPE_CHECKING:
     from chinwag.actors.core import Core
@@ -30,6 +34,17 @@ class OpenByTag:
 @dataclass(frozen=True, slots=True)
 class OpenByChannel:
     duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttachByCode:
+    """Attach this chat to the web session a link code was made for.
+
+    Reply: the session id, or None when the code is unknown, used by another chat, expired,
+    for another client or channel, or its session has ended.
+    """
+
+    digest: bytes
 
 
 RegistryKey = tuple[str, str, str]
@@ -52,11 +67,13 @@ class RegistryActor(Actor):
         self.sessions = sessions
         self.client_id, self.kind, self.name = key
 
-    async def receive(self, message: Any) -> Session:
+    async def receive(self, message: Any) -> Any:
         if isinstance(message, OpenByTag):
             return await self._open_by_tag(message)
         if isinstance(message, OpenByChannel):
             return await self._open_by_channel(message)
+        if isinstance(message, AttachByCode):
+            return await self._attach(message)
         raise TypeError(f"unexpected message {message!r}")
 
     async def _open_by_tag(self, message: OpenByTag) -> Session:
@@ -95,6 +112,46 @@ class RegistryActor(Actor):
             channel=self.kind,  # type: ignore[arg-type]
             external_id=self.name,
         )
+
+    async def _attach(self, message: AttachByCode) -> str | None:
+        repo = self.core.repo
+        # The lock serialises uses within this process; the compare-and-set below makes the
+        # use single across processes sharing one database.
+        async with self.core.link_lock:
+            found = repo.channel_link_version(message.digest)
+            if found is None:
+                return None
+            link, version = found
+            now = self.core.clock.now()
+            if (link.client_id, link.channel) != (self.client_id, self.kind):
+                return None
+            if link.used_by is not None:
+                # The same chat again (a redelivered /start): already done, say so again.
+                return link.session_id if link.used_by == self.name else None
+            if link.expires_at <= now:
+                return None
+            try:
+                target: Session = await self.sessions.ask(link.session_id, GetSession())
+            except NotFound:
+                return None
+            if target.expires_at <= now:
+                return None
+            previous = repo.session_id_by_channel(self.client_id, self.kind, self.name)
+            used = msgspec.structs.replace(link, used_by=self.name)
+            try:
+                await repo.commit(
+                    [
+                        *repo.use_channel_link(message.digest, version, used),
+                        *repo.attach_chat(self.client_id, self.kind, self.name, link.session_id),
+                    ]
+                )
+            except ConditionFailed:
+                return None  # another node used (or replaced) the code first
+        if previous is not None and previous != link.session_id:
+            # The chat's earlier conversation ends (it stays readable until purged).
+            with contextlib.suppress(ChinwagError):
+                await self.sessions.ask(previous, EndSession())
+        return link.session_id
 
 
 async def create_session(

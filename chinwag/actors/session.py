@@ -102,6 +102,11 @@ class DeleteSession:
 
 
 @dataclass(frozen=True, slots=True)
+class EndSession:
+    """Expire now (a chat moved to another session): read-only, purged after retention."""
+
+
+@dataclass(frozen=True, slots=True)
 class CrashForTest:
     """Fault injection for supervision tests: raises an unexpected error inside the actor."""
 
@@ -110,12 +115,16 @@ class CrashForTest:
 class _FinishTurn:
     epoch: int
     outcome: TurnOutcome
+    # The turn itself: it may have been started by an earlier incarnation of this actor.
+    running: _Running | None = None
 
 
 @dataclass(slots=True)
 class TurnOutcome:
-    content: str = ""
-    reasoning: str = ""
+    # Streamed text arrives in many small pieces: kept as lists and joined once (`content`,
+    # `reasoning`), because `str +=` on an attribute copies the whole text every time.
+    content_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     usage_reported: bool = False
@@ -123,6 +132,18 @@ class TurnOutcome:
     prompt_tokens: int = 0
     status: str = "complete"
     error: ChinwagError | None = None
+
+    @property
+    def content(self) -> str:
+        if len(self.content_parts) > 1:
+            self.content_parts[:] = ["".join(self.content_parts)]
+        return self.content_parts[0] if self.content_parts else ""
+
+    @property
+    def reasoning(self) -> str:
+        if len(self.reasoning_parts) > 1:
+            self.reasoning_parts[:] = ["".join(self.reasoning_parts)]
+        return self.reasoning_parts[0] if self.reasoning_parts else ""
 
     def billed_usage(self) -> Usage:
         """The reported usage, or an estimate when the reply was stopped or cut before the
@@ -263,6 +284,8 @@ class SessionActor(Actor):
             return await self._clear()
         if isinstance(message, DeleteSession):
             return await self._delete()
+        if isinstance(message, EndSession):
+            return await self._end()
         if isinstance(message, GetReplyLog):
             return self.reply_log
         if isinstance(message, SetFeedback):
@@ -297,6 +320,14 @@ class SessionActor(Actor):
             session, message_count=0, history_bytes=0, conversation_usage=Usage()
         )
         await self._save(cleared, self.core.repo.clear_messages(session.id))
+
+    async def _end(self) -> None:
+        session = self._require()
+        now = self.core.clock.now()
+        if limits.is_expired(session, now):
+            return
+        self._abandon_turns(Conflict("the session has ended"))
+        await self._save(msgspec.structs.replace(session, expires_at=now))
 
     async def _delete(self) -> None:
         session = self._require()
@@ -481,7 +512,7 @@ class SessionActor(Actor):
         if outcome.error is not None:
             self.core.metrics.model_errors += 1
         try:
-            result = await self.ref.ask(_FinishTurn(running.epoch, outcome))
+            result = await self.ref.ask(_FinishTurn(running.epoch, outcome, running))
         except Exception as exc:  # the actor stopped (deleted) meanwhile
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
@@ -523,9 +554,9 @@ class SessionActor(Actor):
     def _collect(event: Any, outcome: TurnOutcome) -> None:
         """Accumulate a streamed event into what will be stored."""
         if isinstance(event, ContentDelta):
-            outcome.content += event.text
+            outcome.content_parts.append(event.text)
         elif isinstance(event, ReasoningDelta):
-            outcome.reasoning += event.text
+            outcome.reasoning_parts.append(event.text)
         elif isinstance(event, ToolEvent):
             if event.result is None:
                 outcome.tool_calls.append(
@@ -578,14 +609,26 @@ class SessionActor(Actor):
         return model_history(repo.messages_backward(session.id), budget, extra=extra)
 
     async def _finish_turn(self, message: _FinishTurn) -> dict[str, Any] | None:
-        running = self.running
-        self.running = None
+        running = message.running or self.running
+        own = running is self.running
+        if own:
+            self.running = None
         try:
             if message.epoch != self.epoch or self.session is None:
                 return None  # cleared or deleted while it ran: nothing to store
+            if not own and not self._still_unanswered(running):
+                return None  # started before a restart of this actor and answered since
             return await self._store_reply(message.outcome, running)
         finally:
-            await self._start_next()
+            if own:
+                await self._start_next()
+
+    def _still_unanswered(self, running: _Running | None) -> bool:
+        """Whether a turn's user message is still the newest message (nothing answered it)."""
+        if running is None or not running.pending.commit or not running.user_messages:
+            return running is not None
+        session = self._require()
+        return running.user_messages[-1].seq == session.next_seq - 1
 
     async def _store_reply(self, outcome: TurnOutcome, running: _Running | None) -> dict[str, Any]:
         session = self._require()

@@ -4,6 +4,12 @@ The sweeper sleeps until the earliest entry of either index is due, so its cost 
 to what actually expires, never to the number of sessions. An expired session stays readable for
 the retention period (its entry moves from `expiry` to `purge`); then it is deleted with its
 history through its own actor.
+
+Failures follow the background policy (chinwag.runtime.background): a session whose purge fails
+(a record that no longer decodes, an actor that cannot start) is logged with its id, counted,
+and its purge entry moved RETRY_FAILED_AFTER later, so the sweeper goes on with the others and
+never retries it in a tight loop. A failure of a whole pass (storage trouble) is counted too and
+the pass is retried after RETRY_FAILED_AFTER_PASS; the sweeper never ends the runtime.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ log = logging.getLogger("chinwag.sweeper")
 
 BATCH = 256
 IDLE_RECHECK = 24 * 3600.0
+RETRY_FAILED_AFTER = 3600.0
+RETRY_FAILED_AFTER_PASS = 60.0
+LOOP = "sweeper"
 
 
 class Sweeper:
@@ -41,7 +50,12 @@ class Sweeper:
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            await self.sweep_once()
+            try:
+                await self.sweep_once()
+            except Exception as error:  # storage trouble: count it, try the pass again later
+                self.core.background.failed(LOOP, "a sweep pass", error)
+                await trio.sleep(RETRY_FAILED_AFTER_PASS)
+                continue
             upcoming = [
                 t
                 for t in (self.core.repo.next_due("expiry"), self.core.repo.next_due("purge"))
@@ -67,7 +81,10 @@ class Sweeper:
                 ops.extend(
                     self.core.repo.move_to_purge(expired_at, session_id, expired_at + retention)
                 )
-                self.sessions.deactivate(session_id)
+                try:
+                    self.sessions.deactivate(session_id)
+                except Exception as error:
+                    self.core.background.failed(LOOP, f"deactivating session {session_id}", error)
             await self.core.repo.commit(ops)
             done += len(expired)
         while True:
@@ -77,12 +94,18 @@ class Sweeper:
                 break
             ops = []
             for purge_at, session_id in purgeable:
+                ops.extend(self.core.repo.drop_purge_entry(purge_at, session_id))
                 try:
                     await self.sessions.ask(session_id, DeleteSession())
                     self.core.metrics.sessions_purged += 1
                 except NotFound:
                     pass
-                ops.extend(self.core.repo.drop_purge_entry(purge_at, session_id))
+                except Exception as error:
+                    self.core.background.failed(LOOP, f"purging session {session_id}", error)
+                    # Try again later, not in this pass: a new purge entry, an hour on. (No
+                    # expiry entry exists at `purge_at`; move_to_purge only adds the new one.)
+                    retry_at = now + RETRY_FAILED_AFTER
+                    ops.extend(self.core.repo.move_to_purge(purge_at, session_id, retry_at))
             await self.core.repo.commit(ops)
             done += len(purgeable)
         return done

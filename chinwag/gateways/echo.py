@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import trio
@@ -16,6 +16,23 @@ def message_text(content: str | list[dict[str, Any]]) -> str:
     if isinstance(content, str):
         return content
     return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+# Without a delay, the first WORD_BY_WORD words stream one by one and the rest in pieces of
+# PIECE_WORDS words: the same text, at a cost linear in its length with a small constant
+# (a 1M-word prompt would otherwise mean a million events through the session and SSE).
+WORD_BY_WORD = 64
+PIECE_WORDS = 256
+
+
+def _pieces(reply: str, *, by_word: bool) -> Iterator[str]:
+    """`reply` in streaming pieces: words (each but the first with its leading space)."""
+    words = reply.split(" ")
+    head = words if by_word else words[:WORD_BY_WORD]
+    for index, word in enumerate(head):
+        yield word if index == 0 else " " + word
+    for start in range(len(head), len(words), PIECE_WORDS):
+        yield " " + " ".join(words[start : start + PIECE_WORDS])
 
 
 class EchoAssistant:
@@ -38,13 +55,12 @@ class EchoAssistant:
         last = turn.messages[-1] if turn.messages else {"content": ""}
         said = message_text(last.get("content", ""))
         reply = f"You said: {said}"
-        words = reply.split(" ")
-        for index, word in enumerate(words):
+        for piece in _pieces(reply, by_word=bool(self.word_delay)):
             if self.word_delay:
                 await trio.sleep(self.word_delay)
             else:
                 await trio.lowlevel.checkpoint()
-            yield ContentDelta(word if index == 0 else " " + word)
+            yield ContentDelta(piece)
         prompt_text = "\n".join(turn.context) + "".join(
             message_text(m.get("content", "")) for m in turn.messages
         )

@@ -31,6 +31,7 @@ from chinwag.gateways.base import (
 )
 from chinwag.gateways.fetch import UrlGuard
 from chinwag.gateways.prompt_budget import fit_messages, prompt_budget, prompt_tokens
+from chinwag.gateways.remote_images import has_remote_images
 from chinwag.gateways.retry_policy import RetryPolicy, is_retryable_status, parse_retry_after
 from chinwag.gateways.think_tags import ThinkSplitter
 from chinwag.gateways.tools import ToolRunner, research_tools
@@ -71,12 +72,29 @@ class _Chunk(msgspec.Struct):
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
+REMOTE_IMAGE_PLACEHOLDER = {"type": "text", "text": "[image not available]"}
+
+
+def _without_remote_images(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with http(s) image URLs left out: chinwag inlines new ones as data URLs
+    (remote_images.py), so only records stored before that carry URLs, and the model server
+    must not be made to fetch them."""
+    content = message.get("content")
+    if not isinstance(content, list) or not has_remote_images(content):
+        return message
+    parts = [
+        REMOTE_IMAGE_PLACEHOLDER if isinstance(part, dict) and has_remote_images([part]) else part
+        for part in content
+    ]
+    return {**message, "content": parts}
+
+
 def build_messages(instructions: str | None, turn: Turn) -> list[dict[str, Any]]:
     """The request's messages: one system message (gateway instructions, then each context
     text, separated by blank lines; left out when all are empty), then the conversation."""
     parts = [text.strip() for text in (instructions, *turn.context) if text and text.strip()]
     system = [{"role": "system", "content": "\n\n".join(parts)}] if parts else []
-    return system + list(turn.messages)
+    return system + [_without_remote_images(m) for m in turn.messages]
 
 
 @dataclass

@@ -10,13 +10,16 @@ unlike the URLs the model asks `fetch_url` for.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from chinwag.gateways.fetch import FetchError, UrlGuard, fetch_page
+from chinwag.gateways.fetch import FetchError, UrlGuard, display_url, fetch_page
 from chinwag.records import Research
+
+log = logging.getLogger(__name__)
 
 # Text a tool may hand back to the model (about 4k tokens), so one page cannot fill the window.
 MAX_RESULT_CHARS = 16_000
@@ -91,8 +94,8 @@ class ToolRunner:
         page = await fetch_page(self.http, url, guard=self.guard, timeout=self.timeout)
         note = "\n[truncated]" if page.truncated else ""
         if not 200 <= page.status < 300:
-            return f"error: {page.url} answered HTTP {page.status}\n{page.text[:2000]}"
-        return f"URL: {page.url}\n\n{page.text}{note}"
+            return f"error: {display_url(page.url)} answered HTTP {page.status}\n{page.text[:2000]}"
+        return f"URL: {display_url(page.url)}\n\n{page.text}{note}"
 
     async def web_search(self, query: str) -> str:
         if not query:
@@ -107,7 +110,9 @@ class ToolRunner:
             response.raise_for_status()
             results = response.json().get("results") or []
         except (httpx.HTTPError, ValueError, AttributeError) as error:
-            raise FetchError(f"web search failed: {error or type(error).__name__}") from None
+            # The search URL is the operator's (maybe private, maybe with a key): log it only.
+            log.warning("web search failed: %r", error)
+            raise FetchError(f"web search failed ({type(error).__name__})") from None
         lines = []
         for rank, result in enumerate(results[:SEARCH_RESULTS], start=1):
             title = str(result.get("title") or "").strip()

@@ -29,6 +29,7 @@ from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
 from chinwag.http.metrics import Metrics
 from chinwag.http.openapi import build_openapi, doc, docs_html
+from chinwag.http.public_errors import INTERNAL_ERROR, error_message
 from chinwag.http.request_id import register_request_ids, request_id, with_request_id
 from chinwag.http.schemas import REQUEST_SCHEMAS
 from chinwag.service import ChinwagService
@@ -36,7 +37,6 @@ from chinwag.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "internal error"
 
 operations = Blueprint("operations", __name__)
 
@@ -92,19 +92,10 @@ def _http_error_message(error: HTTPException) -> str:
 def _register_error_handlers(app: QuartTrio) -> None:
     @app.errorhandler(ChinwagError)
     async def on_chinwag_error(error: ChinwagError) -> Response:
-        if error.status == 500 or isinstance(error, StorageError):
-            # A storage or other internal failure: its text (tables, keys, LMDB codes) is for
-            # the log, never the client; a closed store stays 503 but says no more.
-            log.error(
-                "%s on %s %s (request id %s): %s",
-                type(error).__name__,
-                request.method,
-                request.path,
-                request_id(),
-                error.message,
-            )
-            return fail(max(error.status, 500), with_request_id(INTERNAL_ERROR))
-        return fail(error.status, error.message, retry_after=error.retry_after)
+        # A 5xx is worded by audience and logged with the request id (see public_errors.py);
+        # a storage failure is always an "internal error", whatever its class says.
+        status = max(error.status, 500) if isinstance(error, StorageError) else error.status
+        return fail(status, error_message(error), retry_after=error.retry_after)
 
     @app.errorhandler(HTTPException)
     async def on_http_error(error: HTTPException) -> Response:
@@ -157,6 +148,12 @@ def _register_optional_blueprints(app: QuartTrio) -> None:
         log.debug("webhooks not available: %s", error)
     else:
         app.register_blueprint(webhooks_blueprint)
+    try:
+        from chinwag.http.links import blueprint as links_blueprint
+    except ImportError as error:
+        log.debug("chat links not available: %s", error)
+    else:
+        app.register_blueprint(links_blueprint)
 
 
 def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:

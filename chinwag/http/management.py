@@ -38,7 +38,7 @@ from chinwag.http.views import (
     client_view,
     gateway_summary,
     gateway_view,
-    messages_view,
+    management_messages_view,
     opened_session_view,
     session_view,
     transcript_header,
@@ -211,6 +211,11 @@ async def get_session(client_id: str, session_id: str) -> Response:
     access_key = service.access_key_for(session.id)
     data["accessKey"] = access_key
     data["talkUrl"] = f"{deps.settings().effective_public_url()}/chat/{access_key}"
+    # Chats attached to this session with a "continue on…" link (chinwag.http.links).
+    data["linkedChats"] = [
+        {"channel": channel, "externalId": external_id}
+        for channel, external_id in service.linked_chats(session.id)
+    ]
     return ok(data)
 
 
@@ -237,7 +242,7 @@ async def list_messages(client_id: str, session_id: str) -> Response:
     session = service.get_session(client_id, session_id)
     limit, before = page_query()
     messages = service.messages_page(session.id, limit=limit, before=before)
-    return ok(messages_view(messages, service.feedback_for(session.id, messages)))
+    return ok(management_messages_view(messages, service.feedback_for(session.id, messages)))
 
 
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")

@@ -7,7 +7,9 @@ takes a callable returning a mapping read on every scrape:
     {"live_sessions": 12, "passivated_sessions": 340,        # gauges
      "turns_total": 1234, "model_errors_total": 3,            # names ending in _total: counters
      "writer_batch_size": {"buckets": [(1, 10), (8, 40), (float("inf"), 41)],
-                           "sum": 170.0}}                     # cumulative buckets: histogram
+                           "sum": 170.0},                     # cumulative buckets: histogram
+     "background_failures_total": {"label": "loop",           # one labelled family:
+                                   "values": {"sweeper": 0}}} # {loop="sweeper"} 0
 
 Every name is exported with the `chinwag_` prefix. Names in `KNOWN_COUNTERS` are counters
 too. When both `stored_sessions` and `live_sessions` are reported, `passivated_sessions` is
@@ -56,6 +58,7 @@ KNOWN_HELP = {
     "sessions_created": "Sessions created since the process started.",
     "sessions_purged": "Expired sessions purged after their retention since start.",
     "actor_restarts": "Session actors restarted by the supervisor after a crash.",
+    "background_failures_total": "Items a background loop failed on, logged and skipped.",
 }
 
 # Monotonic numbers the runtime reports without a `_total` suffix.
@@ -98,8 +101,24 @@ class RuntimeCollector(Collector):
                     yield family
 
 
+def _labelled(name: str, help_text: str, value: Mapping[str, Any]) -> Metric:
+    """A family with one label: `{"label": "loop", "values": {"sweeper": 3, ...}}`."""
+    label = str(value["label"])
+    if name.endswith("_total"):
+        family: Any = CounterMetricFamily(
+            f"chinwag_{name[: -len('_total')]}", help_text, labels=[label]
+        )
+    else:
+        family = GaugeMetricFamily(f"chinwag_{name}", help_text, labels=[label])
+    for label_value, number in sorted(value["values"].items()):
+        family.add_metric([str(label_value)], float(number))
+    return family
+
+
 def _family(name: str, value: Any) -> Metric | None:
     help_text = KNOWN_HELP.get(name, f"chinwag runtime metric {name}.")
+    if isinstance(value, Mapping) and "label" in value and "values" in value:
+        return _labelled(name, help_text, value)
     if isinstance(value, Mapping) and "buckets" in value:
         buckets = [(_le(le), float(count)) for le, count in value["buckets"]]
         if not buckets or buckets[-1][0] != "+Inf":

@@ -17,7 +17,7 @@ from quart import request
 from chinwag.app_runtime import DEFAULT_MESSAGE_PAGE, MAX_MESSAGE_PAGE, MAX_SEQ
 from chinwag.errors import InvalidInput
 from chinwag.http.schemas import query_int
-from chinwag.http.views import message_markdown, messages_view
+from chinwag.http.views import management_messages_view, message_markdown
 from chinwag.records import Feedback, Message
 
 PAGE_QUERY = {
@@ -39,7 +39,7 @@ def page_query() -> tuple[int, int | None]:
     raw = request.args.get("before")
     if raw is None or raw == "":
         return limit, None
-    if not raw.isdigit() or int(raw) > MAX_SEQ:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SEQ:
         raise InvalidInput(
             f"Query parameter `before` must be a message seq (a whole number from 0 to {MAX_SEQ})."
         )
@@ -63,7 +63,7 @@ async def json_transcript(
     yield opening[:-3]
     first = True
     for page in pages:
-        view = messages_view(page, feedback(page))
+        view = management_messages_view(page, feedback(page))
         encoded = b",".join(_encoder.encode(item) for item in view)
         yield encoded if first else b"," + encoded
         first = False

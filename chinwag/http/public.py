@@ -16,6 +16,7 @@ from chinwag.http.bodies import BodyLimits, check_prompt_size
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
 from chinwag.http.paging import PAGE_DESCRIPTION, PAGE_QUERY, page_query
+from chinwag.http.public_errors import public_errors
 from chinwag.http.schemas import PromptBody, read_body
 from chinwag.http.sse import (
     SSE_HEADERS,
@@ -57,8 +58,8 @@ async def list_messages(access_key: str) -> Response:
     session = session_for_access_key(access_key)
     limit, before = page_query()
     service = deps.service()
-    messages = service.messages_page(session.id, limit=limit, before=before)
-    return ok(messages_view(messages, service.feedback_for(session.id, messages)))
+    page = service.messages_page(session.id, limit=limit, before=before)
+    return ok(messages_view(page, public_errors().language, service.feedback_for(session.id, page)))
 
 
 @blueprint.post("/prompt")
@@ -102,7 +103,9 @@ async def prompt(access_key: str) -> Response:
             await close_stream(iterator)  # e.g. the client left while the turn was queued
             raise
         response = Response(
-            event_stream(first, iterator, started), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS
+            event_stream(first, iterator, public_errors(), started),
+            mimetype=SSE_MIMETYPE,
+            headers=SSE_HEADERS,
         )
         response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
         return response
@@ -113,7 +116,7 @@ async def prompt(access_key: str) -> Response:
         instructions=body.instructions,
         idempotency_key=idempotency_key,
     )
-    return ok(turn_result_view(result))
+    return ok(turn_result_view(result, public_errors().language))
 
 
 def idempotency_key_header() -> str | None:
@@ -146,7 +149,8 @@ async def attach_to_reply(access_key: str) -> Response:
     pairs = await deps.service().follow_reply(session.id, last_event_id)
     if pairs is None:
         return Response("", status=204, headers={"Cache-Control": "no-store"})
-    response = Response(numbered_event_stream(pairs), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    body = numbered_event_stream(pairs, public_errors())
+    response = Response(body, mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     response.timeout = None
     return response
 

@@ -6,13 +6,12 @@ The id is returned as `X-Request-Id` on every response, is what a 5xx envelope q
 ("internal error (request id …)") and is written with every error the server logs.
 
 It lives in a context variable as well as on `g`, so code below the HTTP layer that logs
-during a request (and the log filter) can read it without being handed it.
+during a request can read it (`current_request_id()`) without being handed it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 from contextvars import ContextVar
 
@@ -62,15 +61,6 @@ def request_id() -> str:
 def with_request_id(message: str) -> str:
     """`message` followed by the request id, as a 5xx envelope says it."""
     return f"{message} (request id {request_id()})"
-
-
-class RequestIdLogFilter(logging.Filter):
-    """Adds `request_id` to every log record ("-" outside a request) for log formats."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = _current.get() or "-"
-        return True
 
 
 def register_request_ids(app: QuartTrio) -> None:

@@ -5,7 +5,7 @@ Wire format (one JSON object per event, `event:` names the kind):
     event: reasoning   data: {"text": "..."}
     event: content     data: {"text": "..."}
     event: tool        data: {"id", "name", "arguments", "result"}   (result null on the call)
-    event: error       data: {"message": "...", "status": 502}
+    event: error       data: {"message": "...", "status": 502, "requestId": "..."}
     event: done        data: {"usage": {...}, "result": {completionText, reasoning, toolCalls,
                                                         usage, createdMessages, status, error?}}
 
@@ -31,8 +31,9 @@ from typing import Any
 import msgspec
 import trio
 
-from chinwag.errors import ChinwagError
+from chinwag.errors import ChinwagError, ModelFailed
 from chinwag.gateways.base import ContentDelta, ReasoningDelta, ToolEvent, UsageReport
+from chinwag.http.public_errors import PublicErrors
 from chinwag.http.views import turn_result_view
 from chinwag.records import to_builtins
 from chinwag.service import ReplyGap, ReplyStarted, StreamItem, TurnFinished, event_id
@@ -47,7 +48,6 @@ SSE_HEADERS = {
     "Connection": "keep-alive",
 }
 SSE_MIMETYPE = "text/event-stream"
-GENERIC_STREAM_ERROR = "The reply failed unexpectedly; what was generated so far is kept."
 
 
 def wants_event_stream(accept: str | None) -> bool:
@@ -62,7 +62,18 @@ def encode_event(event: str, data: Any, ident: str | None = None) -> bytes:
     return head + b"event: " + event.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
 
 
-def encode_item(item: StreamItem | ChinwagError | ReplyGap, ident: str | None = None) -> bytes:
+def _error_event(
+    errors: PublicErrors, error: ChinwagError | None, status: int, ident: str | None = None
+) -> bytes:
+    message = errors.message(error) if error is not None else errors.sentence(None)
+    return encode_event(
+        "error", {"message": message, "status": status, "requestId": errors.request_id}, ident
+    )
+
+
+def encode_item(
+    item: StreamItem | ChinwagError, errors: PublicErrors, ident: str | None = None
+) -> bytes:
     """The SSE bytes of one stream item (empty for items the wire does not carry)."""
     if isinstance(item, ContentDelta):
         return encode_event("content", {"text": item.text}, ident)
@@ -78,20 +89,31 @@ def encode_item(item: StreamItem | ChinwagError | ReplyGap, ident: str | None = 
         result = item.result
         prefix = b""
         if result.status == "error":
-            prefix = encode_event(
-                "error", {"message": result.error or GENERIC_STREAM_ERROR, "status": 502}, ident
-            )
-        return prefix + encode_event(
-            "done", {"usage": to_builtins(result.usage), "result": turn_result_view(result)}, ident
-        )
-    if isinstance(item, ChinwagError):
-        return encode_event("error", {"message": item.message, "status": item.status}, ident)
+            failed = ModelFailed(result.error or "the reply failed")
+            prefix = _error_event(errors, failed, 502, ident)
+        view = turn_result_view(result, errors.language)
+        done = {"usage": to_builtins(result.usage), "result": view}
+        return prefix + encode_event("done", done, ident)
+    if isinstance(item, ChinwagError):  # the turn ended with it (GET …/stream)
+        _log_failure(errors, item)
+        return _error_event(errors, item, item.status, ident)
     if isinstance(item, ReplyGap):
         message = "The start of this reply is no longer kept; reload the conversation."
         return encode_event("gap", {"message": message, "firstKept": item.first_kept}, ident)
     if isinstance(item, UsageReport):
         return b""  # the usage arrives with `done`
     return b""
+
+
+def _log_failure(errors: PublicErrors, error: ChinwagError) -> None:
+    if error.status >= 500:
+        log.warning(
+            "reply stream failed with %d %s (request id %s): %s",
+            error.status,
+            type(error).__name__,
+            errors.request_id,
+            error.message,
+        )
 
 
 async def numbered(
@@ -102,7 +124,7 @@ async def numbered(
     reply_id: str | None = None
     number = 0
 
-    def pair(item: StreamItem) -> tuple[str | None, StreamItem]:
+    def pair(item: Any) -> tuple[str | None, Any]:
         nonlocal reply_id, number
         if isinstance(item, ReplyStarted):
             reply_id, number = item.reply_id, 0
@@ -119,35 +141,39 @@ async def numbered(
         async for item in rest:
             yield pair(item)
     except ChinwagError as error:  # the turn ended with it: the reply's last entry
-        yield pair(error)  # type: ignore[arg-type]
+        yield pair(error)
 
 
 async def event_stream(
-    first: StreamItem, rest: AsyncIterator[StreamItem], started: ReplyStarted | None = None
+    first: StreamItem,
+    rest: AsyncIterator[StreamItem],
+    errors: PublicErrors,
+    started: ReplyStarted | None = None,
 ) -> AsyncIterator[bytes]:
     """The response body: `first` (already awaited by the route, after `started` when the
     reply runs), then the rest of the turn."""
-    async for chunk in numbered_event_stream(numbered(first, rest, started), close=rest):
+    async for chunk in numbered_event_stream(numbered(first, rest, started), errors, close=rest):
         yield chunk
 
 
 async def numbered_event_stream(
-    pairs: AsyncIterator[Any], *, close: AsyncIterator[Any] | None = None
+    pairs: AsyncIterator[Any], errors: PublicErrors, *, close: AsyncIterator[Any] | None = None
 ) -> AsyncIterator[bytes]:
     """SSE bytes of (event id, item) pairs, up to `done` or an error; closes `close` at the end."""
     try:
         async for ident, item in pairs:
-            chunk = encode_item(item, ident)
+            chunk = encode_item(item, errors, ident)
             if chunk:
                 yield chunk
             if isinstance(item, TurnFinished | ChinwagError):
                 return
-        yield encode_event("error", {"message": GENERIC_STREAM_ERROR, "status": 500})
+        yield _error_event(errors, None, 500)
     except ChinwagError as error:
-        yield encode_event("error", {"message": error.message, "status": error.status})
+        _log_failure(errors, error)
+        yield _error_event(errors, error, error.status)
     except Exception:
-        log.exception("prompt stream failed after it started")
-        yield encode_event("error", {"message": GENERIC_STREAM_ERROR, "status": 500})
+        log.exception("prompt stream failed after it started (request id %s)", errors.request_id)
+        yield _error_event(errors, None, 500)
     finally:
         await close_stream(pairs)
         if close is not None:

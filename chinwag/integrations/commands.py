@@ -1,4 +1,4 @@
-"""Chat commands (/start, /reset, /usage) and every text chinwag itself says in a chat app.
+"""Chat commands (/start, /reset, /usage, /web) and every text chinwag itself says in a chat app.
 
 The texts follow the chat client's `languageCode` (en, pt-BR, es; English otherwise), so a
 Brazilian bot does not suddenly answer a limit in English.
@@ -11,8 +11,8 @@ from typing import Literal
 
 from chinwag.records import ChatClient, Session
 
-Command = Literal["start", "reset", "usage"]
-COMMANDS: tuple[Command, ...] = ("start", "reset", "usage")
+Command = Literal["start", "reset", "usage", "web"]
+COMMANDS: tuple[Command, ...] = ("start", "reset", "usage", "web")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -37,6 +37,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "expired": "This conversation has expired. Send your message again to start a new one.",
         "unsupported": "Sorry, I can only read text messages.",
         "too_long": "Your message is too long for this chat. Please send a shorter one.",
+        "not_read": "(I can only read text, so I answered the text of your message.)",
+        "image_failed": "Sorry, I could not open that image. Please send it again.",
+        "image_too_large": "That image is too large for me. Please send a smaller one.",
+        "unsupported_again": "(not read: text only)",
+        "linked": "Done: this chat now continues your conversation from the web page.",
+        "link_invalid": "This link is invalid, was already used or has expired. "
+        "Open the chat page and choose “Continue” again.",
+        "link_group": "Please open this link in a private chat with me.",
+        "web": "Continue this conversation on the web: {url}",
     },
     "pt-BR": {
         "hello": "Olá! Como posso ajudar?",
@@ -60,6 +69,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "expired": "Esta conversa expirou. Envie sua mensagem de novo para começar outra.",
         "unsupported": "Desculpe, só consigo ler mensagens de texto.",
         "too_long": "Sua mensagem é longa demais para este chat. Envie uma mais curta.",
+        "not_read": "(Só consigo ler texto, então respondi ao texto da sua mensagem.)",
+        "image_failed": "Desculpe, não consegui abrir essa imagem. Envie-a de novo.",
+        "image_too_large": "Essa imagem é grande demais para mim. Envie uma menor.",
+        "unsupported_again": "(não lida: só texto)",
+        "linked": "Pronto: este chat agora continua a sua conversa da página web.",
+        "link_invalid": "Este link é inválido, já foi usado ou expirou. "
+        "Abra a página do chat e escolha “Continuar” de novo.",
+        "link_group": "Abra este link em um chat privado comigo.",
+        "web": "Continue esta conversa na web: {url}",
     },
     "es": {
         "hello": "¡Hola! ¿En qué puedo ayudarte?",
@@ -83,6 +101,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "expired": "Esta conversación expiró. Envía tu mensaje otra vez para empezar otra.",
         "unsupported": "Lo siento, solo puedo leer mensajes de texto.",
         "too_long": "Tu mensaje es demasiado largo para este chat. Envía uno más corto.",
+        "not_read": "(Solo puedo leer texto, así que respondí al texto de tu mensaje.)",
+        "image_failed": "Lo siento, no pude abrir esa imagen. Envíala de nuevo.",
+        "image_too_large": "Esa imagen es demasiado grande para mí. Envía una más pequeña.",
+        "unsupported_again": "(no leído: solo texto)",
+        "linked": "Listo: este chat ahora continúa tu conversación de la página web.",
+        "link_invalid": "Este enlace no es válido, ya se usó o expiró. "
+        "Abre la página del chat y elige “Continuar” otra vez.",
+        "link_group": "Abre este enlace en un chat privado conmigo.",
+        "web": "Continúa esta conversación en la web: {url}",
     },
 }
 
@@ -99,6 +126,12 @@ def parse_command(text: str) -> Command | None:
         return None
     word = stripped.split(maxsplit=1)[0][1:].split("@", 1)[0].lower()
     return word if word in COMMANDS else None  # type: ignore[return-value]
+
+
+def command_argument(text: str) -> str:
+    """What follows the command word: `/start cw-abc` -> "cw-abc"."""
+    parts = text.strip().split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
 
 
 def hello_text(client: ChatClient) -> str:

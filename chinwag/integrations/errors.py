@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chinwag.errors import ChinwagError
+from chinwag.errors import UpstreamError
 
 
-class IntegrationRejected(ChinwagError):
+class IntegrationRejected(UpstreamError):
     """The platform refused the request for good (bad token, unknown chat, blocked bot).
 
     Retrying cannot help; when it happens on `PUT …/integrations` the configuration is wrong.
@@ -15,7 +15,7 @@ class IntegrationRejected(ChinwagError):
     code = "integration_rejected"
 
 
-class IntegrationUnavailable(ChinwagError):
+class IntegrationUnavailable(UpstreamError):
     """The platform could not be reached or kept failing after retries."""
 
     status = 502

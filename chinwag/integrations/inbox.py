@@ -10,7 +10,7 @@ then purged.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 import msgspec
@@ -25,6 +25,8 @@ TABLE = "inbox"
 DEDUP_RETENTION_SECONDS = 2 * 24 * 3600
 
 ItemState = Literal["pending", "done", "failed"]
+# Told about a stored record that does not decode (key, error); the scan goes on without it.
+OnError = Callable[[bytes, Exception], None]
 
 
 class InboxItem(msgspec.Struct, kw_only=True):
@@ -99,13 +101,21 @@ class Inbox:
                 done.set()
             return key, item
 
-    def pending(self) -> list[tuple[bytes, InboxItem]]:
-        """Every stored item not yet answered, oldest first."""
-        items = [
-            (key, item)
-            for key, raw in self._engine.scan(TABLE)
-            if (item := decode_item(raw)).state == "pending"
-        ]
+    def _decoded(self, on_error: OnError | None) -> Iterator[tuple[bytes, InboxItem]]:
+        """Every stored item; one that does not decode goes to `on_error` (or raises)."""
+        for key, raw in self._engine.scan(TABLE):
+            try:
+                item = decode_item(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                if on_error is None:
+                    raise
+                on_error(key, error)
+                continue
+            yield key, item
+
+    def pending(self, on_error: OnError | None = None) -> list[tuple[bytes, InboxItem]]:
+        """Every stored item not yet answered, oldest first (undecodable ones: `on_error`)."""
+        items = [(key, item) for key, item in self._decoded(on_error) if item.state == "pending"]
         items.sort(key=lambda pair: pair[1].seq)
         if items:
             self._last_seq = max(self._last_seq, items[-1][1].seq)
@@ -127,13 +137,15 @@ class Inbox:
             ops.append(Put(TABLE, key, encode_item(finished)))
         return ops
 
-    async def purge(self, older_than: float = DEDUP_RETENTION_SECONDS) -> int:
+    async def purge(
+        self, older_than: float = DEDUP_RETENTION_SECONDS, on_error: OnError | None = None
+    ) -> int:
         """Delete finished markers older than `older_than` seconds; returns how many."""
         cutoff = time.time() - older_than
         stale = [
             Delete(TABLE, key)
-            for key, raw in self._engine.scan(TABLE)
-            if (item := decode_item(raw)).state != "pending" and (item.finished_at or 0) < cutoff
+            for key, item in self._decoded(on_error)
+            if item.state != "pending" and (item.finished_at or 0) < cutoff
         ]
         for start in range(0, len(stale), 1000):
             await self._engine.write(*stale[start : start + 1000])

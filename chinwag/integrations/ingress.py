@@ -18,8 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
+import uuid_utils
 
 from chinwag.errors import (
     ChinwagError,
@@ -31,7 +33,10 @@ from chinwag.errors import (
     ServiceUnavailable,
     SessionExpired,
 )
+from chinwag.gateways.images import MAX_IMAGE_BYTES
+from chinwag.integrations import media
 from chinwag.integrations.commands import (
+    command_argument,
     hello_text,
     parse_command,
     texts_for,
@@ -42,9 +47,11 @@ from chinwag.integrations.duration import parse_duration
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import Inbox, InboxItem
 from chinwag.integrations.outbox import Outbox, OutboxReply
+from chinwag.integrations.parse import IncomingMessage
 from chinwag.integrations.senders import Sender
+from chinwag.linkcodes import find_code
 from chinwag.records import ChatClient
-from chinwag.service import ChinwagService
+from chinwag.service import ChinwagService, PromptInput
 from chinwag.storage.engine import StorageEngine
 
 log = logging.getLogger(__name__)
@@ -80,8 +87,15 @@ class PendingJob:
 
     @property
     def mergeable(self) -> bool:
+        """Plain text: it may join the texts around it in one turn (images, media, commands
+        and link codes are answered on their own)."""
         message = self.item.message
-        return not message.unsupported and parse_command(message.text) is None
+        return (
+            not message.unsupported
+            and message.image is None
+            and parse_command(message.text) is None
+            and not (message.channel == "zapi" and find_code(message.text))
+        )
 
 
 @dataclass(slots=True)
@@ -143,7 +157,7 @@ class TurnRunner:
 
     async def handle(self, jobs: list[PendingJob]) -> None:
         """Answer a batch of one chat's messages with one reply."""
-        first = jobs[0]
+        first, last = jobs[0], jobs[-1]
         client_id, channel, chat_id = first.lane
         items = [(job.key, job.item) for job in jobs]
         try:
@@ -157,10 +171,19 @@ class TurnRunner:
             log.info("client %s has no %s integration; dropping", client_id, channel)
             await self.engine.write(*self.inbox.finish_ops(items, "failed"))
             return
+        asked = last.item.message
         async with self.turn_slots:
             text = await self._answer(client, channel, chat_id, jobs, sender)
         if isinstance(text, Notice) and self._repeated(first.lane, text):
-            text = None  # a flood of messages gets one notice a minute, not one each
+            # A flood gets one notice a minute, not one each. A message that was not read
+            # is still marked as such: a reaction, else a much shorter notice.
+            text = None
+            if first.item.message.unsupported or first.item.message.image:
+                reacted = asked.message_id is not None and await sender.react(
+                    chat_id, asked.message_id
+                )
+                if not reacted:
+                    text = texts_for(client)["unsupported_again"]
         parts = (
             sender.parts(text, paragraphs=client.client_parameters.split_answer_into_message_chunks)
             if text
@@ -175,6 +198,8 @@ class TurnRunner:
             chat_id=chat_id,
             inbox_keys=[job.key.decode() for job in jobs],
             parts=parts,
+            thread_id=asked.thread_id,
+            reply_to=asked.message_id if asked.group else None,
         )
         await self.outbox.record(first.key, reply)
         await self.deliver(first.key, reply, sender, items)
@@ -211,7 +236,13 @@ class TurnRunner:
         state = "sent"
         for index in range(reply.sent, len(reply.parts)):
             try:
-                await sender.send(reply.chat_id, reply.parts[index], first=index == 0)
+                await sender.send(
+                    reply.chat_id,
+                    reply.parts[index],
+                    first=index == 0,
+                    thread_id=reply.thread_id,
+                    reply_to=reply.reply_to,
+                )
             except (IntegrationRejected, IntegrationUnavailable) as exc:
                 log.error("reply to %s/%s not delivered: %s", reply.channel, reply.chat_id, exc)
                 state = "failed"
@@ -240,8 +271,16 @@ class TurnRunner:
     ) -> str | None:
         texts = texts_for(client)
         first = jobs[0].item.message
-        if first.unsupported:
-            return Notice("unsupported", texts["unsupported"])
+        if len(jobs) == 1:
+            linked = await self._link(client, channel, chat_id, first)
+            if linked is not None:
+                return linked
+        reads_images = "Image" in client.client_parameters.input_modes
+        note = None  # said after the answer when part of the message was not read
+        if first.unsupported or (first.image and not reads_images):
+            if not first.text.strip():
+                return Notice("unsupported", texts["unsupported"])
+            note = texts["not_read"]  # the caption is answered, the media is not read
         integration = getattr(client.integrations, channel, None)
         duration = parse_duration(getattr(integration, "session_duration", None) or "03:00:00")
         open_session = self.service.open_channel_session
@@ -254,11 +293,28 @@ class TurnRunner:
             return texts["reset"]
         if command == "usage":
             return usage_text(client, session)
-        prompt = "\n".join(job.item.message.text for job in jobs)
+        if command == "web":
+            return texts["web"].format(url=self.service.talk_url(session.id))
+        prompt: PromptInput = "\n".join(job.item.message.text for job in jobs)
+        if first.image and reads_images:
+            try:
+                image = await sender.image(first.image, MAX_IMAGE_BYTES)
+            except media.ImageTooLarge:
+                return Notice("image_too_large", texts["image_too_large"])
+            except media.ImageUnreadable as exc:
+                log.warning("image from %s/%s not read: %s", channel, chat_id, exc)
+                return Notice("image_failed", texts["image_failed"])
+            parts: list[dict[str, Any]] = []
+            if first.text.strip():
+                parts.append({"type": "text", "text": first.text})
+            parts.append({"type": "image_url", "image_url": {"url": image}})
+            prompt = parts
+        elif not str(prompt).strip():
+            return hello_text(client)  # only the bot's @mention: greet
         # After a crash the same batch carries the same key: the runtime then answers from the
         # stored turn, or answers the stored user message, instead of storing it twice.
         key = turn_key(channel, first.update_key, len(jobs))
-        async with sender.typing(chat_id):
+        async with sender.typing(chat_id, first.thread_id):
             for attempt in (1, 2):
                 try:
                     result = await self.service.prompt(session.id, prompt, idempotency_key=key)
@@ -276,20 +332,50 @@ class TurnRunner:
                 except RateLimited as exc:
                     return Notice("rate", texts["rate"].format(wait=wait_text(exc.retry_after)))
                 except (ModelFailed, ModelTimeout) as exc:
-                    log.warning("model failed for %s/%s: %s", channel, chat_id, exc.message)
-                    return Notice("model", texts["model"])
+                    return model_notice(texts["model"], channel, chat_id, exc)
                 except ServiceUnavailable:
                     raise  # shutting down: the message stays pending for the next start
                 except ChinwagError as exc:
                     if exc.status == 429:  # the session is busy: same advice as a rate limit
                         wait = wait_text(exc.retry_after)
                         return Notice("rate", texts["rate"].format(wait=wait))
-                    log.error("turn for %s/%s failed: %s", channel, chat_id, exc.message)
-                    return Notice("model", texts["model"])
+                    return model_notice(texts["model"], channel, chat_id, exc)
                 break
         if result.status == "error" and not result.completion_text.strip():
             return Notice("model", texts["model"])
+        if note:
+            return f"{result.completion_text}\n\n{note}"
         return result.completion_text
+
+    async def _link(
+        self, client: ChatClient, channel: str, chat_id: str, message: IncomingMessage
+    ) -> str | None:
+        """A "continue on…" code (Telegram `/start <code>`, a WhatsApp text holding it):
+        attach this chat to the web session. None when the message carries no code."""
+        if channel == "telegram":
+            if parse_command(message.text) != "start":
+                return None
+            code = find_code(command_argument(message.text))
+        else:
+            code = find_code(message.text)
+        if code is None:
+            return None
+        texts = texts_for(client)
+        if message.group:
+            return texts["link_group"]
+        attached = await self.service.attach_channel(client.id, channel, chat_id, code)  # type: ignore[arg-type]
+        # Answered every time (not a rate-limited notice): it replies to a deliberate step.
+        return texts["linked"] if attached is not None else texts["link_invalid"]
+
+
+def model_notice(text: str, channel: str, chat_id: str, error: ChinwagError) -> Notice:
+    """The chat's notice for a failed turn: the localized sentence and a request id, never the
+    upstream's words; the log line with the (redacted) detail names the same id."""
+    request_id = str(uuid_utils.uuid7())
+    log.warning(
+        "turn for %s/%s failed (request id %s): %s", channel, chat_id, request_id, error.message
+    )
+    return Notice("model", f"{text} (request id {request_id})")
 
 
 def turn_key(channel: str, first_update_key: str, count: int) -> str:
@@ -382,7 +468,12 @@ class ChatLane:
         cap = trio.current_time() + interval * DEBOUNCE_CAP_FACTOR
         while await self._wait_until(min(cap, trio.current_time() + interval)):
             following = self.queue[0]
-            if not isinstance(following, PendingJob) or not following.mergeable:
+            if (
+                not isinstance(following, PendingJob)
+                or not following.mergeable
+                # Forum topics are answered in their own topic: never merge across them.
+                or following.item.message.thread_id != job.item.message.thread_id
+            ):
                 break
             batch.append(self.queue.popleft())
             if trio.current_time() >= cap:

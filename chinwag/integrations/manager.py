@@ -9,6 +9,7 @@ Until `run_integrations` runs, accepted updates simply wait in the inbox.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 import weakref
@@ -16,17 +17,18 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
+import msgspec
 import trio
 
 from chinwag.config import Settings
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.integrations.backoff import QUICK
 from chinwag.integrations.duration import DEFAULT, parse_duration
-from chinwag.integrations.errors import IntegrationRejected
+from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
 from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
 from chinwag.integrations.outbox import Outbox
-from chinwag.integrations.parse import IncomingMessage
+from chinwag.integrations.parse import GROUP_MODES, GroupMode, IncomingMessage
 from chinwag.integrations.ratelimit import SendRateLimiter
 from chinwag.integrations.senders import Sender, TelegramSender, ZapiSender
 from chinwag.integrations.telegram_api import TelegramApi
@@ -38,6 +40,7 @@ from chinwag.records import (
     ZapiIntegration,
     to_builtins,
 )
+from chinwag.runtime.background import BackgroundFailures
 from chinwag.service import ChinwagService
 from chinwag.storage.engine import StorageEngine
 
@@ -56,6 +59,14 @@ def telegram_webhook_url(settings: Settings, client_id: str) -> str:
 
 def zapi_webhook_url(settings: Settings, client_id: str, secret: str) -> str:
     return f"{settings.effective_public_url()}/api/v1/webhooks/zapi/{client_id}/{secret}"
+
+
+def _identity(me: Any) -> tuple[int | None, str | None]:
+    """(id, username) of a getMe result."""
+    me = me if isinstance(me, dict) else {}
+    bot_id = me.get("id") if isinstance(me.get("id"), int) else None
+    username = me.get("username") if isinstance(me.get("username"), str) else None
+    return bot_id, username
 
 
 def _wall_clock(service: Any) -> Callable[[], float]:
@@ -95,6 +106,9 @@ class IntegrationManager:
             "items_recovered": 0,
         }
         self.lanes: dict[LaneKey, ChatLane] = {}
+        # Failures of recovery and purge, shared with the runtime's /metrics when there is one.
+        core_failures = getattr(getattr(service, "core", None), "background", None)
+        self.background: BackgroundFailures = core_failures or BackgroundFailures()
         self._nursery: trio.Nursery | None = None
         # Set when an update is stored: the purge loop sleeps while there is nothing to purge.
         self._stored_something = trio.Event()
@@ -112,6 +126,7 @@ class IntegrationManager:
                 self._nursery = nursery
                 self.recover()
                 nursery.start_soon(self._purge_loop)
+                nursery.start_soon(self.learn_bot_identities)
                 task_status.started()
                 try:
                     await trio.sleep_forever()
@@ -126,18 +141,37 @@ class IntegrationManager:
                 with trio.CancelScope(shield=True):
                     await self.http.aclose()
 
+    def _item_failed(self, loop: str, table: str) -> Callable[[bytes, Exception], None]:
+        """The background policy for one loop: log the item's key, count it, go on."""
+
+        def failed(key: bytes, error: Exception) -> None:
+            self.background.failed(loop, f"{table} item {key!r}", error)
+
+        return failed
+
     def recover(self) -> int:
-        """Dispatch replies and messages a previous process left unfinished; returns a count."""
+        """Dispatch replies and messages a previous process left unfinished; returns a count.
+
+        A stored item that cannot be read or dispatched is logged, counted
+        (`background_failures_total{loop="integration_recovery"}`) and skipped.
+        """
         covered: set[str] = set()
         count = 0
-        for key, reply in self.outbox.unfinished():
-            covered.update(reply.inbox_keys)
-            self._dispatch(ResumeJob(key, reply))
-            count += 1
-        for key, item in self.inbox.pending():
-            if key.decode() not in covered:
-                self._dispatch(PendingJob(key, item))
+        loop = "integration_recovery"
+        for key, reply in self.outbox.unfinished(self._item_failed(loop, "outbox")):
+            try:
+                covered.update(reply.inbox_keys)
+                self._dispatch(ResumeJob(key, reply))
                 count += 1
+            except Exception as error:
+                self._item_failed(loop, "outbox")(key, error)
+        for key, item in self.inbox.pending(self._item_failed(loop, "inbox")):
+            if key.decode(errors="replace") not in covered:
+                try:
+                    self._dispatch(PendingJob(key, item))
+                    count += 1
+                except Exception as error:
+                    self._item_failed(loop, "inbox")(key, error)
         if count:
             log.info("recovered %d unanswered chat-app item(s)", count)
         self.counters["items_recovered"] += count
@@ -155,17 +189,44 @@ class IntegrationManager:
     def note_ignored(self) -> None:
         self.counters["updates_ignored"] += 1
 
+    async def learn_bot_identities(self) -> int:
+        """Ask getMe for Telegram integrations saved before the bot's identity was stored.
+
+        Without it `/cmd@thisbot` and `@thisbot` mentions cannot be recognised and no t.me link
+        can be made. Best effort, once per start; returns how many integrations were updated.
+        """
+        updated = 0
+        for client in self.service.list_clients():
+            telegram = client.integrations.telegram
+            if telegram is None or telegram.bot_username:
+                continue
+            try:
+                me = await self.telegram_api(telegram.bot_token).call("getMe", {}, policy=QUICK)
+            except (IntegrationRejected, IntegrationUnavailable) as exc:
+                log.info("getMe for client %s failed: %s", client.id, exc.message)
+                continue
+            bot_id, username = _identity(me)
+            fresh = self.service.get_client(client.id)
+            current = fresh.integrations.telegram
+            if username is None or current is None or current.bot_token != telegram.bot_token:
+                continue  # changed or removed meanwhile: the new settings asked getMe already
+            learned = msgspec.structs.replace(current, bot_id=bot_id, bot_username=username)
+            await self._store(fresh, telegram=learned, zapi=fresh.integrations.zapi)
+            updated += 1
+        return updated
+
     async def _purge_loop(self) -> None:
         while True:
             if not self.engine.count("inbox") and not self.engine.count("outbox"):
                 # Nothing stored: no timer at all (an idle runtime must not wake every hour).
                 await self._stored_something.wait()
                 self._stored_something = trio.Event()
+            loop = "integration_purge"
             try:
-                await self.inbox.purge(DEDUP_RETENTION_SECONDS)
-                await self.outbox.purge(DEDUP_RETENTION_SECONDS)
-            except Exception:
-                log.exception("purging old inbox/outbox entries failed")
+                await self.inbox.purge(DEDUP_RETENTION_SECONDS, self._item_failed(loop, "inbox"))
+                await self.outbox.purge(DEDUP_RETENTION_SECONDS, self._item_failed(loop, "outbox"))
+            except Exception as error:  # storage trouble: counted, tried again next hour
+                self.background.failed(loop, "a purge pass", error)
             await trio.sleep(PURGE_EVERY_SECONDS)
 
     # ------------------------------------------------------------ ingress
@@ -244,11 +305,17 @@ class IntegrationManager:
     # ------------------------------------------------------------ configuration
 
     async def configure_telegram(
-        self, client_id: str, bot_token: str, session_duration: str = DEFAULT
+        self,
+        client_id: str,
+        bot_token: str,
+        session_duration: str = DEFAULT,
+        groups: GroupMode = "mention",
     ) -> str:
-        """Register the webhook with Telegram, then store the integration; returns its URL.
+        """Ask Telegram who the bot is, register the webhook, then store the integration.
 
-        The webhook is set first: a token Telegram refuses changes nothing here.
+        getMe and setWebhook come first: a token Telegram refuses changes nothing here. The
+        bot's id and username tell mentions, replies and `/cmd@bot` meant for it apart, and
+        name it in t.me links.
         """
         client = self.service.get_client(client_id)
         if not bot_token.strip():
@@ -260,15 +327,25 @@ class IntegrationManager:
             if current is not None and current.bot_token == bot_token and current.secret_token
             else secrets.token_urlsafe(32)
         )
+        if groups not in GROUP_MODES:
+            raise InvalidInput(
+                "integrations.telegramIntegration.groups must be off, mention or all"
+            )
         url = telegram_webhook_url(self.settings, client_id)
         api = self.telegram_api(bot_token)
+        bot_id, username = _identity(await api.call("getMe", {}, policy=QUICK))
         await api.call(
             "setWebhook",
             {"url": url, "secret_token": secret, "allowed_updates": ["message"]},
             policy=QUICK,
         )
         integration = TelegramIntegration(
-            bot_token=bot_token, session_duration=session_duration, secret_token=secret
+            bot_token=bot_token,
+            session_duration=session_duration,
+            secret_token=secret,
+            bot_id=bot_id,
+            bot_username=username,
+            groups=groups,
         )
         await self._store(client, telegram=integration, zapi=client.integrations.zapi)
         return url
@@ -281,8 +358,14 @@ class IntegrationManager:
         client_token: str,
         session_duration: str = DEFAULT,
         allow_groups: bool = False,
+        groups: GroupMode | None = None,
+        whatsapp_number: str | None = None,
     ) -> str:
-        """Store the Z-API integration; returns the webhook URL to paste into Z-API."""
+        """Store the Z-API integration; returns the webhook URL to paste into Z-API.
+
+        `groups`, when given, decides which group messages are answered; without it the older
+        `allowGroups` does (true: all, false: none) — see parse.zapi_group_mode.
+        """
         client = self.service.get_client(client_id)
         for field, value in (
             ("instanceId", instance_id),
@@ -292,6 +375,16 @@ class IntegrationManager:
             if not value.strip():
                 raise InvalidInput(f"integrations.zapiIntegration.{field} must not be empty")
         parse_duration(session_duration, "integrations.zapiIntegration.sessionDuration")
+        if groups is not None and groups not in GROUP_MODES:
+            raise InvalidInput("integrations.zapiIntegration.groups must be off, mention or all")
+        number = None
+        if whatsapp_number is not None:
+            number = re.sub(r"[\s()+.-]", "", whatsapp_number)
+            if not re.fullmatch(r"[0-9]{8,15}", number):
+                raise InvalidInput(
+                    "integrations.zapiIntegration.whatsappNumber must be a phone number in "
+                    "international format, 8 to 15 digits (e.g. 5511999999999)"
+                )
         current = client.integrations.zapi
         secret = (
             current.webhook_secret
@@ -305,6 +398,8 @@ class IntegrationManager:
             session_duration=session_duration,
             webhook_secret=secret,
             allow_groups=allow_groups,
+            groups=groups,
+            whatsapp_number=number,
         )
         await self._store(client, telegram=client.integrations.telegram, zapi=integration)
         return zapi_webhook_url(self.settings, client_id, secret)

@@ -9,10 +9,12 @@ have no idempotency key to close it).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Literal
 
 import msgspec
 
+from chinwag.integrations.inbox import OnError
 from chinwag.storage.engine import Put, StorageEngine, Write
 
 TABLE = "outbox"
@@ -28,6 +30,9 @@ class OutboxReply(msgspec.Struct, kw_only=True):
     inbox_keys: list[str]
     parts: list[str]
     sent: int = 0
+    # Where the reply goes inside the chat: the forum topic, and the message it quotes.
+    thread_id: int | None = None
+    reply_to: str | None = None
     state: ReplyState = "sending"
     created_at: float = 0.0
     finished_at: float | None = None
@@ -55,25 +60,32 @@ class Outbox:
         raw = self._engine.get(TABLE, key)
         return None if raw is None else _decoder.decode(raw)
 
-    def unfinished(self) -> list[tuple[bytes, OutboxReply]]:
-        """Replies recorded but not completely sent (to resume after a restart)."""
-        out = []
+    def _decoded(self, on_error: OnError | None) -> Iterator[tuple[bytes, OutboxReply]]:
+        """Every stored reply; one that does not decode goes to `on_error` (or raises)."""
         for key, raw in self._engine.scan(TABLE):
-            reply = _decoder.decode(raw)
-            if reply.state == "sending":
-                out.append((key, reply))
+            try:
+                reply = _decoder.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                if on_error is None:
+                    raise
+                on_error(key, error)
+                continue
+            yield key, reply
+
+    def unfinished(self, on_error: OnError | None = None) -> list[tuple[bytes, OutboxReply]]:
+        """Replies recorded but not completely sent (to resume after a restart)."""
+        out = [(key, reply) for key, reply in self._decoded(on_error) if reply.state == "sending"]
         out.sort(key=lambda pair: pair[1].created_at)
         return out
 
-    async def purge(self, older_than: float) -> int:
+    async def purge(self, older_than: float, on_error: OnError | None = None) -> int:
         cutoff = time.time() - older_than
         from chinwag.storage.engine import Delete
 
         stale = [
             Delete(TABLE, key)
-            for key, raw in self._engine.scan(TABLE)
-            if (reply := _decoder.decode(raw)).state != "sending"
-            and (reply.finished_at or 0) < cutoff
+            for key, reply in self._decoded(on_error)
+            if reply.state != "sending" and (reply.finished_at or 0) < cutoff
         ]
         for start in range(0, len(stale), 1000):
             await self._engine.write(*stale[start : start + 1000])

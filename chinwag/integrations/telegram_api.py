@@ -36,7 +36,9 @@ class TelegramApi:
         policy: RetryPolicy = PATIENT,
     ) -> None:
         self._http = http
+        self.http = http
         self._base = f"{base_url.rstrip('/')}/bot{bot_token}"
+        self._files = f"{base_url.rstrip('/')}/file/bot{bot_token}"
         self.policy = policy
 
     async def set_webhook(self, url: str, secret_token: str) -> None:
@@ -52,19 +54,54 @@ class TelegramApi:
     async def delete_webhook(self) -> None:
         await self.call("deleteWebhook", {"drop_pending_updates": False})
 
-    async def send_message(self, chat_id: str, text: str) -> dict[str, Any]:
-        """Send plain text (no parse_mode, so no character needs escaping)."""
-        return await self.call(
-            "sendMessage",
-            {
-                "chat_id": _chat_ref(chat_id),
-                "text": text,
-                "link_preview_options": {"is_disabled": True},
-            },
-        )
+    async def send_message(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        thread_id: int | None = None,
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """Send plain text (no parse_mode, so no character needs escaping).
 
-    async def send_chat_action(self, chat_id: str, action: str = "typing") -> None:
-        await self.call("sendChatAction", {"chat_id": _chat_ref(chat_id), "action": action})
+        `thread_id` keeps a forum topic's reply in that topic; `reply_to` quotes the message
+        that asked (groups), and the reply still goes out if that message was deleted.
+        """
+        payload: dict[str, Any] = {
+            "chat_id": _chat_ref(chat_id),
+            "text": text,
+            "link_preview_options": {"is_disabled": True},
+        }
+        if thread_id is not None:
+            payload["message_thread_id"] = thread_id
+        if reply_to is not None and reply_to.isdigit():
+            payload["reply_parameters"] = {
+                "message_id": int(reply_to),
+                "allow_sending_without_reply": True,
+            }
+        return await self.call("sendMessage", payload)
+
+    async def send_chat_action(
+        self, chat_id: str, action: str = "typing", *, thread_id: int | None = None
+    ) -> None:
+        payload: dict[str, Any] = {"chat_id": _chat_ref(chat_id), "action": action}
+        if thread_id is not None:
+            payload["message_thread_id"] = thread_id
+        await self.call("sendChatAction", payload)
+
+    async def get_file_path(self, file_id: str) -> tuple[str, int | None]:
+        """getFile: the path to download a file from, and its size when Telegram knows it."""
+        result = await self.call("getFile", {"file_id": file_id})
+        result = result if isinstance(result, dict) else {}
+        path = result.get("file_path")
+        if not isinstance(path, str) or not path:
+            raise IntegrationRejected("Telegram refused getFile: no file_path (file too big?)")
+        size = result.get("file_size")
+        return path, size if isinstance(size, int) else None
+
+    def file_url(self, file_path: str) -> str:
+        """The download URL of a getFile path (it holds the token: never log or show it)."""
+        return f"{self._files}/{file_path.lstrip('/')}"
 
     async def call(
         self, method: str, payload: dict[str, Any], *, policy: RetryPolicy | None = None

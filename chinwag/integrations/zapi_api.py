@@ -29,17 +29,26 @@ class ZapiApi:
         policy: RetryPolicy = PATIENT,
     ) -> None:
         self._http = http
+        self.http = http
         self._base = f"{base_url.rstrip('/')}/instances/{instance_id}/token/{instance_token}"
         self._headers = {"Client-Token": client_token}
         self.policy = policy
 
     async def send_text(
-        self, phone: str, message: str, *, delay_typing: int | None = None
+        self,
+        phone: str,
+        message: str,
+        *,
+        delay_typing: int | None = None,
+        reply_to: str | None = None,
     ) -> dict[str, Any]:
-        """Send `message` to `phone`; `delay_typing` (1-15 s) shows typing first."""
+        """Send `message` to `phone`; `delay_typing` (1-15 s) shows typing first; `reply_to`
+        (a messageId) quotes the message that asked."""
         payload: dict[str, Any] = {"phone": phone, "message": message}
         if delay_typing:
             payload["delayTyping"] = max(1, min(15, int(delay_typing)))
+        if reply_to:
+            payload["messageId"] = reply_to
         result = await self.call("send-text", payload)
         return result if isinstance(result, dict) else {}
 

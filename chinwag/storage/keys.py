@@ -16,6 +16,9 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - feedback        session id + seq (u64 BE)              -> Feedback (on that assistant message)
 - client_feedback client id + given-at ms (u64 BE) + session id + seq -> Feedback (newest-first
                   listing per client; a copy of the feedback row, removed with it)
+- links           sha256(link code)                      -> ChannelLink ("continue on…" codes)
+- session_links   session id + channel                   -> sha256 of its latest link code
+- session_chats   session id + channel + 0x00 + ext id   -> [channel, ext id] (chats attached to it)
 - inbox, outbox   owned by the integrations (their keys go through `bounded_text`)
 
 Identifiers from outside (tags, chat ids, phones, message ids) have any length, and LMDB refuses
@@ -44,6 +47,9 @@ TABLES = (
     "purge",
     "feedback",
     "client_feedback",
+    "links",
+    "session_links",
+    "session_chats",
     "inbox",
     "outbox",
 )
@@ -138,6 +144,14 @@ def tag_key(client_id: str, tag: str) -> bytes:
 
 def channel_key(client_id: str, channel: str, external_id: str) -> bytes:
     return bounded(id_bytes(client_id) + channel.encode() + b"\x00", _utf8(external_id))
+
+
+def session_channel_key(session_id: str, channel: str) -> bytes:
+    return id_bytes(session_id) + channel.encode()
+
+
+def session_chat_key(session_id: str, channel: str, external_id: str) -> bytes:
+    return bounded(id_bytes(session_id) + channel.encode() + b"\x00", _utf8(external_id))
 
 
 def client_session_key(client_id: str, session_id: str) -> bytes:

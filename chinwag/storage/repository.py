@@ -13,7 +13,14 @@ from msgspec import Struct
 from chinwag.records import ChatClient, Feedback, Gateway, Message, Session
 from chinwag.storage import keys
 from chinwag.storage.codec import decode, encode
-from chinwag.storage.engine import Delete, DeletePrefix, Put, StorageEngine, Write
+from chinwag.storage.engine import (
+    CompareAndSet,
+    Delete,
+    DeletePrefix,
+    Put,
+    StorageEngine,
+    Write,
+)
 
 MAX_SEQ = (1 << 64) - 1
 
@@ -30,6 +37,17 @@ class MessageHead(Struct):
     id: str
     seq: int
     role: str
+
+
+class ChannelLink(Struct, kw_only=True):
+    """A "continue on Telegram/WhatsApp" code: single use, short-lived, for one web session."""
+
+    client_id: str
+    session_id: str
+    channel: str
+    expires_at: float
+    # The chat that used it (its external id), so a redelivered code is recognised as done.
+    used_by: str | None = None
 
 
 class Repository:
@@ -158,7 +176,65 @@ class Repository:
             key = keys.channel_key(session.client_id, session.channel, session.external_id)
             if self.engine.get("channels", key) == sid:
                 ops.append(Delete("channels", key))
+        for channel, external_id in self.chats_of_session(session.id):
+            key = keys.channel_key(session.client_id, channel, external_id)
+            if self.engine.get("channels", key) == sid:
+                ops.append(Delete("channels", key))
+        ops.append(DeletePrefix("session_chats", sid))
+        for _, digest in self.engine.scan("session_links", prefix=sid):
+            ops.append(Delete("links", digest))
+        ops.append(DeletePrefix("session_links", sid))
         return ops
+
+    # ---------------------------------------------------------------- chat links
+
+    def channel_link(self, digest: bytes) -> ChannelLink | None:
+        found = self.channel_link_version(digest)
+        return found[0] if found is not None else None
+
+    def channel_link_version(self, digest: bytes) -> tuple[ChannelLink, bytes] | None:
+        """The code's record and the stored bytes it was read from (for `use_channel_link`)."""
+        raw = self.engine.get("links", digest)
+        return (decode(raw, ChannelLink), raw) if raw is not None else None
+
+    def put_channel_link(self, digest: bytes, link: ChannelLink) -> list[Write]:
+        """Store a code; the session's previous code for the same channel stops working."""
+        index = keys.session_channel_key(link.session_id, link.channel)
+        ops: list[Write] = []
+        previous = self.engine.get("session_links", index)
+        if previous is not None and previous != digest:
+            ops.append(Delete("links", previous))
+        ops.append(Put("links", digest, encode(link)))
+        ops.append(Put("session_links", index, digest))
+        return ops
+
+    def use_channel_link(self, digest: bytes, version: bytes, used: ChannelLink) -> list[Write]:
+        """Mark a code used, only if it still holds the bytes `version` that were read (not used
+        meanwhile, on any node): otherwise the batch fails with ConditionFailed, writing nothing."""
+        return [CompareAndSet("links", digest, version, encode(used))]
+
+    def attach_chat(
+        self, client_id: str, channel: str, external_id: str, session_id: str
+    ) -> list[Write]:
+        """Point a chat at `session_id` (its messages go to that session from now on)."""
+        return [
+            Put(
+                "channels",
+                keys.channel_key(client_id, channel, external_id),
+                keys.id_bytes(session_id),
+            ),
+            Put(
+                "session_chats",
+                keys.session_chat_key(session_id, channel, external_id),
+                encode([channel, external_id]),  # the value, not the key, names the chat
+            ),
+        ]
+
+    def chats_of_session(self, session_id: str) -> list[tuple[str, str]]:
+        """(channel, external id) of the chats attached to a session with a link code."""
+        rows = self.engine.scan("session_chats", prefix=keys.id_bytes(session_id), limit=1000)
+        chats = [decode(value, tuple[str, str]) for _, value in rows]
+        return [(channel, external_id) for channel, external_id in chats]
 
     # ---------------------------------------------------------------- messages
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+import trio
 
 from chinwag.actors.limits import HOUR
-from chinwag.actors.session import new_id
+from chinwag.actors.session import CrashForTest, new_id
 from chinwag.app_runtime import Chinwag
 from chinwag.errors import ModelFailed
 from chinwag.records import Message
+from chinwag.runtime import ActorCrashed
 
 from .conftest import make_client
 
@@ -168,3 +170,30 @@ async def test_recent_prompts_kept_only_for_messages_per_hour(mock_clock, cw: Ch
         await cw.prompt(session_id, f"later {turn}")
         mock_clock.jump(HOUR / 3 + 1)
         assert len(cw.repo.session(session_id).recent_prompts) <= 3
+
+
+async def test_a_turn_running_through_an_actor_restart_is_stored_linked(
+    mock_clock, cw: Chinwag
+) -> None:
+    client_id = await make_client(cw, delay=1.0)
+    session_id = (await cw.open_session(client_id)).session.id
+    results = []
+
+    async def ask() -> None:
+        results.append(await cw.prompt(session_id, "slow one two three"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        await trio.sleep(1.5)  # the reply is streaming
+        with pytest.raises(ActorCrashed):
+            await cw.sessions.ask(session_id, CrashForTest())
+    assert cw.supervisor.restart_count == 1
+    assert results[0].completion_text == "You said: slow one two three"
+    stored = cw.messages(session_id)
+    assert [(m.seq, m.role, m.in_reply_to) for m in stored] == [
+        (0, "user", None),
+        (1, "assistant", 0),
+    ]
+    assert cw.get_session(client_id, session_id).message_count == 2
+    # The restarted actor is not left thinking a turn runs: the next prompt goes through.
+    assert (await cw.prompt(session_id, "next")).completion_text == "You said: next"

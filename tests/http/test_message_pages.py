@@ -78,6 +78,7 @@ async def test_management_pages_match_the_public_ones(server: ServerHandle) -> N
         ({"before": "-1"}, "before"),
         ({"before": "1.5"}, "before"),
         ({"before": "seven"}, "before"),
+        ({"before": "\u00b2"}, "before"),  # a digit to str.isdigit(), not to int()
         ({"before": str(1 << 63)}, "before"),
     ],
 )

@@ -115,15 +115,30 @@ def _dumps(value: Any) -> str:
 
 
 class FakeTelegram(FakeApi):
-    """POST /bot<token>/<method>, answering `{"ok": true, "result": …}`."""
+    """POST /bot<token>/<method>, answering `{"ok": true, "result": …}`.
 
-    def __init__(self) -> None:
+    getMe answers with the bot id from the token and `username`; files put in `files` are
+    served by getFile and GET /file/bot<token>/<file_path>, like the Bot API does.
+    """
+
+    def __init__(self, username: str = "ChinwagTestBot") -> None:
         super().__init__()
+        self.username = username
+        self.files: dict[str, bytes] = {}
+        self.downloads: list[str] = []
         self._message_ids = itertools.count(1000)
         self.app = QuartTrio("fake-telegram")
         self.app.add_url_rule(
             "/bot<token>/<method>", "method", self._route, methods=["POST", "GET"]
         )
+        self.app.add_url_rule("/file/bot<token>/<path:file_path>", "file", self._file)
+
+    async def _file(self, token: str, file_path: str) -> Response:
+        file_id = file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if file_id not in self.files:
+            return Response("not found", status=404)
+        self.downloads.append(file_id)
+        return Response(self.files[file_id], content_type="application/octet-stream")
 
     async def _route(self, token: str, method: str) -> Response:
         failed = await self.handle(token, method)
@@ -131,7 +146,29 @@ class FakeTelegram(FakeApi):
             return failed
         body = self.calls[-1].body
         result: Any = True
-        if method == "sendMessage":
+        if method == "getMe":
+            head = token.split(":", 1)[0]
+            result = {
+                "id": int(head) if head.isdigit() else 1,
+                "is_bot": True,
+                "first_name": "Test bot",
+                "username": self.username,
+            }
+        elif method == "getFile":
+            file_id = str(body.get("file_id"))
+            if file_id not in self.files:
+                return Response(
+                    _dumps({"ok": False, "error_code": 400, "description": "Bad Request: no file"}),
+                    status=400,
+                    content_type="application/json",
+                )
+            result = {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_size": len(self.files[file_id]),
+                "file_path": f"photos/{file_id}.jpg",
+            }
+        elif method == "sendMessage":
             result = {
                 "message_id": next(self._message_ids),
                 "date": 1700000000,
@@ -158,11 +195,15 @@ class FakeTelegram(FakeApi):
 
 
 class FakeZapi(FakeApi):
-    """POST /instances/<id>/token/<token>/send-text, answering `{zaapId, messageId, id}`."""
+    """POST /instances/<id>/token/<token>/send-text, answering `{zaapId, messageId, id}`.
+
+    Files put in `media` are served at GET /media/<name>, like Z-API's storage links.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1)
+        self.media: dict[str, bytes] = {}
         self.app = QuartTrio("fake-zapi")
         self.app.add_url_rule(
             "/instances/<instance>/token/<token>/<method>",
@@ -170,6 +211,12 @@ class FakeZapi(FakeApi):
             self._route,
             methods=["POST"],
         )
+        self.app.add_url_rule("/media/<name>", "media", self._media)
+
+    async def _media(self, name: str) -> Response:
+        if name not in self.media:
+            return Response("not found", status=404)
+        return Response(self.media[name], content_type="image/jpeg")
 
     async def _route(self, instance: str, token: str, method: str) -> Response:
         failed = await self.handle(f"{instance}/{token}", method)

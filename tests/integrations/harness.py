@@ -30,10 +30,15 @@ class Rig:
         client_parameters: dict[str, Any] | None = None,
         limiting_parameters: dict[str, Any] | None = None,
         bot_token: str = "123456:TEST-token",
+        groups: str | None = None,
+        client_id: str | None = None,
         **gateway: Any,
     ) -> tuple[str, str]:
         """A chat client with a Telegram integration: (client id, webhook secret token)."""
-        client_id = await self.server.create_client(
+        settings: dict[str, Any] = {"botToken": bot_token}
+        if groups is not None:
+            settings["groups"] = groups
+        client_id = client_id or await self.server.create_client(
             client_parameters=client_parameters,
             limiting_parameters=limiting_parameters,
             **gateway,
@@ -42,7 +47,7 @@ class Rig:
             f"/api/v1/web-chat-client/{client_id}/integrations",
             json={
                 "integrationType": "Telegram",
-                "integrations": {"telegramIntegration": {"botToken": bot_token}},
+                "integrations": {"telegramIntegration": settings},
             },
         )
         assert response.status_code == 200, response.text
@@ -50,10 +55,17 @@ class Rig:
         return client_id, call.body["secret_token"]
 
     async def zapi_client(
-        self, *, client_parameters: dict[str, Any] | None = None, **gateway: Any
+        self,
+        *,
+        client_parameters: dict[str, Any] | None = None,
+        zapi: dict[str, Any] | None = None,
+        client_id: str | None = None,
+        **gateway: Any,
     ) -> tuple[str, str]:
         """A chat client with a Z-API integration: (client id, webhook path)."""
-        client_id = await self.server.create_client(client_parameters=client_parameters, **gateway)
+        client_id = client_id or await self.server.create_client(
+            client_parameters=client_parameters, **gateway
+        )
         response = await self.server.client.put(
             f"/api/v1/web-chat-client/{client_id}/integrations",
             json={
@@ -64,6 +76,7 @@ class Rig:
                         "instanceToken": "INSTTOKEN",
                         "clientToken": "client-token-1",
                         "sessionDuration": "01:00:00",
+                        **(zapi or {}),
                     }
                 },
             },
@@ -79,6 +92,12 @@ class Rig:
             f"/api/v1/webhooks/telegram/{client_id}",
             json=telegram_update(update_id, chat_id, text),
             headers={SECRET_HEADER: secret},
+        )
+
+    async def post_update(self, client_id: str, secret: str, body: Any) -> httpx.Response:
+        """POST a Telegram webhook body (e.g. one built with tg.update)."""
+        return await self.server.anonymous.post(
+            f"/api/v1/webhooks/telegram/{client_id}", json=body, headers={SECRET_HEADER: secret}
         )
 
     def replies(self, chat_id: int | str | None = None) -> list[str]:

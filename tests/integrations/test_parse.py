@@ -14,7 +14,12 @@ from .payloads import telegram_update, zapi_callback
 def test_telegram_text_message() -> None:
     parsed = parse_telegram_update(telegram_update(10, 4242, "Hi there"))
     assert parsed == IncomingMessage(
-        channel="telegram", update_key="10", chat_id="4242", text="Hi there", sender_name="Ana Lima"
+        channel="telegram",
+        update_key="10",
+        chat_id="4242",
+        text="Hi there",
+        sender_name="Ana Lima",
+        message_id="510",
     )
 
 
@@ -26,10 +31,10 @@ def test_telegram_edited_message_and_garbage_are_ignored() -> None:
     assert isinstance(parse_telegram_update([1, 2]), Ignored)
 
 
-def test_telegram_photo_is_unsupported() -> None:
+def test_telegram_sticker_is_unsupported() -> None:
     update = telegram_update(12, 1, "x")
     del update["message"]["text"]
-    update["message"]["photo"] = [{"file_id": "a", "width": 1, "height": 1}]
+    update["message"]["sticker"] = {"file_id": "a", "width": 1, "height": 1}
     parsed = parse_telegram_update(update)
     assert isinstance(parsed, IncomingMessage) and parsed.unsupported
 

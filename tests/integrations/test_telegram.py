@@ -380,3 +380,23 @@ def test_every_language_has_every_text() -> None:
     assert {lang: set(table) for lang, table in TEXTS.items()} == {
         lang: set(TEXTS["en"]) for lang in TEXTS
     }
+
+
+async def test_model_failure_notice_has_no_upstream_detail(r: Rig, nursery, caplog) -> None:
+    from gateways.fake_openai import error_reply, start_fake_openai
+
+    key = "sk-proj-Telegram0Secret0Key0123"
+    fake = await start_fake_openai(nursery)
+    fake.default = lambda body: error_reply(401, f"Incorrect API key provided: {key}")
+    client_id, secret = await r.telegram_client(
+        provider="openai", baseUrl=fake.base_url, model="m", apiKey=key
+    )
+    assert (await r.telegram_message(client_id, secret, 1, 77, "hello")).status_code == 200
+    with trio.fail_after(WAIT):
+        await r.telegram.wait_for("sendMessage", 1)
+    (notice,) = r.replies(77)
+    assert notice.startswith("The assistant is unavailable right now.")
+    assert "Incorrect" not in notice and key not in notice
+    request_id = notice.rsplit("(request id ", 1)[1].rstrip(")")
+    line = next(r.getMessage() for r in caplog.records if request_id in r.getMessage())
+    assert "Incorrect API key provided: sk-***" in line and key not in caplog.text

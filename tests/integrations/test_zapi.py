@@ -138,3 +138,85 @@ async def test_delete_zapi_integration(r: Rig) -> None:
     assert gone.status_code == 401
     bad = await r.server.client.delete(f"/api/v1/web-chat-client/{client_id}/integrations/Slack")
     assert bad.status_code == 400
+
+
+async def test_group_modes_and_replies_quote_the_question(r: Rig) -> None:
+    group = "120363019502650977-group"
+    own = "5544999999999"  # connectedPhone of the payloads
+
+    def in_group(message_id: str, text: str, **extra: object) -> dict:
+        return zapi_callback(
+            message_id, group, text, isGroup=True, participantPhone="5511911112222", **extra
+        )
+
+    cases = [
+        ({"groups": "mention"}, ["You said: oi", "You said: e agora?"]),
+        (
+            {"allowGroups": True},
+            ["You said: oi", "You said: e agora?", "You said: conversa"],
+        ),
+        ({"allowGroups": True, "groups": "off"}, []),
+        ({}, []),
+    ]
+    for index, (settings, expected) in enumerate(cases):
+        _client_id, path = await r.zapi_client(zapi=settings)
+        before = len(r.zapi.of("send-text"))
+        for payload in (
+            in_group(f"G{index}a", f"@{own} oi"),
+            in_group(f"G{index}b", "e agora?", mentioned=[own]),
+            in_group(f"G{index}c", "conversa"),
+        ):
+            assert (await r.server.anonymous.post(path, json=payload)).status_code == 200
+        with trio.fail_after(WAIT):
+            await r.zapi.wait_for("send-text", before + len(expected))
+        await r.settled()
+        await trio.sleep(0.3)
+        sent = r.zapi.of("send-text")[before:]
+        assert [c.body["message"] for c in sent] == expected, settings
+        assert all(c.body["phone"] == group for c in sent)
+        assert [c.body["messageId"] for c in sent][:1] == ([f"G{index}a"] if expected else [])
+
+
+async def test_whatsapp_number_is_checked_and_shown(r: Rig) -> None:
+    client_id, _path = await r.zapi_client(zapi={"whatsappNumber": "+55 (11) 99999-0000"})
+    shown = await r.server.client.get(f"/api/v1/web-chat-client/{client_id}")
+    assert shown.json()["data"]["integrations"]["zapi"]["whatsappNumber"] == "5511999990000"
+    for bad in ("call me", "123", "+55 11 9999-0000 ext 5"):
+        response = await r.server.client.put(
+            f"/api/v1/web-chat-client/{client_id}/integrations",
+            json={
+                "integrationType": "Zapi",
+                "integrations": {
+                    "zapiIntegration": {
+                        "instanceId": "I",
+                        "instanceToken": "T",
+                        "clientToken": "C",
+                        "whatsappNumber": bad,
+                    }
+                },
+            },
+        )
+        assert response.status_code == 400, bad
+        assert "whatsappNumber" in response.json()["message"]
+    assert r.server.service.get_client(client_id).integrations.zapi.whatsapp_number == (
+        "5511999990000"
+    )
+
+
+async def test_second_unread_message_gets_a_reaction(r: Rig) -> None:
+    _client_id, path = await r.zapi_client()
+    for message_id in ("S1", "S2"):
+        sticker = zapi_callback(
+            message_id,
+            "5561",
+            "",
+            sticker={"stickerUrl": "https://x/s.webp", "mimeType": "image/webp"},
+        )
+        del sticker["text"]
+        assert (await r.server.anonymous.post(path, json=sticker)).status_code == 200
+    with trio.fail_after(WAIT):
+        [reaction] = await r.zapi.wait_for("send-reaction", 1)
+    assert reaction.body == {"phone": "5561", "messageId": "S2", "reaction": "🤷"}
+    assert [c.body["message"] for c in r.zapi.of("send-text")] == [
+        "Sorry, I can only read text messages."
+    ]

