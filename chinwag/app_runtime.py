@@ -48,6 +48,8 @@ from chinwag.actors.session import (
     new_id,
 )
 from chinwag.actors.sweeper import Sweeper
+from chinwag.app_feedback import FeedbackMixin
+from chinwag.app_replies import RepliesMixin
 from chinwag.clock import WallClock
 from chinwag.config import Settings
 from chinwag.errors import (
@@ -244,7 +246,7 @@ def _check_session_id(session_id: str) -> str:
     return session_id
 
 
-class Chinwag:
+class Chinwag(FeedbackMixin, RepliesMixin):
     """The facade over one runtime (see chinwag.service for the contract)."""
 
     # The Telegram/Z-API side, built around this facade and handed in by `open_runtime`.

@@ -26,6 +26,12 @@ class Settings(Struct, kw_only=True):
     # Request body caps (413 above them, checked while the body arrives, never buffered past):
     # management routes; public routes and webhooks; a public prompt with image parts.
     max_body_bytes: int = 8 * 1024 * 1024
+    # Bytes one session's stored history may take; a prompt that would pass it is refused (403)
+    # until the conversation is cleared.
+    max_history_bytes: int = 16 * 1024 * 1024
+    # Context window assumed for a model whose gateway sets no contextWindowTokens: the history a
+    # turn sends (newest first) stops there, so a turn costs the same at any history length.
+    default_context_window_tokens: int = 32_000
     max_public_body_bytes: int = 1024 * 1024
     max_prompt_body_bytes: int = 10 * 1024 * 1024
     # A request body that has not fully arrived this long after it is first read gets 408.

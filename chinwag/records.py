@@ -214,6 +214,21 @@ class Message(Api):
     in_reply_to: int | None = None
 
 
+FeedbackRating = Literal["up", "down"]
+
+
+class Feedback(Api):
+    """A user's rating (and optional comment) of one assistant message; one per message."""
+
+    session_id: str
+    client_id: str
+    message_id: str
+    seq: int
+    rating: FeedbackRating
+    comment: str | None = None
+    created_at: float = 0.0
+
+
 def to_builtins(value: Any) -> Any:
     """JSON-ready builtins (camelCase keys) of a record or a list of records."""
     return msgspec.to_builtins(value)

@@ -13,8 +13,19 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from chinwag.actors.reply_log import ReplyGap, ReplyStarted
+from chinwag.actors.reply_log import event_id as event_id  # re-exported for the HTTP layer
 from chinwag.gateways.base import Event
-from chinwag.records import ChatClient, Gateway, Integrations, Message, Session, ToolCall, Usage
+from chinwag.records import (
+    ChatClient,
+    Feedback,
+    Gateway,
+    Integrations,
+    Message,
+    Session,
+    ToolCall,
+    Usage,
+)
 
 PromptInput = str | dict[str, Any] | list[dict[str, Any]]
 
@@ -46,7 +57,9 @@ class TurnFinished:
     result: TurnResult
 
 
-StreamItem = Event | TurnFinished
+# A running reply's stream opens with ReplyStarted (the prefix of its event ids);
+# GET …/stream may yield ReplyGap (see chinwag.actors.reply_log).
+StreamItem = Event | TurnFinished | ReplyStarted | ReplyGap
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +195,24 @@ class ChinwagService(Protocol):
     ) -> TurnResult: ...
     async def stop(self, session_id: str) -> bool: ...
     def limit_state(self, session_id: str) -> dict[str, Any]: ...
+
+    # ---- resumable replies and feedback (chinwag.app_replies, chinwag.app_feedback)
+    async def follow_reply(
+        self, session_id: str, last_event_id: str | None = None
+    ) -> AsyncIterator[tuple[str, Any]] | None: ...
+    async def set_feedback(
+        self, session_id: str, message_id: str, rating: Any, comment: Any = None
+    ) -> Feedback | None: ...
+    def feedback_for(self, session_id: str, messages: list[Message]) -> dict[str, Feedback]: ...
+    def feedback_by_message(self, session_id: str) -> dict[str, Feedback]: ...
+    def list_feedback(
+        self,
+        client_id: str,
+        *,
+        rating: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Feedback], str | None]: ...
 
     # ---- integrations
     async def open_channel_session(

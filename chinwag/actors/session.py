@@ -26,7 +26,9 @@ import trio
 import uuid_utils
 
 from chinwag.actors import limits
+from chinwag.actors.feedback import SetFeedback, set_feedback
 from chinwag.actors.history import history_budget, model_history
+from chinwag.actors.reply_log import GetReplyLog, ReplyLog, ReplyStarted
 from chinwag.errors import (
     ChinwagError,
     Conflict,
@@ -192,6 +194,7 @@ class _Running:
     epoch: int
     pending: _Pending
     user_messages: list[Message]
+    log: ReplyLog = field(default_factory=ReplyLog)  # what GET …/stream (re)attaches to
 
 
 def new_id() -> str:
@@ -254,6 +257,7 @@ class SessionActor(Actor):
         self.running: _Running | None = None
         self.queue: deque[_Pending] = deque()
         self.epoch = 0
+        self.reply_log: ReplyLog | None = None  # the running (or last) reply's events
 
     async def started(self) -> None:
         # Rebuild from storage: after a crash or a passivation the record there is the truth.
@@ -297,6 +301,10 @@ class SessionActor(Actor):
             return await self._delete()
         if isinstance(message, EndSession):
             return await self._end()
+        if isinstance(message, GetReplyLog):
+            return self.reply_log
+        if isinstance(message, SetFeedback):
+            return await set_feedback(self, message)
         raise TypeError(f"unexpected message {message!r}")
 
     # -------------------------------------------------------------- session record
@@ -518,6 +526,8 @@ class SessionActor(Actor):
         self.core.metrics.turns_started += 1
         scope = trio.CancelScope()
         self.running = _Running(scope, self.epoch, pending, user_messages)
+        self.reply_log = self.running.log
+        _send(pending.sink, ReplyStarted(self.reply_log.reply_id))
         self.core.start_task(self._run_turn, self.running, name=f"turn:{session.id}")
 
     async def _run_turn(self, running: _Running) -> None:
@@ -541,9 +551,11 @@ class SessionActor(Actor):
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
         if result is None and outcome.error is None:
-            _send(pending.sink, TurnEnd(None, Conflict("the conversation was cleared")))
+            end = TurnEnd(None, Conflict("the conversation was cleared"))
         else:
-            _send(pending.sink, TurnEnd(result, outcome.error))
+            end = TurnEnd(result, outcome.error)
+        running.log.finish(end)
+        _send(pending.sink, end)
         _close(pending.sink)
 
     async def _stream_reply(self, running: _Running, outcome: TurnOutcome) -> None:
@@ -569,6 +581,7 @@ class SessionActor(Actor):
         async with contextlib.aclosing(stream) as events:  # a stop closes the upstream at once
             async for event in events:
                 self._collect(event, outcome)
+                running.log.append(event)
                 _send(sink, event)
 
     @staticmethod

@@ -145,6 +145,7 @@ def create_app(
 ) -> QuartTrio:
     """The Quart-Trio app serving `service` with `settings` (body limit, public URL, API key);
     webhooks and integration settings go to `integrations`."""
+    from chinwag.http import feedback
 
     app = QuartTrio("chinwag")
     app.config.update(
@@ -175,5 +176,7 @@ def create_app(
     app.register_blueprint(talk_blueprint)
     app.register_blueprint(webhooks_blueprint)
     app.register_blueprint(links_blueprint)
-    app.config["CHINWAG_OPENAPI"] = build_openapi(app, REQUEST_SCHEMAS)
+    app.register_blueprint(feedback.public)
+    app.register_blueprint(feedback.management)
+    app.config["CHINWAG_OPENAPI"] = build_openapi(app, (*REQUEST_SCHEMAS, feedback.FeedbackBody))
     return app

@@ -17,7 +17,7 @@ _ALLOW = {
 _PREFLIGHT = {
     **_ALLOW,
     "Access-Control-Allow-Methods": "GET, POST, DELETE",
-    "Access-Control-Allow-Headers": "Content-Type, Accept, Idempotency-Key",
+    "Access-Control-Allow-Headers": "Content-Type, Accept, Idempotency-Key, Last-Event-ID",
     "Access-Control-Max-Age": "86400",
 }
 

@@ -6,6 +6,8 @@ Handlers stay thin: validate the body (schemas), call the runtime facade, shape 
 
 from __future__ import annotations
 
+from functools import partial
+
 from msgspec import UNSET
 from quart import Blueprint, Response, request
 
@@ -228,9 +230,8 @@ async def list_messages(client_id: str, session_id: str) -> Response:
     service = deps.service()
     session = service.get_session(client_id, session_id)
     limit, before = page_query()
-    return ok(
-        management_messages_view(service.messages_page(session.id, limit=limit, before=before))
-    )
+    messages = service.messages_page(session.id, limit=limit, before=before)
+    return ok(management_messages_view(messages, service.feedback_for(session.id, messages)))
 
 
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")
@@ -246,14 +247,17 @@ async def transcript(client_id: str, session_id: str) -> Response:
     service = deps.service()
     session = service.get_session(client_id, session_id)
     pages = service.iter_messages(session.id)
+    feedback = partial(service.feedback_for, session.id)
     filename = f"chinwag-session-{session.id}.{output}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if output == "md":
         client = service.get_client(client_id)
-        body = markdown_transcript(transcript_header(session, client.name), pages)
+        body = markdown_transcript(transcript_header(session, client.name), pages, feedback)
         content_type = "text/markdown; charset=utf-8"
     else:
-        body = json_transcript({"session": session_view(session, deps.service().now())}, pages)
+        body = json_transcript(
+            {"session": session_view(session, deps.service().now())}, pages, feedback
+        )
         content_type = JSON_MIMETYPE
     response = Response(body, content_type=content_type, headers=headers)
     response.timeout = None  # a long history must not hit Quart's RESPONSE_TIMEOUT

@@ -7,7 +7,7 @@ whatever the history's length.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from chinwag.app_runtime import DEFAULT_MESSAGE_PAGE, MAX_MESSAGE_PAGE, MAX_SEQ
 from chinwag.errors import InvalidInput
 from chinwag.http.schemas import query_int
 from chinwag.http.views import management_messages_view, message_markdown
-from chinwag.records import Message
+from chinwag.records import Feedback, Message
 
 PAGE_QUERY = {
     "limit": f"messages per page, 1 to {MAX_MESSAGE_PAGE} (default {DEFAULT_MESSAGE_PAGE})",
@@ -46,8 +46,16 @@ def page_query() -> tuple[int, int | None]:
     return limit, int(raw)
 
 
+# The feedback on one page of messages, by message id (page-b: transcripts include feedback).
+FeedbackOf = Callable[[list[Message]], dict[str, Feedback]]
+
+
+def _no_feedback(page: list[Message]) -> dict[str, Feedback]:
+    return {}
+
+
 async def json_transcript(
-    head: dict[str, Any], pages: Iterable[list[Message]]
+    head: dict[str, Any], pages: Iterable[list[Message]], feedback: FeedbackOf = _no_feedback
 ) -> AsyncIterator[bytes]:
     """The envelope `{"message": null, "data": {...head, "messages": [...]}}`, page by page."""
     opening = _encoder.encode({"message": None, "data": {**head, "messages": []}})
@@ -55,15 +63,19 @@ async def json_transcript(
     yield opening[:-3]
     first = True
     for page in pages:
-        encoded = b",".join(_encoder.encode(item) for item in management_messages_view(page))
+        view = management_messages_view(page, feedback(page))
+        encoded = b",".join(_encoder.encode(item) for item in view)
         yield encoded if first else b"," + encoded
         first = False
         await trio.lowlevel.checkpoint()
     yield b"]}}"
 
 
-async def markdown_transcript(header: str, pages: Iterable[list[Message]]) -> AsyncIterator[bytes]:
+async def markdown_transcript(
+    header: str, pages: Iterable[list[Message]], feedback: FeedbackOf = _no_feedback
+) -> AsyncIterator[bytes]:
     yield header.encode()
     for page in pages:
-        yield "".join(message_markdown(m) for m in page).encode()
+        rated = feedback(page)
+        yield "".join(message_markdown(m, rated.get(m.id)) for m in page).encode()
         await trio.lowlevel.checkpoint()

@@ -23,9 +23,11 @@ from chinwag.http.sse import (
     SSE_MIMETYPE,
     close_stream,
     event_stream,
+    numbered_event_stream,
     wants_event_stream,
 )
 from chinwag.http.views import messages_view, public_session_view, turn_result_view
+from chinwag.service import ReplyStarted
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
@@ -55,8 +57,9 @@ async def session_info(access_key: str) -> Response:
 async def list_messages(access_key: str) -> Response:
     session = session_for_access_key(access_key)
     limit, before = page_query()
-    page = deps.service().messages_page(session.id, limit=limit, before=before)
-    return ok(messages_view(page, public_errors().language))
+    service = deps.service()
+    page = service.messages_page(session.id, limit=limit, before=before)
+    return ok(messages_view(page, public_errors().language, service.feedback_for(session.id, page)))
 
 
 @blueprint.post("/prompt")
@@ -91,13 +94,16 @@ async def prompt(access_key: str) -> Response:
         try:
             # Await the first item here: a refusal (403/429/...) is still a JSON envelope.
             first = await anext(iterator)
+            started = first if isinstance(first, ReplyStarted) else None
+            if started is not None:  # the reply runs; its first event may still be a failure
+                first = await anext(iterator)
         except StopAsyncIteration:
             raise ModelFailed("The reply ended before it started.") from None
         except BaseException:
             await close_stream(iterator)  # e.g. the client left while the turn was queued
             raise
         response = Response(
-            event_stream(first, iterator, public_errors()),
+            event_stream(first, iterator, public_errors(), started),
             mimetype=SSE_MIMETYPE,
             headers=SSE_HEADERS,
         )
@@ -124,6 +130,29 @@ def idempotency_key_header() -> str | None:
             f"The {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
         )
     return value
+
+
+@blueprint.get("/stream")
+@doc(
+    "Attach to the reply being generated now (SSE), from its start or after Last-Event-ID",
+    auth="accessKey",
+    streams=True,
+    description="The same events as a streamed prompt, each with an `id`, ending with `done` "
+    "(or `error`). With a `Last-Event-ID` header (or `?lastEventId=`) naming an event of this "
+    "reply, only what followed it. 204 when no reply is running.",
+)
+async def attach_to_reply(access_key: str) -> Response:
+    session = session_for_access_key(access_key)
+    last_event_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
+    if last_event_id is not None and len(last_event_id) > 100:
+        raise InvalidInput("Last-Event-ID must be at most 100 characters.")
+    pairs = await deps.service().follow_reply(session.id, last_event_id)
+    if pairs is None:
+        return Response("", status=204, headers={"Cache-Control": "no-store"})
+    body = numbered_event_stream(pairs, public_errors())
+    response = Response(body, mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    response.timeout = None
+    return response
 
 
 @blueprint.delete("/messages")

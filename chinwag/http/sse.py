@@ -9,6 +9,13 @@ Wire format (one JSON object per event, `event:` names the kind):
     event: done        data: {"usage": {...}, "result": {completionText, reasoning, toolCalls,
                                                         usage, createdMessages, status, error?}}
 
+Every event of a reply carries an `id:` (`<reply id>.<n>`, see chinwag.actors.reply_log), the
+same on the prompt stream and on `GET …/stream`, so a listener that lost its connection can
+attach again with `Last-Event-ID` and get exactly what it missed. (An answer replayed from
+storage for a retried Idempotency-Key has no running reply behind it, so its events carry no id.)
+On `GET …/stream` only, `event: gap` says that entries before the oldest kept one were dropped
+by the reply log's bound (reload the conversation when the reply is done).
+
 `done` ends every stream that produced a result (also a stopped or failed one: `result.status`
 says which, and a failed turn is preceded by an `error` event). A stream cut by a failure with no
 result ends with `error` alone. Errors raised before the first item never reach this module:
@@ -29,7 +36,7 @@ from chinwag.gateways.base import ContentDelta, ReasoningDelta, ToolEvent, Usage
 from chinwag.http.public_errors import PublicErrors
 from chinwag.http.views import turn_result_view
 from chinwag.records import to_builtins
-from chinwag.service import StreamItem, TurnFinished
+from chinwag.service import ReplyGap, ReplyStarted, StreamItem, TurnFinished, event_id
 
 log = logging.getLogger(__name__)
 
@@ -50,74 +57,127 @@ def wants_event_stream(accept: str | None) -> bool:
     return any(part.split(";", 1)[0].strip() == SSE_MIMETYPE for part in accept.split(","))
 
 
-def encode_event(event: str, data: Any) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
+def encode_event(event: str, data: Any, ident: str | None = None) -> bytes:
+    head = b"id: " + ident.encode() + b"\n" if ident else b""
+    return head + b"event: " + event.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
 
 
-def _error_event(errors: PublicErrors, error: ChinwagError | None, status: int) -> bytes:
+def _error_event(
+    errors: PublicErrors, error: ChinwagError | None, status: int, ident: str | None = None
+) -> bytes:
     message = errors.message(error) if error is not None else errors.sentence(None)
     return encode_event(
-        "error", {"message": message, "status": status, "requestId": errors.request_id}
+        "error", {"message": message, "status": status, "requestId": errors.request_id}, ident
     )
 
 
-def encode_item(item: StreamItem, errors: PublicErrors) -> bytes:
+def encode_item(
+    item: StreamItem | ChinwagError, errors: PublicErrors, ident: str | None = None
+) -> bytes:
     """The SSE bytes of one stream item (empty for items the wire does not carry)."""
     if isinstance(item, ContentDelta):
-        return encode_event("content", {"text": item.text})
+        return encode_event("content", {"text": item.text}, ident)
     if isinstance(item, ReasoningDelta):
-        return encode_event("reasoning", {"text": item.text})
+        return encode_event("reasoning", {"text": item.text}, ident)
     if isinstance(item, ToolEvent):
         return encode_event(
             "tool",
             {"id": item.id, "name": item.name, "arguments": item.arguments, "result": item.result},
+            ident,
         )
     if isinstance(item, TurnFinished):
         result = item.result
         prefix = b""
         if result.status == "error":
-            prefix = _error_event(errors, ModelFailed(result.error or "the reply failed"), 502)
+            failed = ModelFailed(result.error or "the reply failed")
+            prefix = _error_event(errors, failed, 502, ident)
         view = turn_result_view(result, errors.language)
-        return prefix + encode_event("done", {"usage": to_builtins(result.usage), "result": view})
+        done = {"usage": to_builtins(result.usage), "result": view}
+        return prefix + encode_event("done", done, ident)
+    if isinstance(item, ChinwagError):  # the turn ended with it (GET …/stream)
+        _log_failure(errors, item)
+        return _error_event(errors, item, item.status, ident)
+    if isinstance(item, ReplyGap):
+        message = "The start of this reply is no longer kept; reload the conversation."
+        return encode_event("gap", {"message": message, "firstKept": item.first_kept}, ident)
     if isinstance(item, UsageReport):
         return b""  # the usage arrives with `done`
     return b""
 
 
-async def event_stream(
-    first: StreamItem, rest: AsyncIterator[StreamItem], errors: PublicErrors
-) -> AsyncIterator[bytes]:
-    """The response body: `first` (already awaited by the route), then the rest of the turn."""
-    finished = isinstance(first, TurnFinished)
+def _log_failure(errors: PublicErrors, error: ChinwagError) -> None:
+    if error.status >= 500:
+        log.warning(
+            "reply stream failed with %d %s (request id %s): %s",
+            error.status,
+            type(error).__name__,
+            errors.request_id,
+            error.message,
+        )
+
+
+async def numbered(
+    first: StreamItem, rest: AsyncIterator[StreamItem], started: ReplyStarted | None = None
+) -> AsyncIterator[Any]:
+    """A prompt stream as (event id, item) pairs: after `ReplyStarted`, the n-th item has the
+    id the reply log gave its copy (both count the same items in the same order)."""
+    reply_id: str | None = None
+    number = 0
+
+    def pair(item: Any) -> tuple[str | None, Any]:
+        nonlocal reply_id, number
+        if isinstance(item, ReplyStarted):
+            reply_id, number = item.reply_id, 0
+            return None, item
+        if reply_id is None:
+            return None, item
+        number += 1
+        return event_id(reply_id, number), item
+
+    if started is not None:
+        pair(started)
     try:
-        chunk = encode_item(first, errors)
-        if chunk:
-            yield chunk
-        if finished:
-            return
+        yield pair(first)
         async for item in rest:
-            chunk = encode_item(item, errors)
+            yield pair(item)
+    except ChinwagError as error:  # the turn ended with it: the reply's last entry
+        yield pair(error)
+
+
+async def event_stream(
+    first: StreamItem,
+    rest: AsyncIterator[StreamItem],
+    errors: PublicErrors,
+    started: ReplyStarted | None = None,
+) -> AsyncIterator[bytes]:
+    """The response body: `first` (already awaited by the route, after `started` when the
+    reply runs), then the rest of the turn."""
+    async for chunk in numbered_event_stream(numbered(first, rest, started), errors, close=rest):
+        yield chunk
+
+
+async def numbered_event_stream(
+    pairs: AsyncIterator[Any], errors: PublicErrors, *, close: AsyncIterator[Any] | None = None
+) -> AsyncIterator[bytes]:
+    """SSE bytes of (event id, item) pairs, up to `done` or an error; closes `close` at the end."""
+    try:
+        async for ident, item in pairs:
+            chunk = encode_item(item, errors, ident)
             if chunk:
                 yield chunk
-            if isinstance(item, TurnFinished):
-                finished = True
+            if isinstance(item, TurnFinished | ChinwagError):
                 return
         yield _error_event(errors, None, 500)
     except ChinwagError as error:
-        if error.status >= 500:
-            log.warning(
-                "prompt stream failed with %d %s (request id %s): %s",
-                error.status,
-                type(error).__name__,
-                errors.request_id,
-                error.message,
-            )
+        _log_failure(errors, error)
         yield _error_event(errors, error, error.status)
     except Exception:
         log.exception("prompt stream failed after it started (request id %s)", errors.request_id)
         yield _error_event(errors, None, 500)
     finally:
-        await close_stream(rest)
+        await close_stream(pairs)
+        if close is not None:
+            await close_stream(close)
 
 
 async def close_stream(iterator: AsyncIterator[StreamItem]) -> None:

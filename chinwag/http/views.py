@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chinwag.http import i18n
-from chinwag.records import ChatClient, Gateway, Message, Session, to_builtins
+from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, to_builtins
 from chinwag.redaction import redact
 from chinwag.service import OpenedSession, TurnResult
 
@@ -114,18 +114,48 @@ def _public_messages(items: list[dict[str, Any]], language: str) -> list[dict[st
     return items
 
 
-def messages_view(messages: list[Message], language: str = i18n.DEFAULT) -> list[dict[str, Any]]:
-    """Public view of messages: a failed reply's error is the localized sentence only."""
-    return _public_messages(to_builtins(messages), language)
+def messages_view(
+    messages: list[Message],
+    language: str = i18n.DEFAULT,
+    feedback: dict[str, Feedback] | None = None,
+) -> list[dict[str, Any]]:
+    """Public view of messages: a failed reply's error is the localized sentence only; with
+    `feedback` (by message id) each assistant message carries its `feedback` (or null)."""
+    return _with_feedback(_public_messages(to_builtins(messages), language), feedback)
 
 
-def management_messages_view(messages: list[Message]) -> list[dict[str, Any]]:
-    """Management view of messages: the error detail, credentials redacted."""
+def management_messages_view(
+    messages: list[Message], feedback: dict[str, Feedback] | None = None
+) -> list[dict[str, Any]]:
+    """Management view of messages: the error detail, credentials redacted (and feedback)."""
     items = to_builtins(messages)
     for item in items:
         if item.get("error"):
             item["error"] = redact(item["error"])
+    return _with_feedback(items, feedback)
+
+
+def _with_feedback(
+    items: list[dict[str, Any]], feedback: dict[str, Feedback] | None
+) -> list[dict[str, Any]]:
+    if feedback is not None:
+        for item in items:
+            if item["role"] == "assistant":
+                item["feedback"] = feedback_view(feedback.get(item["id"]))
     return items
+
+
+def feedback_view(record: Feedback | None) -> dict[str, Any] | None:
+    """The wire shape of one feedback (the listing's items, and `feedback` in message views)."""
+    if record is None:
+        return None
+    return {
+        "sessionId": record.session_id,
+        "messageId": record.message_id,
+        "rating": record.rating,
+        "comment": record.comment,
+        "createdAt": record.created_at,
+    }
 
 
 def turn_result_view(result: TurnResult, language: str = i18n.DEFAULT) -> dict[str, Any]:
@@ -190,8 +220,8 @@ def transcript_header(session: Session, client_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def message_markdown(message: Message) -> str:
-    """One message's section of the Markdown transcript."""
+def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
+    """One message's section of the Markdown transcript (with the user's feedback on it)."""
     who = "User" if message.role == "user" else "Assistant"
     status = "" if message.status == "complete" else f" ({message.status})"
     lines = [f"## {who}{status} · {_when(message.created_at)}", ""]
@@ -203,10 +233,26 @@ def message_markdown(message: Message) -> str:
     lines += [_content_markdown(message.content), ""]
     if message.error:
         lines += [f"*Error: {redact(message.error)}*", ""]
+    if feedback is not None:
+        thumb = "👍 up" if feedback.rating == "up" else "👎 down"
+        comment = f": {_one_line(feedback.comment)}" if feedback.comment else ""
+        lines += [f"*Feedback: {thumb}{comment}*", ""]
     return "\n".join(lines) + "\n"
 
 
-def transcript_markdown(session: Session, client_name: str, messages: list[Message]) -> str:
+def _one_line(text: str) -> str:
+    """A user's comment inside an emphasised line: no line breaks, no Markdown markers."""
+    return " ".join(text.split()).replace("*", "\\*").replace("_", "\\_")
+
+
+def transcript_markdown(
+    session: Session,
+    client_name: str,
+    messages: list[Message],
+    feedback: dict[str, Feedback] | None = None,
+) -> str:
     """A readable Markdown transcript: header, then one section per message."""
-    text = transcript_header(session, client_name) + "".join(map(message_markdown, messages))
+    feedback = feedback or {}
+    sections = "".join(message_markdown(m, feedback.get(m.id)) for m in messages)
+    text = transcript_header(session, client_name) + sections
     return text.rstrip() + "\n"

@@ -13,6 +13,9 @@ Tables and keys (ids are UUIDv7, stored as their 16 bytes, which sort by creatio
 - idempotency     session id + sha256(idempotency key)   -> user seq [+ answer seq] (u64 BE each)
 - expiry          expiresAt ms (u64 BE) + session id     -> b"" (sweeper: what expires next)
 - purge           purge-at ms (u64 BE) + session id      -> b"" (retention end of expired ones)
+- feedback        session id + seq (u64 BE)              -> Feedback (on that assistant message)
+- client_feedback client id + given-at ms (u64 BE) + session id + seq -> Feedback (newest-first
+                  listing per client; a copy of the feedback row, removed with it)
 - links           sha256(link code)                      -> ChannelLink ("continue on…" codes)
 - session_links   session id + channel                   -> sha256 of its latest link code
 - session_chats   session id + channel + 0x00 + ext id   -> [channel, ext id] (chats attached to it)
@@ -42,6 +45,8 @@ TABLES = (
     "idempotency",
     "expiry",
     "purge",
+    "feedback",
+    "client_feedback",
     "links",
     "session_links",
     "session_chats",
@@ -169,3 +174,17 @@ def time_of_time_key(key: bytes) -> float:
 
 def session_of_time_key(key: bytes) -> str:
     return id_str(key[8:24])
+
+
+def feedback_key(session_id: str, seq: int) -> bytes:
+    return message_key(session_id, seq)
+
+
+def client_feedback_key(client_id: str, given_at: float, session_id: str, seq: int) -> bytes:
+    """Sorts a client's feedback by time; reverse scans list it newest first."""
+    return (
+        id_bytes(client_id)
+        + _U64.pack(max(0, int(given_at * 1000)))
+        + id_bytes(session_id)
+        + _U64.pack(seq)
+    )

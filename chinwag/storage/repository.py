@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from msgspec import Struct
 
-from chinwag.records import ChatClient, Gateway, Message, Session
+from chinwag.records import ChatClient, Feedback, Gateway, Message, Session
 from chinwag.storage import keys
 from chinwag.storage.codec import decode, encode
 from chinwag.storage.engine import (
@@ -29,6 +29,14 @@ class ApiKeyRecord(Struct, kw_only=True):
     id: str
     name: str
     created_at: float
+
+
+class MessageHead(Struct):
+    """The few fields of a stored message needed to find it by id (decoding skips the rest)."""
+
+    id: str
+    seq: int
+    role: str
 
 
 class ChannelLink(Struct, kw_only=True):
@@ -156,6 +164,7 @@ class Repository:
             Delete("client_sessions", keys.client_session_key(session.client_id, session.id)),
             Delete("expiry", keys.time_key(session.expires_at, session.id)),
             DeletePrefix("messages", sid),
+            *self._delete_session_feedback(session.id),
             DeletePrefix("idempotency", sid),
         ]
         if (
@@ -296,7 +305,11 @@ class Repository:
 
     def clear_messages(self, session_id: str) -> list[Write]:
         sid = keys.id_bytes(session_id)
-        return [DeletePrefix("messages", sid), DeletePrefix("idempotency", sid)]
+        return [
+            DeletePrefix("messages", sid),
+            DeletePrefix("idempotency", sid),
+            *self._delete_session_feedback(session_id),
+        ]
 
     # ---------------------------------------------------------------- idempotency index
 
@@ -333,3 +346,78 @@ class Repository:
 
     def drop_purge_entry(self, purge_at: float, session_id: str) -> list[Write]:
         return [Delete("purge", keys.time_key(purge_at, session_id))]
+
+    # ---------------------------------------------------------------- feedback (page-b)
+
+    def message_head(
+        self, session_id: str, message_id: str, *, batch: int = 256
+    ) -> MessageHead | None:
+        """Find a stored message by id, newest first (feedback is mostly on recent replies)."""
+        prefix = keys.id_bytes(session_id)
+        end: bytes | None = None
+        while True:
+            rows = self.engine.scan("messages", prefix=prefix, end=end, reverse=True, limit=batch)
+            for _key, raw in rows:
+                head = decode(raw, MessageHead)
+                if head.id == message_id:
+                    return head
+            if len(rows) < batch:
+                return None
+            end = rows[-1][0]
+
+    def feedback(self, session_id: str, seq: int) -> Feedback | None:
+        raw = self.engine.get("feedback", keys.feedback_key(session_id, seq))
+        return decode(raw, Feedback) if raw is not None else None
+
+    def feedback_between(self, session_id: str, first_seq: int, last_seq: int) -> list[Feedback]:
+        """The feedback on messages first_seq..last_seq (one page of messages: one range read)."""
+        rows = self.engine.scan(
+            "feedback",
+            prefix=keys.id_bytes(session_id),
+            start=keys.feedback_key(session_id, first_seq),
+            end=keys.feedback_key(session_id, last_seq + 1),
+        )
+        return [decode(v, Feedback) for _, v in rows]
+
+    def session_feedback(self, session_id: str) -> list[Feedback]:
+        """All feedback of a session's conversation, in message order."""
+        rows = self.engine.scan("feedback", prefix=keys.id_bytes(session_id))
+        return [decode(v, Feedback) for _, v in rows]
+
+    def put_feedback(self, record: Feedback) -> list[Write]:
+        value = encode(record)
+        return [
+            Put("feedback", keys.feedback_key(record.session_id, record.seq), value),
+            Put("client_feedback", self._client_feedback_key(record), value),
+        ]
+
+    def delete_feedback(self, record: Feedback) -> list[Write]:
+        return [
+            Delete("feedback", keys.feedback_key(record.session_id, record.seq)),
+            Delete("client_feedback", self._client_feedback_key(record)),
+        ]
+
+    def client_feedback(
+        self, client_id: str, *, before: bytes | None = None, limit: int
+    ) -> list[tuple[bytes, Feedback]]:
+        """A client's feedback newest first, strictly older than the `before` cursor."""
+        prefix = keys.id_bytes(client_id)
+        end = prefix + before if before is not None else None
+        rows = self.engine.scan(
+            "client_feedback", prefix=prefix, end=end, reverse=True, limit=limit
+        )
+        return [(k[len(prefix) :], decode(v, Feedback)) for k, v in rows]
+
+    @staticmethod
+    def _client_feedback_key(record: Feedback) -> bytes:
+        return keys.client_feedback_key(
+            record.client_id, record.created_at, record.session_id, record.seq
+        )
+
+    def _delete_session_feedback(self, session_id: str) -> list[Write]:
+        ops: list[Write] = [DeletePrefix("feedback", keys.id_bytes(session_id))]
+        ops += [
+            Delete("client_feedback", self._client_feedback_key(record))
+            for record in self.session_feedback(session_id)
+        ]
+        return ops

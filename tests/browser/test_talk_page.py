@@ -289,7 +289,12 @@ def test_html_in_prompt_and_answer_is_inert(live_server: Any, page: Any, screens
     messages = page.locator("#cw-messages")
     assert messages.locator("script").count() == 0
     assert messages.locator("img").count() == 0
-    assert messages.locator("svg:not(.cw-avatar svg):not(.cw-copy-message svg)").count() == 0
+    assert (
+        messages.locator(
+            "svg:not(.cw-avatar svg):not(.cw-copy-message svg):not(.cw-feedback svg)"
+        ).count()
+        == 0
+    )
     assert messages.locator("[onerror], [onload]").count() == 0
     assert messages.locator("a[href^='javascript']").count() == 0
     # The user's message is plain text, shown verbatim.

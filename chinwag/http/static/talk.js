@@ -10,6 +10,14 @@
  *                                                       done {usage, result:{status,...}}
  *   POST   .../stop                                     cancel the running reply
  *   DELETE .../messages                                 clear the conversation
+ *   GET    .../messages?limit=&before=                  paging: newest page, then older ones
+ *   GET    .../stream  (Last-Event-ID)                  re-attach to the reply being written
+ *   POST   .../messages/{id}/feedback                   thumbs up/down (+ comment) on a reply
+ *
+ * Nothing typed is lost: a message is kept in localStorage (with the Idempotency-Key made when
+ * it was typed) until the server acknowledges it, shown as pending while offline, and sent once
+ * when the connection returns; the draft survives a reload too. A reply cut by a reload or a
+ * lost connection continues from its last event id (see "resumable replies" below).
  *
  * Safety: user text is only ever set with textContent; model text goes through marked (raw
  * HTML escaped to text) and then DOMPurify before it reaches innerHTML; the page CSP only runs
@@ -82,6 +90,9 @@
     blocked: false, // a limit blocks the conversation until it is cleared
     recovering: false,
     expired: false,
+    pending: [], // typed messages not yet acknowledged by the server: {key, prompt, createdAt}
+    flushing: false,
+    paging: { hasOlder: false, loading: false },
   };
 
   // ------------------------------------------------------------------ helpers
@@ -540,6 +551,7 @@
     renderMarkdown(view.bubble, view.stopped ? closeMarkdown(view.content) : view.content);
     if (message.status === "error") showMessageError(view, message.error);
     body.appendChild(metaLine(message, view));
+    if (message.id) body.appendChild(feedbackBar(message));
     if (view.content) view.meta.appendChild(copyMessageButton(view));
     return view;
   }
@@ -596,14 +608,16 @@
     if (cfg.debug && detail) box.title = detail;
   }
 
+  function messageElement(message) {
+    return message.role === "user" ? userMessageElement(message) : assistantView(message).item;
+  }
+
   function renderConversation(messages) {
     state.messages = messages;
     list.textContent = "";
-    for (const message of messages) {
-      list.appendChild(
-        message.role === "user" ? userMessageElement(message) : assistantView(message).item,
-      );
-    }
+    for (const message of messages) list.appendChild(messageElement(message));
+    renderPending(messages);
+    if (state.turn) list.appendChild(state.turn.view.item); // a reply still being written
     updateEmptyState();
   }
 
@@ -690,8 +704,10 @@
   }
 
   async function loadConversation() {
-    const [data] = await Promise.all([apiJson("messages"), librariesReady]);
-    const messages = Array.isArray(data) ? data : (data && data.messages) || [];
+    // The newest page, as many messages as are shown now (older pages stay loaded).
+    const limit = Math.min(MAX_PAGE, Math.max(PAGE_SIZE, state.messages.length));
+    const [messages] = await Promise.all([fetchMessages({ limit }), librariesReady]);
+    state.paging.hasOlder = messages.length === limit && Number.isInteger(messages[0]?.seq);
     renderConversation(messages);
     return messages;
   }
@@ -791,6 +807,7 @@
     let settled = 0;
     try {
       for (;;) {
+        if (state.turn) break; // a pending message or a resumed reply took over
         try {
           const messages = await loadConversation();
           hideBanner("connection");
@@ -813,11 +830,17 @@
     } finally {
       state.recovering = false;
       if (!state.turn) app.dataset.turn = "idle";
+      if (state.pending.length && !state.turn && navigator.onLine) flushPending();
     }
   }
 
   window.addEventListener("offline", () => showBanner(S.connectionLost, { kind: "connection" }));
   window.addEventListener("online", () => {
+    if (state.pending.length && !state.turn) {
+      hideBanner("connection");
+      flushPending();
+      return;
+    }
     if (banner.hidden || banner.dataset.kind !== "connection") return;
     // A reply still streaming survived the outage; a broken one reports itself and recovers.
     if (state.turn) hideBanner("connection");
@@ -840,6 +863,7 @@
         const block = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
         let event = "message";
+        let id = null;
         const data = [];
         for (const line of block.split("\n")) {
           if (!line || line.startsWith(":")) continue;
@@ -849,6 +873,7 @@
           if (value.startsWith(" ")) value = value.slice(1);
           if (field === "event") event = value;
           else if (field === "data") data.push(value);
+          else if (field === "id") id = value;
         }
         if (!data.length) continue;
         let parsed;
@@ -857,7 +882,7 @@
         } catch {
           parsed = { text: data.join("\n") };
         }
-        yield { event, data: parsed };
+        yield { event, data: parsed, id };
       }
     }
   }
@@ -897,7 +922,8 @@
   /* Apply one streamed reply to its view; true when the server said `done`. */
   async function readReply(body, view) {
     let finished = false;
-    for await (const { event, data } of readEvents(body)) {
+    for await (const { event, data, id } of readEvents(body)) {
+      if (id) noteEventId(view, id);
       if (event === "content") {
         view.content += data.text ?? "";
         if (view.reasoningBox.classList.contains("is-live")) {
@@ -924,108 +950,164 @@
       } else if (event === "done") {
         finished = true;
         if (data.usage) view.usage = data.usage;
+      } else if (event === "gap") {
+        view.gap = true; // the start of the reply is gone from the log: the resync shows it
       }
     }
     return finished;
   }
 
-  async function send(text) {
+  /* A typed message: kept as pending (with its Idempotency-Key) until the server has it. */
+  function send(text) {
     text = (text ?? "").trim();
     const attachment = state.attachment;
-    if ((!text && !attachment) || state.turn || state.blocked || state.expired) return;
-
+    if ((!text && !attachment) || state.blocked || state.expired) return;
+    if (state.pending.length >= MAX_PENDING) {
+      // Never drop a typed message: this one stays in the composer until some are sent.
+      showBanner(S.pendingOffline, { tone: "warn", kind: "connection" });
+      return;
+    }
     hideBanner("request");
-    const prompt = buildPrompt(text, attachment);
-    const now = Date.now() / 1000;
-    const userItem = userMessageElement({ role: "user", content: prompt.content ?? text, createdAt: now });
-    userItem.classList.add("cw-msg--new");
-    list.appendChild(userItem);
-    const view = assistantView({ role: "assistant", content: "", createdAt: now });
+    const entry = addPending(buildPrompt(text, attachment));
+    input.value = "";
+    saveDraft();
+    autoGrow();
+    setAttachment(null);
+    list.appendChild(pendingElement(entry));
+    updateEmptyState();
+    scrollToBottom(true);
+    if (!navigator.onLine) showBanner(S.pendingOffline, { tone: "warn", kind: "connection" });
+    flushPending();
+  }
+
+  /* A reply view that fills in as events arrive (a new prompt's, or a resumed one). */
+  function streamingView() {
+    const view = assistantView({ role: "assistant", content: "", createdAt: Date.now() / 1000 });
     view.item.classList.add("cw-msg--new");
     view.typing = typingIndicator();
     view.bubble.appendChild(view.typing);
     view.meta.hidden = true;
-    list.appendChild(view.item);
-    input.value = "";
-    autoGrow();
-    setAttachment(null);
-    updateEmptyState();
-    scrollToBottom(true);
+    return view;
+  }
 
+  function beginTurn(view) {
     const controller = new AbortController();
     state.turn = { controller, view, stopping: false };
     app.dataset.turn = "streaming";
     updateComposer();
+    updateEmptyState();
+    return controller;
+  }
 
-    const restoreDraft = () => {
-      userItem.remove();
-      view.item.remove();
-      if (!input.value) input.value = text;
-      if (attachment && !state.attachment) setAttachment(attachment);
-      autoGrow();
-      updateEmptyState();
-    };
+  /* The reply stopped arriving: a cut (unfinished or stopped) reply closes its half-written
+   * Markdown (`**bold` would otherwise show its asterisks). */
+  function endTurn(view, finished) {
+    if (view.frame) cancelAnimationFrame(view.frame);
+    view.frame = 0;
+    view.typing?.remove();
+    const cut = !finished || state.turn?.stopping;
+    if (view.content) renderMarkdown(view.bubble, cut ? closeMarkdown(view.content) : view.content);
+    view.reasoningBox.classList.remove("is-live");
+    view.meta.hidden = false;
+    state.turn = null;
+    updateComposer();
+    updateEmptyState();
+  }
 
-    let finished = false; // the server ended the turn (done event or a whole JSON answer)
-    let refused = false; // the server refused the prompt before the reply started
-    let lost = false; // the connection broke mid-reply
+  /* After a reply: the stored conversation is the truth (ids, final text, status, usage).
+   * `announce`: the reply finished normally, say so once (live region, widget). */
+  async function resync(announce = false) {
     try {
-      const response = await api("prompt", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ prompt }),
-        signal: controller.signal,
-      });
-      if (!response.ok) {
-        const body = await envelope(response);
-        restoreDraft();
-        handleHttpError(
-          new HttpError(response.status, body.message, response.headers.get("Retry-After")),
-        );
-        refused = true;
-      } else if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
-        // A server that answered with JSON: show the whole completion at once.
-        const body = await envelope(response);
-        view.content = body.data?.completionText || "";
-        finished = true;
-      } else {
-        finished = await readReply(response.body, view);
-        if (!finished && !view.failed) lost = true;
-      }
-    } catch (error) {
-      lost = !(error.name === "AbortError" && state.expired);
-    } finally {
-      if (view.frame) cancelAnimationFrame(view.frame);
-      view.frame = 0;
-      view.typing?.remove();
-      const cut = !finished || state.turn.stopping;
-      if (view.content) renderMarkdown(view.bubble, cut ? closeMarkdown(view.content) : view.content);
-      view.reasoningBox.classList.remove("is-live");
-      view.meta.hidden = false;
-      state.turn = null;
-      updateComposer();
-      updateEmptyState();
-    }
-
-    if (lost) {
-      app.dataset.turn = "recovering";
-      connectionLost();
-      return;
-    }
-    // The stored conversation is the truth (ids, final text, status, usage).
-    try {
-      if (finished || (view.failed && !refused)) {
-        await loadConversation();
-        scrollToBottom(true);
-        if (finished && !view.failed) replyFinished();
-        await refreshSession(); // usage (debug) and whether a limit now blocks the chat
-      }
+      await loadConversation();
+      scrollToBottom(true);
+      if (announce) replyFinished();
+      await refreshSession(); // usage (debug) and whether a limit now blocks the chat
     } catch (error) {
       if (error instanceof HttpError) handleHttpError(error);
       else connectionLost();
     } finally {
       if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
     }
+  }
+
+  /* Send one pending message. "sent": the server has it (and the reply was read or resumed),
+   * "offline": no answer at all (it stays pending), "refused": the server said no. */
+  async function deliver(entry) {
+    let userItem = pendingItem(entry.key);
+    if (!userItem) {
+      userItem = pendingElement(entry);
+      list.appendChild(userItem);
+    }
+    userItem.classList.add("is-sending");
+    const view = streamingView();
+    list.appendChild(view.item);
+    const controller = beginTurn(view);
+    scrollToBottom(true);
+
+    let response = null;
+    let finished = false; // the server ended the turn (done event or a whole JSON answer)
+    let refused = false; // the server refused the prompt before the reply started
+    let lost = false; // the connection broke mid-reply
+    let offline = false; // no answer at all: the message may not have reached the server
+    try {
+      response = await api("prompt", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          "Idempotency-Key": entry.key,
+        },
+        body: JSON.stringify({ prompt: entry.prompt }),
+        signal: controller.signal,
+      });
+      if (!response.ok) {
+        refused = true;
+        const body = await envelope(response);
+        forgetPending(entry.key);
+        userItem.remove();
+        view.item.remove();
+        restoreToComposer(entry);
+        handleHttpError(
+          new HttpError(response.status, body.message, response.headers.get("Retry-After")),
+        );
+      } else {
+        acknowledge(entry, userItem);
+        if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
+          // A server that answered with JSON: show the whole completion at once.
+          const body = await envelope(response);
+          view.content = body.data?.completionText || "";
+          finished = true;
+        } else {
+          finished = await readReply(response.body, view);
+          if (!finished && !view.failed) lost = true;
+        }
+      }
+    } catch (error) {
+      if (!(error.name === "AbortError" && state.expired)) {
+        if (response) lost = true;
+        else offline = true;
+      }
+    } finally {
+      endTurn(view, finished);
+    }
+
+    if (offline) {
+      view.item.remove();
+      userItem.classList.remove("is-sending");
+      app.dataset.turn = "recovering";
+      connectionLost();
+      retryPendingLater();
+      return "offline";
+    }
+    state.retryDelay = 0;
+    if (lost) {
+      // The message is stored; the reply goes on without us: attach to it again.
+      finished = (await followReply(view)) === "done";
+      lost = !finished;
+    }
+    if (finished || lost || (view.failed && !refused)) await resync(finished && !view.failed);
+    else if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
+    return refused ? "refused" : "sent";
   }
 
   async function stop() {
@@ -1146,6 +1228,7 @@
   input.addEventListener("input", () => {
     autoGrow();
     updateComposer();
+    saveDraft();
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
@@ -1165,6 +1248,351 @@
       const suggestion = cfg.suggestionButtons[Number(button.dataset.index)];
       if (suggestion) send(suggestion.prompt);
     });
+  }
+
+  // ------------------------------------------------------------------ pending messages and drafts
+
+  const MAX_PENDING = 20;
+  const storeKey = (kind) => `chinwag:${kind}:${cfg.accessKey}`;
+
+  function readStore(kind, fallback) {
+    try {
+      const raw = localStorage.getItem(storeKey(kind));
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch {
+      return fallback;
+    }
+  }
+
+  /* Best effort: a full or disabled localStorage still leaves the in-memory copy working. */
+  function writeStore(kind, value) {
+    try {
+      if (value === null || (Array.isArray(value) && !value.length)) {
+        localStorage.removeItem(storeKey(kind));
+      } else {
+        localStorage.setItem(storeKey(kind), JSON.stringify(value));
+      }
+    } catch {
+      /* quota exceeded or storage disabled */
+    }
+  }
+
+  function newKey() {
+    if (window.crypto?.randomUUID) return window.crypto.randomUUID();
+    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function loadPending() {
+    const stored = readStore("pending", []);
+    state.pending = Array.isArray(stored)
+      ? stored.filter((e) => e && typeof e.key === "string" && e.prompt).slice(-MAX_PENDING)
+      : [];
+  }
+
+  function addPending(prompt) {
+    const entry = { key: newKey(), prompt, createdAt: Date.now() / 1000 };
+    state.pending = [...state.pending, entry];
+    writeStore("pending", state.pending);
+    return entry;
+  }
+
+  function forgetPending(key) {
+    state.pending = state.pending.filter((e) => e.key !== key);
+    writeStore("pending", state.pending);
+  }
+
+  function pendingItem(key) {
+    return [...list.querySelectorAll(".cw-msg--pending")].find((li) => li.dataset.pendingKey === key);
+  }
+
+  function pendingElement(entry) {
+    const prompt = entry.prompt;
+    const item = userMessageElement({
+      role: "user",
+      content: typeof prompt === "string" ? prompt : prompt.content,
+      createdAt: entry.createdAt,
+    });
+    item.classList.add("cw-msg--pending");
+    item.dataset.pendingKey = entry.key;
+    const note = el("span", "cw-pending-note", S.pending);
+    item.querySelector(".cw-meta")?.appendChild(note);
+    return item;
+  }
+
+  /* The server has the message: it is no longer ours to resend. */
+  function acknowledge(entry, sent) {
+    forgetPending(entry.key);
+    const item = pendingItem(entry.key) || sent; // a re-render may have replaced it
+    item.classList.remove("cw-msg--pending", "is-sending");
+    item.querySelector(".cw-pending-note")?.remove();
+  }
+
+  /* After a re-render from the server: drop what it already stored, show the rest as pending. */
+  function renderPending(messages) {
+    const stored = new Set(messages.map((m) => m.idempotencyKey).filter(Boolean));
+    if (state.pending.some((e) => stored.has(e.key))) {
+      state.pending = state.pending.filter((e) => !stored.has(e.key));
+      writeStore("pending", state.pending);
+    }
+    for (const entry of state.pending) {
+      if (state.turn && pendingItem(entry.key)) continue;
+      list.appendChild(pendingElement(entry));
+    }
+  }
+
+  function restoreToComposer(entry) {
+    const prompt = entry.prompt;
+    const { text, images } = contentParts(typeof prompt === "string" ? prompt : prompt.content);
+    if (!input.value) input.value = text;
+    if (images[0] && !state.attachment) setAttachment({ dataUrl: images[0], name: "" });
+    saveDraft();
+    autoGrow();
+    updateEmptyState();
+  }
+
+  /* Send the pending messages in order, one turn at a time, while the connection holds. */
+  async function flushPending() {
+    if (state.flushing) return;
+    state.flushing = true;
+    try {
+      while (!state.turn && !state.expired && !state.blocked && navigator.onLine) {
+        const entry = state.pending[0];
+        if (!entry) break;
+        const outcome = await deliver(entry);
+        if (outcome !== "sent") break;
+      }
+    } finally {
+      state.flushing = false;
+    }
+  }
+
+  /* No answer at all although the browser says it is online (flaky network, server away):
+   * try again later, backing off; the `online` event and a reload also flush. */
+  function retryPendingLater() {
+    clearTimeout(state.retryTimer);
+    state.retryDelay = Math.min(Math.max(1000, (state.retryDelay || 0) * 2), 15000);
+    state.retryTimer = setTimeout(() => flushPending(), state.retryDelay);
+  }
+
+  function saveDraft() {
+    writeStore("draft", input.value ? input.value : null);
+  }
+
+  function restoreDraft() {
+    const draft = readStore("draft", null);
+    if (typeof draft === "string" && draft && !input.value) {
+      input.value = draft;
+      autoGrow();
+      updateComposer();
+    }
+  }
+
+  // ------------------------------------------------------------------ resumable replies
+
+  /* Remember the last event seen; a new reply id means another reply: start its view afresh. */
+  function noteEventId(view, id) {
+    const replyId = id.slice(0, id.lastIndexOf("."));
+    if (view.replyId && view.replyId !== replyId) {
+      view.content = "";
+      setReasoning(view, "", false);
+    }
+    view.replyId = replyId;
+    view.lastEventId = id;
+  }
+
+  /* Attach `view` to the reply being written (GET .../stream), after its last event id when
+   * it has one, reconnecting until the reply ends. "done": read to the end; "none": there was
+   * nothing (more) to read; "aborted": stopped by the page. */
+  async function followReply(view) {
+    const controller = beginTurn(view);
+    view.meta.hidden = true;
+    let delay = 500;
+    let outcome = "none";
+    try {
+      while (!state.expired) {
+        try {
+          const headers = { Accept: "text/event-stream" };
+          if (view.lastEventId) headers["Last-Event-ID"] = view.lastEventId;
+          const response = await api("stream", { headers, signal: controller.signal });
+          if (response.status === 204 || !response.ok) {
+            if (response.status === 401) showExpired(cfg.expiresAt);
+            break;
+          }
+          hideBanner("connection");
+          if ((await readReply(response.body, view)) || view.failed) {
+            outcome = "done";
+            break;
+          }
+        } catch (error) {
+          if (error.name === "AbortError") {
+            outcome = "aborted";
+            break;
+          }
+        }
+        showBanner(S.connectionLost, { tone: "warn", kind: "connection" });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 1.6, 5000);
+      }
+    } finally {
+      endTurn(view, outcome === "done");
+    }
+    return outcome;
+  }
+
+  /* On load: a reply still being written (the page was reloaded mid-reply) continues here. */
+  async function resumeOnLoad() {
+    if (state.turn || state.expired) return;
+    const view = streamingView();
+    list.appendChild(view.item);
+    const outcome = await followReply(view);
+    if (outcome === "none" && !view.content && !view.reasoning) {
+      view.item.remove();
+      updateEmptyState();
+      // It may have ended between loading the conversation and asking: show the stored reply.
+      if (state.messages.at(-1)?.role === "user") await resync();
+      else if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
+      return;
+    }
+    await resync(outcome === "done" && !view.failed);
+  }
+
+  // ------------------------------------------------------------------ paging
+
+  const PAGE_SIZE = 50;
+  const MAX_PAGE = 500;
+  const olderStatus = el("div", "cw-older", S.loadingOlder);
+  olderStatus.setAttribute("role", "status");
+  olderStatus.hidden = true;
+  list.before(olderStatus);
+
+  async function fetchMessages(query) {
+    const params = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+    const data = await apiJson(`messages?${params}`);
+    return Array.isArray(data) ? data : (data && data.messages) || [];
+  }
+
+  /* Prepend the page before the oldest shown message, keeping what the user looks at in place. */
+  async function loadOlder() {
+    const paging = state.paging;
+    const oldest = state.messages[0]?.seq;
+    if (!paging.hasOlder || paging.loading || !Number.isInteger(oldest)) return;
+    paging.loading = true;
+    olderStatus.hidden = false;
+    try {
+      const page = (await fetchMessages({ limit: PAGE_SIZE, before: oldest })).filter(
+        (m) => Number.isInteger(m.seq) && m.seq < oldest,
+      );
+      paging.hasOlder = page.length === PAGE_SIZE;
+      if (page.length) {
+        const height = scroller.scrollHeight;
+        const top = scroller.scrollTop;
+        const fragment = document.createDocumentFragment();
+        for (const message of page) fragment.appendChild(messageElement(message));
+        list.insertBefore(fragment, list.firstChild);
+        state.messages = page.concat(state.messages);
+        scroller.scrollTop = top + (scroller.scrollHeight - height);
+      }
+    } catch {
+      /* the next scroll tries again */
+    } finally {
+      paging.loading = false;
+      olderStatus.hidden = true;
+    }
+    fillViewport();
+  }
+
+  /* Too few messages to scroll: load older ones until the view is full or none are left. */
+  function fillViewport() {
+    if (state.paging.hasOlder && scroller.scrollHeight <= scroller.clientHeight + 200) loadOlder();
+  }
+
+  scroller.addEventListener(
+    "scroll",
+    () => {
+      if (scroller.scrollTop < 300) loadOlder();
+    },
+    { passive: true },
+  );
+
+  // ------------------------------------------------------------------ feedback
+
+  const THUMB =
+    '<svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M7 10v11H4a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1z"/><path d="M7 10l4-8a3 3 0 0 1 3 3v4h5.5a2 2 0 0 1 2 2.3l-1.3 8A2 2 0 0 1 18.2 21H7"/></svg>';
+  let feedbackForms = 0;
+
+  /* Thumbs up/down (aria-pressed) on a stored reply, then an optional comment. */
+  function feedbackBar(message) {
+    const bar = el("div", "cw-feedback");
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", S.feedbackGroup);
+    const current = { rating: message.feedback?.rating ?? null, comment: message.feedback?.comment ?? "" };
+    const buttons = {};
+    for (const rating of ["up", "down"]) {
+      const button = el("button", `cw-feedback-button cw-feedback-${rating}`);
+      button.type = "button";
+      button.innerHTML = THUMB;
+      button.setAttribute("aria-label", rating === "up" ? S.feedbackUp : S.feedbackDown);
+      button.title = button.getAttribute("aria-label");
+      button.addEventListener("click", () => rate(current.rating === rating ? null : rating));
+      buttons[rating] = button;
+      bar.appendChild(button);
+    }
+
+    const form = el("form", "cw-feedback-form");
+    form.hidden = true;
+    const fieldId = `cw-feedback-comment-${++feedbackForms}`;
+    const label = el("label", "cw-feedback-label", S.feedbackComment);
+    label.htmlFor = fieldId;
+    const comment = el("textarea", "cw-feedback-text");
+    comment.id = fieldId;
+    comment.rows = 2;
+    comment.maxLength = 1000;
+    comment.value = current.comment;
+    const submit = el("button", "cw-button cw-button--ghost cw-feedback-send", S.feedbackSend);
+    submit.type = "submit";
+    form.append(label, comment, submit);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (await save(current.rating, comment.value)) {
+        form.hidden = true;
+        showToast(S.feedbackThanks);
+      }
+    });
+    bar.appendChild(form);
+
+    function show() {
+      buttons.up.setAttribute("aria-pressed", String(current.rating === "up"));
+      buttons.down.setAttribute("aria-pressed", String(current.rating === "down"));
+    }
+
+    async function save(rating, text) {
+      try {
+        const body = { rating };
+        if (rating && text && text.trim()) body.comment = text.trim().slice(0, 1000);
+        await apiJson(`messages/${encodeURIComponent(message.id)}/feedback`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        current.rating = rating;
+        current.comment = body.comment || "";
+        message.feedback = rating ? { rating, comment: current.comment || null } : null;
+        show();
+        return true;
+      } catch (error) {
+        if (error instanceof HttpError && error.status === 401) showExpired(cfg.expiresAt);
+        else showToast(S.feedbackFailed);
+        return false;
+      }
+    }
+
+    async function rate(rating) {
+      if (await save(rating, rating ? current.comment : "")) form.hidden = !rating;
+    }
+
+    show();
+    return bar;
   }
 
   /* Escape stops a reply being written; otherwise, in the widget, it closes the panel. An
@@ -1240,12 +1668,15 @@
       input.value = String(text ?? "");
       autoGrow();
       updateComposer();
+      saveDraft();
     },
     clear: askClear,
   });
 
   async function start() {
     applyPrimaryContrast();
+    loadPending();
+    restoreDraft();
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyPrimaryContrast);
     embedBridge();
     updateComposer();
@@ -1255,6 +1686,8 @@
       scrollToBottom(true);
       // In a frame the host page owns the focus; the widget asks for it when it opens.
       if (window.parent === window) input.focus({ preventScroll: true });
+      fillViewport();
+      resumeOnLoad().then(() => flushPending());
     } catch (error) {
       app.dataset.state = "ready";
       updateEmptyState();

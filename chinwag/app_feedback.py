@@ -1,0 +1,114 @@
+"""Feedback on assistant messages: the facade's part (mixed into `chinwag.app_runtime.Chinwag`).
+
+Kept apart from the facade module so the feedback rules read in one place: validation here,
+the write in the session actor (`chinwag.actors.feedback`), keys in the repository.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chinwag.actors.feedback import SetFeedback, check_feedback
+from chinwag.errors import InvalidInput, NotFound
+from chinwag.records import Feedback, Message
+from chinwag.storage.keys import id_bytes
+
+if TYPE_CHECKING:
+    from chinwag.storage.repository import Repository
+
+MAX_FEEDBACK_PAGE = 200
+_CURSOR_BYTES = 32  # given-at ms (8) + session id (16) + seq (8)
+
+
+def _check_id(value: object, what: str) -> str:
+    try:
+        id_bytes(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"{what} {value} was not found") from None
+    return value  # type: ignore[return-value]
+
+
+def _decode_cursor(cursor: str) -> bytes:
+    try:
+        raw = bytes.fromhex(cursor)
+    except ValueError:
+        raw = b""
+    if len(raw) != _CURSOR_BYTES:
+        raise InvalidInput("cursor is not a cursor returned by this endpoint")
+    return raw
+
+
+class FeedbackMixin:
+    """Set, read and list feedback. Needs the facade's `repo`, `_ask_session` and `get_client`."""
+
+    repo: Repository
+
+    async def _ask_session(self, session_id: str, message: Any) -> Any: ...  # the facade's
+    def get_client(self, client_id: str) -> Any: ...  # the facade's
+
+    async def set_feedback(
+        self, session_id: str, message_id: str, rating: Any, comment: Any = None
+    ) -> Feedback | None:
+        """Rate an assistant message of the session (`rating` None removes the rating)."""
+        _check_id(session_id, "session")
+        _check_id(message_id, "message")
+        comment = check_feedback(rating, comment)
+        return await self._ask_session(session_id, SetFeedback(message_id, rating, comment))
+
+    def feedback_for(self, session_id: str, messages: list[Message]) -> dict[str, Feedback]:
+        """The feedback on these messages (a page of one session), keyed by message id."""
+        _check_id(session_id, "session")
+        if not messages:
+            return {}
+        seqs = [m.seq for m in messages]
+        found = self.repo.feedback_between(session_id, min(seqs), max(seqs))
+        ids = {m.id for m in messages}
+        return {f.message_id: f for f in found if f.message_id in ids}
+
+    def feedback_by_message(self, session_id: str) -> dict[str, Feedback]:
+        """The session's feedback keyed by message id (for message views and transcripts)."""
+        _check_id(session_id, "session")
+        return {f.message_id: f for f in self.repo.session_feedback(session_id)}
+
+    def list_feedback(
+        self,
+        client_id: str,
+        *,
+        rating: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Feedback], str | None]:
+        """A client's feedback, newest first; `nextCursor` when more may follow."""
+        self.get_client(client_id)
+        if rating not in (None, "up", "down"):
+            raise InvalidInput('rating must be "up" or "down"')
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_FEEDBACK_PAGE
+        ):
+            raise InvalidInput(f"limit must be between 1 and {MAX_FEEDBACK_PAGE}")
+        before = _decode_cursor(cursor) if cursor else None
+        found: list[Feedback] = []
+        while len(found) < limit:
+            batch = limit - len(found) if rating is None else max(64, limit)
+            rows = self.repo.client_feedback(client_id, before=before, limit=batch)
+            for key, record in rows:
+                before = key
+                if rating is None or record.rating == rating:
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+            if len(rows) < batch and len(found) < limit:
+                return found, None
+        more = before is not None and self._has_more(client_id, before, rating)
+        return found, (before.hex() if more and before is not None else None)
+
+    def _has_more(self, client_id: str, before: bytes, rating: str | None) -> bool:
+        while True:
+            rows = self.repo.client_feedback(client_id, before=before, limit=64)
+            if rating is None or not rows:
+                return bool(rows)
+            if any(record.rating == rating for _, record in rows):
+                return True
+            before = rows[-1][0]

@@ -1,0 +1,66 @@
+"""Resumable replies: the facade's part (mixed into `chinwag.app_runtime.Chinwag`).
+
+`follow_reply` attaches to the reply a session is generating (kept in the session actor's
+`ReplyLog`) and yields its events with their ids, from the start or after a `Last-Event-ID`,
+ending with the turn's result (or the error that ended it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from chinwag.actors.reply_log import GetReplyLog, ReplyLog, event_id, parse_event_id
+from chinwag.actors.session import TurnEnd
+from chinwag.errors import ChinwagError, NotFound
+from chinwag.storage.keys import id_bytes
+
+Numbered = tuple[str, Any]
+
+
+class RepliesMixin:
+    """Needs the facade's `_ask_session`."""
+
+    async def _ask_session(self, session_id: str, message: Any) -> Any: ...  # the facade's
+
+    async def reply_log(self, session_id: str) -> ReplyLog | None:
+        try:
+            id_bytes(session_id)
+        except (ValueError, TypeError, AttributeError):
+            raise NotFound(f"session {session_id} was not found") from None
+        return await self._ask_session(session_id, GetReplyLog())
+
+    async def follow_reply(
+        self, session_id: str, last_event_id: str | None = None
+    ) -> AsyncIterator[Numbered] | None:
+        """The running reply's (id, item) pairs after `last_event_id`, or None when there is
+        nothing to attach to (no reply running, or the named reply already fully delivered).
+
+        Items are the prompt stream's: events, then `TurnFinished`, or a `ChinwagError` last.
+        A finished reply is replayed only to a listener whose `Last-Event-ID` names it (it lost
+        its connection just before the end); anyone else reads the stored conversation.
+        """
+        log = await self.reply_log(session_id)
+        if log is None:
+            return None
+        start = log.start_after(last_event_id)
+        if log.finished:
+            named = parse_event_id(last_event_id)
+            if named is None or named[0] != log.reply_id or log.is_done_for(start):
+                return None
+        return _numbered(log, start)
+
+
+async def _numbered(log: ReplyLog, start: int) -> AsyncIterator[Numbered]:
+    from chinwag.app_runtime import _turn_result  # the facade's TurnEnd -> TurnResult
+    from chinwag.service import TurnFinished
+
+    async for number, item in log.follow(start):
+        ident = event_id(log.reply_id, number)
+        if isinstance(item, TurnEnd):
+            if item.error is not None or item.result is None:
+                yield ident, item.error or ChinwagError("the reply ended without a result")
+            else:
+                yield ident, TurnFinished(_turn_result(item.result))
+            return
+        yield ident, item
