@@ -22,10 +22,12 @@ import trio
 from chinwag.config import Settings
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.integrations.backoff import QUICK
+from chinwag.integrations.delivery import TurnRunner
 from chinwag.integrations.duration import DEFAULT, parse_duration
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
 from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
-from chinwag.integrations.ingress import ChatLane, Job, LaneKey, PendingJob, ResumeJob, TurnRunner
+from chinwag.integrations.jobs import Job, LaneKey, PendingJob, ResumeJob
+from chinwag.integrations.lanes import ChatLane
 from chinwag.integrations.outbox import Outbox, Store
 from chinwag.integrations.parse import GROUP_MODES, GroupMode, IncomingMessage
 from chinwag.integrations.ratelimit import SendRateLimiter

@@ -186,8 +186,8 @@ async def test_killed_between_reply_parts_resumes_without_resending(tmp_path: Pa
 async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path: Path) -> None:
     """In-process simulation of the narrowest window: the model's answer was committed to the
     conversation, then the process died before recording the reply in the outbox."""
+    from chinwag.integrations.answer import turn_key
     from chinwag.integrations.inbox import InboxItem
-    from chinwag.integrations.ingress import turn_key
     from chinwag.integrations.parse import IncomingMessage
 
     from .harness import rig
