@@ -27,7 +27,7 @@ import trio
 from chinwag import linkcodes
 from chinwag.actors import limits
 from chinwag.actors.access_keys import AccessKeys, hash_api_key
-from chinwag.actors.core import Core
+from chinwag.actors.context import ActorContext
 from chinwag.actors.registry import (
     AttachByCode,
     OpenByChannel,
@@ -254,7 +254,7 @@ class Chinwag(FeedbackMixin, RepliesMixin):
 
     def __init__(
         self,
-        core: Core,
+        core: ActorContext,
         system: ActorSystem,
         access_keys: AccessKeys,
         engine: StorageEngine,
@@ -854,7 +854,7 @@ async def open_runtime(
             _open_actor_system() as system,
             trio.open_nursery() as turns,
         ):
-            core = Core(
+            core = ActorContext(
                 repo=repo,
                 clock=WallClock(),
                 settings=settings,

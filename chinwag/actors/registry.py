@@ -22,7 +22,7 @@ from chinwag.runtime import Actor, Directory
 from chinwag.storage.errors import ConditionFailed
 
 if TYPE_CHECKING:
-    from chinwag.actors.core import Core
+    from chinwag.actors.context import ActorContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ def channel_key(client_id: str, channel: Channel, external_id: str) -> RegistryK
 class RegistryActor(Actor):
     recoverable = (ChinwagError,)
 
-    def __init__(self, core: Core, sessions: Directory[str], key: RegistryKey) -> None:
+    def __init__(self, core: ActorContext, sessions: Directory[str], key: RegistryKey) -> None:
         self.core = core
         self.sessions = sessions
         self.client_id, self.kind, self.name = key

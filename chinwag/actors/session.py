@@ -52,7 +52,7 @@ from chinwag.records import Channel, Gateway, Message, Session, ToolCall, Usage
 from chinwag.runtime import Actor
 
 if TYPE_CHECKING:
-    from chinwag.actors.core import Core
+    from chinwag.actors.context import ActorContext
 
 log = logging.getLogger("chinwag.session")
 
@@ -250,7 +250,7 @@ def _result_of(reply: Message, created: list[Message]) -> dict[str, Any]:
 class SessionActor(Actor):
     recoverable = (ChinwagError,)
 
-    def __init__(self, core: Core, session_id: str) -> None:
+    def __init__(self, core: ActorContext, session_id: str) -> None:
         self.core = core
         self.session_id = session_id
         self.session: Session | None = None

@@ -24,7 +24,7 @@ from chinwag.errors import NotFound
 from chinwag.runtime import Directory
 
 if TYPE_CHECKING:
-    from chinwag.actors.core import Core
+    from chinwag.actors.context import ActorContext
 
 log = logging.getLogger("chinwag.sweeper")
 
@@ -36,7 +36,7 @@ LOOP = "sweeper"
 
 
 class Sweeper:
-    def __init__(self, core: Core, sessions: Directory[str]) -> None:
+    def __init__(self, core: ActorContext, sessions: Directory[str]) -> None:
         self.core = core
         self.sessions = sessions
         self._wake = trio.Event()

@@ -30,7 +30,9 @@ class RuntimeCounters:
     sessions_purged: int = 0
 
 
-class Core:
+class ActorContext:
+    """The parts of one runtime its actors use, handed in by `open_runtime` (no globals)."""
+
     def __init__(
         self,
         *,
