@@ -19,8 +19,8 @@ import time
 import msgspec
 import trio
 
+from chinwag import Chinwag, open_runtime
 from chinwag.actors.session import GetSession, new_id
-from chinwag.app_runtime import Chinwag, open_runtime
 from chinwag.config import Settings
 from chinwag.records import Message, Usage
 

@@ -76,10 +76,10 @@ async def serve_bare(port: int) -> None:
 
 
 async def serve_chinwag(port: int, data_dir: str) -> None:
-    from chinwag.app_runtime import open_runtime
     from chinwag.config import Settings
     from chinwag.http.app import create_app
     from chinwag.http.server import serve_app
+    from chinwag.wiring import open_runtime
 
     settings = Settings(data_dir=data_dir, bind=f"127.0.0.1:{port}")
     async with open_runtime(settings) as runtime:

@@ -17,8 +17,8 @@ import pykka
 import trio
 
 from chinwag.actors.session import GetSession
-from chinwag.app_runtime import open_runtime
 from chinwag.config import Settings
+from chinwag.wiring import open_runtime
 
 KIB = 1024
 

@@ -96,9 +96,9 @@ def serve_fake_telegram(port: int) -> None:
 def serve_ours(port: int, data_dir: str, telegram_url: str) -> None:
     from hypercorn.trio import serve
 
-    from chinwag.app_runtime import open_runtime
     from chinwag.config import Settings
     from chinwag.http.app import create_app
+    from chinwag.wiring import open_runtime
 
     settings = Settings(data_dir=data_dir, bind=f"127.0.0.1:{port}", telegram_api_url=telegram_url)
 

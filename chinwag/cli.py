@@ -103,7 +103,7 @@ def _run(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
     failure: list[ChinwagError] = []
 
     async def main() -> T | None:
-        from chinwag.app_runtime import open_runtime
+        from chinwag.wiring import open_runtime
 
         async with open_runtime(settings) as runtime:
             try:

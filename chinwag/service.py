@@ -4,7 +4,7 @@ It hides actors and storage: callers pass plain values and records and get recor
 failure is a `chinwag.errors.ChinwagError` carrying its HTTP status and message. It is a
 `typing.Protocol` listing exactly what those callers use, so a caller cannot reach past it and a
 facade that forgets a method fails the type check instead of silently returning None
-(the facade is `chinwag.app_runtime.Chinwag`; tests may stand in their own).
+(the facade is `chinwag.facade.Chinwag`; tests may stand in their own).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class RuntimeStats:
 
 
 class ChinwagService(Protocol):
-    """Method contract (implemented by `chinwag.app_runtime.Chinwag`)."""
+    """Method contract (implemented by `chinwag.facade.Chinwag`)."""
 
     # ---- operations
     def now(self) -> float:
@@ -196,7 +196,7 @@ class ChinwagService(Protocol):
     async def stop(self, session_id: str) -> bool: ...
     def limit_state(self, session_id: str) -> dict[str, Any]: ...
 
-    # ---- resumable replies and feedback (chinwag.app_replies, chinwag.app_feedback)
+    # ---- resumable replies and feedback (chinwag.facade.replies, chinwag.facade.feedback)
     async def follow_reply(
         self, session_id: str, last_event_id: str | None = None
     ) -> AsyncIterator[tuple[str, Any]] | None: ...

@@ -1,5 +1,5 @@
 """Feedback routes: users rate assistant messages (public), businesses list the ratings
-(management). The rules live in the runtime (chinwag.app_feedback, chinwag.actors.feedback)."""
+(management). The rules live in the runtime (chinwag.facade.feedback, chinwag.actors.feedback)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from msgspec import Meta
 from quart import Blueprint, Response, request
 
 from chinwag.actors.feedback import MAX_COMMENT_CHARS
-from chinwag.app_feedback import MAX_FEEDBACK_PAGE
+from chinwag.facade.feedback import MAX_FEEDBACK_PAGE
 from chinwag.http import deps
 from chinwag.http.auth import require_api_key, session_for_access_key
 from chinwag.http.envelope import ok

@@ -14,8 +14,8 @@ import msgspec
 import trio
 from quart import request
 
-from chinwag.app_runtime import DEFAULT_MESSAGE_PAGE, MAX_MESSAGE_PAGE, MAX_SEQ
 from chinwag.errors import InvalidInput
+from chinwag.facade.base import DEFAULT_MESSAGE_PAGE, MAX_MESSAGE_PAGE, MAX_SEQ
 from chinwag.http.schemas import query_int
 from chinwag.http.views import management_messages_view, message_markdown
 from chinwag.records import Feedback, Message

@@ -93,9 +93,9 @@ async def run_server(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Open the runtime, bootstrap a first start, serve until SIGINT/SIGTERM (or `stop`)."""
-    from chinwag.app_runtime import open_runtime
     from chinwag.bootstrap import bootstrap, describe
     from chinwag.http.app import create_app
+    from chinwag.wiring import open_runtime
 
     stop = trio.Event() if stop is None else stop
     async with open_runtime(settings) as chinwag:

@@ -10,17 +10,14 @@ then purged.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import msgspec
 import trio
 
 from chinwag.integrations.parse import IncomingMessage
 from chinwag.storage.engine import Write
-from chinwag.storage.integration_store import OnError
-
-if TYPE_CHECKING:
-    from chinwag.integrations.outbox import Store
+from chinwag.storage.integration_store import IntegrationStore, OnError
 
 # Telegram keeps undelivered updates for 24 hours; two days covers any redelivery.
 DEDUP_RETENTION_SECONDS = 2 * 24 * 3600
@@ -41,7 +38,7 @@ class InboxItem(msgspec.Struct, kw_only=True):
 class Inbox:
     """Accept (store once), list pending, mark finished, purge old markers."""
 
-    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+    def __init__(self, store: IntegrationStore[InboxItem, Any], now: Callable[[], float]) -> None:
         self._store = store
         # The runtime's wall clock, so arrival times compare with stored message times.
         self._now = now

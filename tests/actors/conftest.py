@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio.testing
 
-from chinwag.app_runtime import Chinwag, open_runtime
+from chinwag import Chinwag, open_runtime
 from chinwag.config import Settings
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from chinwag.app_runtime import Chinwag
 from chinwag.errors import Conflict, InvalidInput, NotFound
+from chinwag.facade import Chinwag
 
 from .conftest import make_client
 

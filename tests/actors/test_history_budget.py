@@ -7,8 +7,8 @@ import msgspec
 
 from chinwag.actors.history import history_budget, model_history
 from chinwag.actors.session import new_id
-from chinwag.app_runtime import Chinwag
 from chinwag.config import Settings
+from chinwag.facade import Chinwag
 from chinwag.gateways.prompt_budget import prompt_tokens
 from chinwag.records import Gateway, GatewayParameters, Message
 from tests.gateways.fake_openai import start_fake_openai

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from chinwag.app_runtime import Chinwag, open_runtime
+from chinwag import Chinwag, open_runtime
 from chinwag.config import Settings
 from chinwag.errors import ModelFailed
 from tests.gateways.fake_openai import (

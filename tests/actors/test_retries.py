@@ -8,8 +8,8 @@ import trio
 
 from chinwag.actors.limits import HOUR
 from chinwag.actors.session import new_id
-from chinwag.app_runtime import Chinwag
 from chinwag.errors import ModelFailed
+from chinwag.facade import Chinwag
 from chinwag.records import Message
 from chinwag.runtime import ActorCrashed
 from tests.support.faults import CrashForTest

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
+from chinwag import Chinwag, open_runtime
 from chinwag.actors.limits import RENEWAL_WINDOW
-from chinwag.app_runtime import Chinwag, open_runtime
 from chinwag.errors import (
     Conflict,
     InvalidInput,

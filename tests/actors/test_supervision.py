@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio.testing
 
-from chinwag.app_runtime import Chinwag
+from chinwag.facade import Chinwag
 from chinwag.runtime import ActorCrashed
 from tests.support.faults import CrashForTest
 

@@ -19,9 +19,9 @@ import trio
 from support.serve_process import ServeProcess
 
 from chinwag.actors.session import new_id
-from chinwag.app_runtime import open_runtime
 from chinwag.config import Settings
 from chinwag.records import Message
+from chinwag.wiring import open_runtime
 
 API_KEY = "history-memory-test-key"
 MESSAGES = 2_000

@@ -178,8 +178,8 @@ def test_cli_manages_keys_gateways_clients_sessions(tmp_path: Path) -> None:
     assert "cli-gw" in runner.invoke(main, ["gateways", "list", *data]).output
 
     async def seed() -> tuple[str, str]:
-        from chinwag.app_runtime import open_runtime
         from chinwag.config import Settings
+        from chinwag.wiring import open_runtime
 
         async with open_runtime(Settings(data_dir=str(tmp_path / "data"))) as runtime:
             client = await runtime.create_client({"name": "cli-client", "aiGatewayId": gateway_id})

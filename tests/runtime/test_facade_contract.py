@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 
-from chinwag.app_runtime import Chinwag
+from chinwag.facade import Chinwag
 from chinwag.service import ChinwagService
 
 

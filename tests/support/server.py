@@ -94,7 +94,7 @@ async def running_server(
     The handle's client presents `client_key`, or a key created for the test when None.
     `settings_overrides` are Settings fields (e.g. `api_key=` for CHINWAG_API_KEY).
     """
-    from chinwag.app_runtime import open_runtime
+    from chinwag.wiring import open_runtime
 
     port, fd = reserve_port()
     settings = Settings(data_dir=str(data_dir), bind=f"127.0.0.1:{port}", **settings_overrides)

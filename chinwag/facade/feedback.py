@@ -1,4 +1,4 @@
-"""Feedback on assistant messages: the facade's part (mixed into `chinwag.app_runtime.Chinwag`).
+"""Feedback on assistant messages: the facade's part (part of `chinwag.facade.Chinwag`).
 
 Kept apart from the facade module so the feedback rules read in one place: validation here,
 the write in the session actor (`chinwag.actors.feedback`), keys in the repository.
@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from chinwag.actors.feedback import SetFeedback, check_feedback
 from chinwag.errors import InvalidInput, NotFound
+from chinwag.facade.base import FacadeBase
 from chinwag.records import Feedback, Message
 from chinwag.storage.keys import id_bytes
 
 if TYPE_CHECKING:
-    from chinwag.storage.repository import Repository
+    pass
 
 MAX_FEEDBACK_PAGE = 200
 _CURSOR_BYTES = 32  # given-at ms (8) + session id (16) + seq (8)
@@ -38,13 +39,8 @@ def _decode_cursor(cursor: str) -> bytes:
     return raw
 
 
-class FeedbackMixin:
-    """Set, read and list feedback. Needs the facade's `repo`, `_ask_session` and `get_client`."""
-
-    repo: Repository
-
-    async def _ask_session(self, session_id: str, message: Any) -> Any: ...  # the facade's
-    def get_client(self, client_id: str) -> Any: ...  # the facade's
+class FeedbackFacade(FacadeBase):
+    """Set, read and list feedback on assistant messages."""
 
     async def set_feedback(
         self, session_id: str, message_id: str, rating: Any, comment: Any = None

@@ -1,4 +1,4 @@
-"""Resumable replies: the facade's part (mixed into `chinwag.app_runtime.Chinwag`).
+"""Resumable replies: the facade's part (part of `chinwag.facade.Chinwag`).
 
 `follow_reply` attaches to the reply a session is generating (kept in the session actor's
 `ReplyLog`) and yields its events with their ids, from the start or after a `Last-Event-ID`,
@@ -13,15 +13,14 @@ from typing import Any
 from chinwag.actors.reply_log import GetReplyLog, ReplyLog, event_id, parse_event_id
 from chinwag.actors.session import TurnEnd
 from chinwag.errors import ChinwagError, NotFound
+from chinwag.facade.base import FacadeBase
 from chinwag.storage.keys import id_bytes
 
 Numbered = tuple[str, Any]
 
 
-class RepliesMixin:
-    """Needs the facade's `_ask_session`."""
-
-    async def _ask_session(self, session_id: str, message: Any) -> Any: ...  # the facade's
+class RepliesFacade(FacadeBase):
+    """Attach to a running reply (GET …/stream)."""
 
     async def reply_log(self, session_id: str) -> ReplyLog | None:
         try:
@@ -52,7 +51,7 @@ class RepliesMixin:
 
 
 async def _numbered(log: ReplyLog, start: int) -> AsyncIterator[Numbered]:
-    from chinwag.app_runtime import _turn_result  # the facade's TurnEnd -> TurnResult
+    from chinwag.facade.turns import _turn_result  # the facade's TurnEnd -> TurnResult
     from chinwag.service import TurnFinished
 
     async for number, item in log.follow(start):

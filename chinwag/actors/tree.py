@@ -1,0 +1,51 @@
+"""The actor tree of one runtime: who supervises whom, and where each session actor is found.
+
+One supervisor restarts crashed actors (one-for-one, within the restart intensity); the session
+directory holds one `SessionActor` per session id (the single owner and writer of its session),
+the registry directory one `RegistryActor` per tag or chat; the sweeper expires and purges.
+`chinwag.wiring.open_runtime` builds it and hands it to the facade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chinwag.actors.context import ActorContext
+from chinwag.actors.registry import RegistryActor, RegistryKey
+from chinwag.actors.session import SessionActor
+from chinwag.actors.sweeper import Sweeper
+from chinwag.runtime import ActorSystem, Directory, RestartPolicy, Supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class ActorTree:
+    supervisor: Supervisor
+    sessions: Directory[str]
+    registry: Directory[RegistryKey]
+    sweeper: Sweeper
+
+
+def build_actor_tree(core: ActorContext, system: ActorSystem) -> ActorTree:
+    settings = core.settings
+    supervisor = Supervisor(
+        RestartPolicy(max(0, settings.restart_limit), settings.restart_window_seconds)
+    )
+    sessions: Directory[str] = Directory(
+        system,
+        lambda session_id: SessionActor(core, session_id),
+        kind="session",
+        idle_timeout=settings.passivate_after_seconds,
+        mailbox_size=256,
+        supervisor=supervisor,
+    )
+    registry: Directory[RegistryKey] = Directory(
+        system,
+        lambda key: RegistryActor(core, sessions, key),
+        kind="registry",
+        idle_timeout=60.0,
+        mailbox_size=1024,
+        supervisor=supervisor,
+    )
+    sweeper = Sweeper(core, sessions)
+    core.expiry_changed = sweeper.expiry_changed
+    return ActorTree(supervisor, sessions, registry, sweeper)

@@ -1,0 +1,209 @@
+"""Sessions from the management side and the access-key side: open (by tag through the
+registry, else created by a fresh session actor), list, read, clear, delete, page messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from chinwag.actors import limits
+from chinwag.actors.registry import (
+    OpenByTag,
+    tag_key,
+)
+from chinwag.actors.session import (
+    ClearConversation,
+    CreateSession,
+    DeleteSession,
+    new_id,
+)
+from chinwag.errors import (
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
+from chinwag.facade.base import (
+    DEFAULT_MESSAGE_PAGE,
+    MAX_LIST_LIMIT,
+    MAX_MESSAGE_PAGE,
+    MAX_SEQ,
+    MAX_TAG_LENGTH,
+    STREAM_PAGE,
+    FacadeBase,
+    _check_metadata,
+    _check_session_id,
+    _is_id,
+)
+from chinwag.records import (
+    Message,
+    Session,
+)
+from chinwag.service import (
+    OpenedSession,
+)
+
+
+class SessionsFacade(FacadeBase):
+    async def open_session(
+        self,
+        client_id: str,
+        *,
+        expires: int = limits.DEFAULT_EXPIRES,
+        extra_context: str | None = None,
+        context_location: str | None = None,
+        tag: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> OpenedSession:
+        self.get_client(client_id)
+        expires = limits.check_expires(expires)
+        if extra_context is not None and not isinstance(extra_context, str):
+            raise InvalidInput("extraContext must be a string")
+        if context_location is not None:
+            if not isinstance(context_location, str):
+                raise InvalidInput("contextLocation must be an http(s) URL")
+            parts = urlsplit(context_location)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise InvalidInput("contextLocation must be an http(s) URL")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInput("metadata must be a JSON object")
+        if metadata:
+            _check_metadata(metadata)
+        if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH):
+            raise InvalidInput(
+                f"tag must be a non-empty string of at most {MAX_TAG_LENGTH} characters"
+            )
+        if tag is not None:
+            message = OpenByTag(expires, extra_context, context_location, metadata or {})
+            session = await self._ask(self.registry, tag_key(client_id, tag), message)
+        else:
+            create = CreateSession(
+                client_id=client_id,
+                duration=expires,
+                extra_context=extra_context,
+                context_location=context_location,
+                metadata=metadata,
+            )
+            session = await self._ask_session(new_id(), create)
+        key = self._access_keys.issue(session.id)
+        talk_url = f"{self.settings.effective_public_url()}/chat/{key}"
+        return OpenedSession(session, key, talk_url)
+
+    def list_sessions(
+        self,
+        client_id: str,
+        *,
+        filter: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Session], str | None]:
+        self.get_client(client_id)
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_LIST_LIMIT
+        ):
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if cursor is not None:
+            try:
+                _check_session_id(cursor)
+            except NotFound:
+                raise InvalidInput("cursor is not a cursor returned by this endpoint") from None
+        if filter:
+            by_id = self.repo.session(filter) if _is_id(filter) else None
+            if by_id is not None and by_id.client_id == client_id:
+                return [by_id], None
+        found: list[Session] = []
+        after = cursor
+        while len(found) < limit:
+            ids = self.repo.client_session_ids(
+                client_id, after=after, limit=limit * 4 if filter else limit
+            )
+            if not ids:
+                return found, None
+            for session_id in ids:
+                after = session_id
+                session = self.repo.session(session_id)
+                if session is None or (filter and filter not in (session.tag, session.external_id)):
+                    continue
+                found.append(session)
+                if len(found) == limit:
+                    break
+        more = bool(self.repo.client_session_ids(client_id, after=after, limit=1))
+        return found, (after if more else None)
+
+    def get_session(self, client_id: str, session_id: str) -> Session:
+        session = self.repo.session(session_id) if _is_id(session_id) else None
+        if session is None or session.client_id != client_id:
+            raise NotFound(f"session {session_id} was not found in chat client {client_id}")
+        return session
+
+    async def delete_session(self, client_id: str, session_id: str) -> None:
+        self.get_session(client_id, session_id)
+        await self._ask_session(session_id, DeleteSession())
+
+    async def clear_session(self, session_id: str) -> None:
+        _check_session_id(session_id)
+        await self._ask_session(session_id, ClearConversation())
+
+    def messages(self, session_id: str) -> list[Message]:
+        """The whole history at once: for tests and small exports; servers use the pages."""
+        _check_session_id(session_id)
+        return self.repo.messages(session_id)
+
+    def messages_page(
+        self, session_id: str, *, limit: int = DEFAULT_MESSAGE_PAGE, before: int | None = None
+    ) -> list[Message]:
+        _check_session_id(session_id)
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_MESSAGE_PAGE
+        ):
+            raise InvalidInput(f"limit must be a whole number between 1 and {MAX_MESSAGE_PAGE}")
+        if before is not None and (
+            isinstance(before, bool) or not isinstance(before, int) or not 0 <= before <= MAX_SEQ
+        ):
+            raise InvalidInput(f"before must be a message seq between 0 and {MAX_SEQ}")
+        return self.repo.messages_page(session_id, limit=limit, before=before)
+
+    def iter_messages(
+        self, session_id: str, *, page_size: int = STREAM_PAGE
+    ) -> Iterator[list[Message]]:
+        """The history oldest first, one short read per page, so an export of any length
+        holds one page in memory at a time."""
+        _check_session_id(session_id)
+        after: int | None = None
+        while True:
+            page = self.repo.messages_after(session_id, after, limit=page_size)
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            after = page[-1].seq
+
+    def resolve_access_key(self, access_key: str, *, allow_expired: bool = False) -> Session:
+        session_id = (
+            self._access_keys.session_id(access_key) if isinstance(access_key, str) else None
+        )
+        session = self.repo.session(session_id) if session_id else None
+        if session is None:
+            raise Unauthorized("unknown access key: the link is invalid or the session was deleted")
+        if not allow_expired:
+            limits.ensure_active(session, self.core.clock.now())
+        return session
+
+    def access_key_for(self, session_id: str) -> str:
+        return self._access_keys.issue(session_id)
+
+    def limit_state(self, session_id: str) -> dict[str, Any]:
+        session = self.repo.session(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} was not found")
+        client = self.core.client_of(session)
+        return limits.limit_state(
+            session,
+            client.limiting_parameters,
+            self.core.clock.now(),
+            self.settings.max_history_bytes,
+        )
