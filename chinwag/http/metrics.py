@@ -13,7 +13,7 @@ takes a callable returning a mapping read on every scrape:
 
 Every name is exported with the `chinwag_` prefix. Names in `KNOWN_COUNTERS` are counters
 too. When both `stored_sessions` and `live_sessions` are reported, `passivated_sessions` is
-derived. `create_app` registers the runtime's `stats()` (or `metrics_snapshot()`) automatically.
+derived. `create_app` registers the runtime's and the integrations' typed `stats()`.
 """
 
 from __future__ import annotations
