@@ -13,12 +13,10 @@ from __future__ import annotations
 import hmac
 import logging
 import math
-import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -67,16 +65,16 @@ from chinwag.gateways.images import normalize_prompt
 from chinwag.gateways.remote_images import has_remote_images, inline_remote_images
 from chinwag.records import (
     ChatClient,
-    ClientParameters,
     Gateway,
-    GatewayParameters,
     Integrations,
-    LimitingParameters,
     Message,
     Session,
     ToolCall,
     Usage,
 )
+from chinwag.rules import bounds, checked
+from chinwag.rules.bounds import talk_url
+from chinwag.rules.prompt import check_idempotency_key, prompt_input
 from chinwag.runtime import (
     ActorStopped,
     ActorSystem,
@@ -101,128 +99,12 @@ from chinwag.storage.repository import ApiKeyRecord, ChannelLink, Repository
 
 log = logging.getLogger("chinwag")
 
-MAX_TAG_LENGTH = 256
-MAX_LIST_LIMIT = 200
 # Message pages (GET …/messages): API.md Revision 2 "Paging".
 DEFAULT_MESSAGE_PAGE = 100
 MAX_MESSAGE_PAGE = 500
 MAX_SEQ = (1 << 63) - 1
 # Messages read per step when a transcript streams.
 STREAM_PAGE = 16
-
-
-def _validation_error(exc: msgspec.ValidationError, prefix: str) -> InvalidInput:
-    """msgspec says 'Expected `int`, got `str` - at `$.maxMessages`'; name the field plainly."""
-    text = str(exc)
-    if " - at `$" in text:
-        detail, _, path = text.rpartition(" - at `$")
-        field = prefix + path.rstrip("`")
-        return InvalidInput(f"{field}: {detail}")
-    return InvalidInput(f"{prefix}: {text}" if prefix else text)
-
-
-def _convert(value: Any, kind: type, field: str) -> Any:
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be an object")
-    try:
-        return msgspec.convert(value, kind)
-    except msgspec.ValidationError as exc:
-        raise _validation_error(exc, field) from None
-
-
-def _merge(current: Any, patch: Any, kind: type, field: str) -> Any:
-    """Shallow merge: keys in `patch` replace those of `current`; the result is validated."""
-    if patch is None:
-        return current
-    if not isinstance(patch, dict):
-        raise InvalidInput(f"{field} must be an object")
-    merged = {**msgspec.to_builtins(current), **patch}
-    return _convert(merged, kind, field)
-
-
-def _check_name(name: Any, field: str = "name") -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"{field} must be a non-empty string")
-    if len(name) > 200:
-        raise InvalidInput(f"{field} must be at most 200 characters")
-    return name.strip()
-
-
-MAX_LIMIT_VALUE = 1_000_000_000
-MAX_METADATA_BYTES = 64 * 1024
-_ORIGIN = re.compile(r"^(https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self')$")
-_IMAGE_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
-MAX_IMAGE_ORIGINS = 20
-
-
-def _check_limits(limiting: LimitingParameters) -> None:
-    for field in msgspec.structs.fields(limiting):
-        value = getattr(limiting, field.name)
-        if value is not None and not 1 <= value <= MAX_LIMIT_VALUE:
-            raise InvalidInput(
-                f"limitingParameters.{field.encode_name} must be between 1 and {MAX_LIMIT_VALUE}"
-            )
-    if limiting.max_messages is not None and limiting.max_messages < 2:
-        raise InvalidInput(
-            "limitingParameters.maxMessages must be at least 2 (a user message and its reply)"
-        )
-
-
-def _check_client_parameters(params: ClientParameters) -> None:
-    for index, origin in enumerate(params.allowed_frame_origins):
-        if not _ORIGIN.match(origin):
-            raise InvalidInput(
-                f"clientParameters.allowedFrameOrigins[{index}] must be an origin such as "
-                "https://example.com, https://*.example.com or 'self'"
-            )
-    if len(params.image_origins) > MAX_IMAGE_ORIGINS:
-        raise InvalidInput(f"clientParameters.imageOrigins has at most {MAX_IMAGE_ORIGINS} entries")
-    for index, origin in enumerate(params.image_origins):
-        if not _IMAGE_ORIGIN.match(origin):
-            raise InvalidInput(
-                f"clientParameters.imageOrigins[{index}] must be an origin such as "
-                "https://images.example.com (scheme, host and optional port)"
-            )
-    if not 0 <= params.message_debounce_interval <= 60:
-        raise InvalidInput(
-            "clientParameters.messageDebounceInterval must be between 0 and 60 seconds"
-        )
-
-
-def _check_metadata(metadata: dict[str, Any]) -> None:
-    """Metadata is stored as msgpack: integers must fit in 64 bits, and it must stay small."""
-    try:
-        size = len(msgspec.msgpack.encode(metadata))
-    except (OverflowError, RecursionError, TypeError):
-        raise InvalidInput(
-            "metadata must be plain JSON with integers that fit in 64 bits"
-        ) from None
-    if size > MAX_METADATA_BYTES:
-        raise InvalidInput(f"metadata must be at most {MAX_METADATA_BYTES // 1024} KiB")
-
-
-def _check_gateway(parameters: GatewayParameters) -> None:
-    if parameters.provider == "openai":
-        if not parameters.base_url:
-            raise InvalidInput("parameters.baseUrl is required for provider 'openai'")
-        if not parameters.model:
-            raise InvalidInput("parameters.model is required for provider 'openai'")
-    if parameters.base_url is not None and urlsplit(parameters.base_url).scheme not in (
-        "http",
-        "https",
-    ):
-        raise InvalidInput("parameters.baseUrl must be an http(s) URL")
-    search_url = parameters.research.web_search_url
-    if search_url is not None and (
-        urlsplit(search_url).scheme not in ("http", "https") or not urlsplit(search_url).netloc
-    ):
-        raise InvalidInput("parameters.research.webSearchUrl must be an http(s) URL")
-    if parameters.timeout_seconds <= 0:
-        raise InvalidInput("parameters.timeoutSeconds must be positive")
-    if not 0 <= parameters.max_tool_steps <= 16:
-        raise InvalidInput("parameters.maxToolSteps must be between 0 and 16")
-    if not 0 <= parameters.stream_delay_seconds <= 5:
-        raise InvalidInput("parameters.streamDelaySeconds must be between 0 and 5")
 
 
 def _check_session_id(session_id: str) -> str:
@@ -293,7 +175,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
     # ------------------------------------------------------------------ API keys
 
     async def create_api_key(self, name: str) -> tuple[ApiKeyInfo, str]:
-        name = _check_name(name)
+        name = checked.api_key_name(name)
         plaintext = "cwk_" + secrets.token_urlsafe(32)
         record = ApiKeyRecord(id=new_id(), name=name, created_at=self.core.clock.now())
         await self.repo.commit(self.repo.put_api_key(hash_api_key(plaintext), record))
@@ -321,11 +203,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
     # ------------------------------------------------------------------ AI gateways
 
     async def create_gateway(self, name: str, parameters: dict[str, Any]) -> Gateway:
-        name = _check_name(name)
-        params = _convert(
-            parameters if parameters is not None else {}, GatewayParameters, "parameters"
-        )
-        _check_gateway(params)
+        name, params = checked.gateway_create(name, parameters)
         now = self.core.clock.now()
         gateway = Gateway(id=new_id(), name=name, parameters=params, created_at=now, updated_at=now)
         await self.repo.commit(self.repo.put_gateway(gateway))
@@ -341,15 +219,9 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         return gateway
 
     async def update_gateway(self, gateway_id: str, patch: dict[str, Any]) -> Gateway:
+        body = checked.gateway_update(patch)
         gateway = self.get_gateway(gateway_id)
-        unknown = set(patch) - {"name", "parameters"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
-        name = _check_name(patch["name"]) if "name" in patch else gateway.name
-        params = _merge(
-            gateway.parameters, patch.get("parameters"), GatewayParameters, "parameters"
-        )
-        _check_gateway(params)
+        name, params = checked.apply_gateway_update(body, gateway.name, gateway.parameters)
         updated = msgspec.structs.replace(
             gateway, name=name, parameters=params, updated_at=self.core.clock.now()
         )
@@ -369,27 +241,13 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
     # ------------------------------------------------------------------ chat clients
 
     async def create_client(self, body: dict[str, Any]) -> ChatClient:
-        unknown = set(body) - {"name", "aiGatewayId", "clientParameters", "limitingParameters"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
-        name = _check_name(body.get("name"))
-        gateway_id = body.get("aiGatewayId")
-        if not isinstance(gateway_id, str):
-            raise InvalidInput("aiGatewayId must be the id of an AI gateway")
-        self._gateway_for_field(gateway_id)
-        client_params = _convert(
-            body.get("clientParameters") or {}, ClientParameters, "clientParameters"
-        )
-        limiting = _convert(
-            body.get("limitingParameters") or {}, LimitingParameters, "limitingParameters"
-        )
-        _check_limits(limiting)
-        _check_client_parameters(client_params)
+        checked_body, client_params, limiting = checked.client_create(body)
+        self._gateway_for_field(checked_body.ai_gateway_id)
         now = self.core.clock.now()
         client = ChatClient(
             id=new_id(),
-            name=name,
-            ai_gateway_id=gateway_id,
+            name=checked_body.name.strip(),
+            ai_gateway_id=checked_body.ai_gateway_id,
             client_parameters=client_params,
             limiting_parameters=limiting,
             created_at=now,
@@ -414,29 +272,16 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         return client
 
     async def update_client(self, client_id: str, patch: dict[str, Any]) -> ChatClient:
+        body = checked.client_update(patch)
         client = self.get_client(client_id)
-        unknown = set(patch) - {"name", "aiGatewayId", "clientParameters", "limitingParameters"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
-        name = _check_name(patch["name"]) if "name" in patch else client.name
-        gateway_id = patch.get("aiGatewayId", client.ai_gateway_id)
-        if not isinstance(gateway_id, str):
-            raise InvalidInput("aiGatewayId must be the id of an AI gateway")
+        name = client.name if body.name is msgspec.UNSET else body.name.strip()
+        gateway_id = (
+            client.ai_gateway_id if body.ai_gateway_id is msgspec.UNSET else body.ai_gateway_id
+        )
         self._gateway_for_field(gateway_id)
-        params = _merge(
-            client.client_parameters,
-            patch.get("clientParameters"),
-            ClientParameters,
-            "clientParameters",
+        params, limiting = checked.apply_client_update(
+            body, client.client_parameters, client.limiting_parameters
         )
-        limiting = _merge(
-            client.limiting_parameters,
-            patch.get("limitingParameters"),
-            LimitingParameters,
-            "limitingParameters",
-        )
-        _check_limits(limiting)
-        _check_client_parameters(params)
         updated = msgspec.structs.replace(
             client,
             name=name,
@@ -478,30 +323,26 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         self,
         client_id: str,
         *,
-        expires: int = limits.DEFAULT_EXPIRES,
+        expires: int = bounds.DEFAULT_EXPIRES,
         extra_context: str | None = None,
         context_location: str | None = None,
         tag: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> OpenedSession:
+        body = checked.session_create(
+            expires=expires,
+            extra_context=extra_context,
+            context_location=context_location,
+            tag=tag,
+            metadata=metadata,
+        )
         self.get_client(client_id)
-        expires = limits.check_expires(expires)
-        if extra_context is not None and not isinstance(extra_context, str):
-            raise InvalidInput("extraContext must be a string")
-        if context_location is not None:
-            if not isinstance(context_location, str):
-                raise InvalidInput("contextLocation must be an http(s) URL")
-            parts = urlsplit(context_location)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise InvalidInput("contextLocation must be an http(s) URL")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InvalidInput("metadata must be a JSON object")
-        if metadata:
-            _check_metadata(metadata)
-        if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH):
-            raise InvalidInput(
-                f"tag must be a non-empty string of at most {MAX_TAG_LENGTH} characters"
-            )
+        expires, extra_context, context_location = (
+            body.expires,
+            body.extra_context,
+            body.context_location,
+        )
+        tag, metadata = body.tag, body.metadata
         if tag is not None:
             message = OpenByTag(expires, extra_context, context_location, metadata or {})
             session = await self._ask(self.registry, tag_key(client_id, tag), message)
@@ -515,8 +356,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
                 metadata=metadata,
             )
         key = self._access_keys.issue(session.id)
-        talk_url = f"{self.settings.effective_public_url()}/chat/{key}"
-        return OpenedSession(session, key, talk_url)
+        return OpenedSession(session, key, talk_url(self.settings.effective_public_url(), key))
 
     def list_sessions(
         self,
@@ -526,13 +366,9 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[Session], str | None]:
+        query = checked.session_list_query(filter=filter, limit=limit, cursor=cursor)
+        filter, limit, cursor = query.filter, query.limit, query.cursor
         self.get_client(client_id)
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= MAX_LIST_LIMIT
-        ):
-            raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
         if cursor is not None:
             try:
                 _check_session_id(cursor)
@@ -636,14 +472,15 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         instructions: str | None = None,
         idempotency_key: str | None = None,
     ) -> AsyncIterator[StreamItem]:
-        if not isinstance(commit, bool):
-            raise InvalidInput("commit must be true or false")
-        if instructions is not None and not isinstance(instructions, str):
-            raise InvalidInput("instructions must be a string")
-        if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
-        ):
-            raise InvalidInput("the idempotency key must be 1 to 200 characters")
+        body = prompt_input(
+            prompt,
+            commit=commit,
+            instructions=instructions,
+            max_chars=self.settings.max_prompt_chars,
+        )
+        prompt, commit, instructions = body.prompt_builtins(), body.commit, body.instructions
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         prompt = await self._inline_remote_images(session_id, prompt)
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:

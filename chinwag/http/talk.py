@@ -37,14 +37,15 @@ from chinwag import errors
 from chinwag.http import i18n
 from chinwag.http.assets import StaticFiles, compressed_page, static_response
 from chinwag.http.envelope import fail
+from chinwag.http.openapi import doc
 from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
+from chinwag.rules.bounds import ACCESS_KEY_PREFIX
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = StaticFiles(STATIC_DIR)
 # /widget.js has a fixed URL (host pages embed it), so it is revalidated rather than immutable.
 WIDGET_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 ASSET_PREFIX = "/static/talk"
-ACCESS_KEY_PREFIX = "wky_"
 MAX_ACCESS_KEY_LENGTH = 512
 
 blueprint = Blueprint("talk", __name__, template_folder="templates")
@@ -223,6 +224,14 @@ def _continue_config(client: ChatClient, session: Session, language: str) -> dic
 
 
 @blueprint.get("/chat/<access_key>")
+@doc(
+    "The talk page of the session this access key opens (HTML)",
+    auth="accessKey",
+    produces=("text/html",),
+    errors_produce=("text/html",),
+    description="An unknown key answers 404 and an expired session 401, both as an HTML page "
+    "in the page's language.",
+)
 async def talk_page(access_key: str) -> Response:
     """The chat page of the session this access key opens."""
     accept = request.headers.get("Accept-Language")

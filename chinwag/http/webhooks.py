@@ -20,6 +20,7 @@ from chinwag.http.auth import api_key_required
 from chinwag.http.envelope import ok
 from chinwag.http.identifiers import screen_identifiers
 from chinwag.http.openapi import doc
+from chinwag.http.openapi_shapes import TELEGRAM_UPDATE_SCHEMA, ZAPI_CALLBACK_SCHEMA
 from chinwag.http.schemas import Body, read_body
 from chinwag.integrations.duration import DEFAULT
 from chinwag.integrations.manager import IntegrationManager, manager_for
@@ -71,6 +72,7 @@ def _manager() -> IntegrationManager:
 @doc(
     "Configure the Telegram or Z-API integration of a chat client",
     auth="apiKey",
+    body=IntegrationPut,
     description='Body: {"integrationType": "Telegram"|"Zapi", "integrations": '
     '{"telegramIntegration": {botToken, sessionDuration, groups}} or {"zapiIntegration": '
     "{instanceId, instanceToken, clientToken, sessionDuration, allowGroups, groups, "
@@ -110,7 +112,11 @@ async def put_integration(client_id: str) -> Response:
 
 
 @blueprint.delete("/web-chat-client/<client_id>/integrations/<integration_type>")
-@doc("Delete an integration (Telegram: also deleteWebhook)", auth="apiKey")
+@doc(
+    "Delete an integration (Telegram: also deleteWebhook)",
+    auth="apiKey",
+    path={"integration_type": Literal["Telegram", "Zapi"]},
+)
 @api_key_required
 async def delete_integration(client_id: str, integration_type: str) -> Response:
     kinds = {"telegram": "Telegram", "zapi": "Zapi"}
@@ -138,6 +144,8 @@ async def _json_body() -> object:
 @blueprint.post("/webhooks/telegram/<client_id>")
 @doc(
     "Telegram webhook (called by Telegram)",
+    body_schema=TELEGRAM_UPDATE_SCHEMA,
+    headers={TELEGRAM_SECRET_HEADER: (str, "The secret_token given to setWebhook.")},
     description="Checks X-Telegram-Bot-Api-Secret-Token; 200 once the update is durably stored.",
 )
 async def telegram_webhook(client_id: str) -> Response:
@@ -165,6 +173,7 @@ async def telegram_webhook(client_id: str) -> Response:
 @blueprint.post("/webhooks/zapi/<client_id>/<secret>")
 @doc(
     "Z-API webhook (called by Z-API on message received)",
+    body_schema=ZAPI_CALLBACK_SCHEMA,
     description="The secret path segment is the credential; 200 once the message is stored.",
 )
 async def zapi_webhook(client_id: str, secret: str) -> Response:
