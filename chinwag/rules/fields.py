@@ -31,7 +31,7 @@ Name = Annotated[
         min_length=1,
         max_length=b.MAX_NAME_CHARS,
         pattern=VISIBLE_PATTERN,
-        extra={"rule": "a name with at least one visible character"},
+        extra={"rule": "text with at least one visible character"},
     ),
 ]
 Identifier = Annotated[str, Meta(min_length=1, max_length=b.MAX_ID_CHARS)]

@@ -57,6 +57,10 @@ def describe(text: str, root: Any = None, prefix: str = "") -> str:
     own = _OWN_RULE.match(what)
     if own:
         return _sentence(f"{join(path, own.group('field'))} {own.group('rest')}")
+    if what.startswith(("Invalid enum value", "Invalid value")) and root is not None:
+        choices = _choices(inspect.type_info(root), raw_path)
+        if choices:
+            return f"{path or 'The value'} must be one of: {', '.join(choices)}."
     if _CONSTRAINT.search(what) and root is not None:
         leaf = _leaf(inspect.type_info(root), raw_path, what)
         if leaf is not None:
@@ -119,11 +123,34 @@ def _leaf(info: Any, path: str, what: str) -> tuple[Any, dict[str, Any]] | None:
     return _walk(info, segments, what, {})
 
 
-def _walk(info: Any, segments: list[str], what: str, extra: dict[str, Any]) -> Any:
+def _choices(info: Any, path: str) -> list[str]:
+    """The allowed values at `path`: a Literal/Enum's values, or the tags of a tagged union."""
+    segments = [name or f"[{index}]" for name, index in _SEGMENT.findall(path)]
+    *parent_path, last = segments or [""]
+    found = _walk(info, segments, "", {})
+    leaf = found[0] if found else None
+    if isinstance(leaf, inspect.LiteralType):
+        return [str(value) for value in leaf.values]
+    if isinstance(leaf, inspect.EnumType):
+        return [str(member.value) for member in leaf.cls]
+    parent = _walk(info, parent_path, "", {}, keep_unions=True)
+    members = parent[0].types if parent and isinstance(parent[0], inspect.UnionType) else ()
+    return [
+        str(member.tag)
+        for member in members
+        if isinstance(member, inspect.StructType) and member.tag_field == last
+    ]
+
+
+def _walk(
+    info: Any, segments: list[str], what: str, extra: dict[str, Any], keep_unions: bool = False
+) -> Any:
     info = _unwrap(info, extra)
+    if keep_unions and not segments:
+        return info, extra
     if isinstance(info, inspect.UnionType):
         for member in info.types:
-            found = _walk(member, segments, what, dict(extra))
+            found = _walk(member, segments, what, dict(extra), keep_unions)
             if found is not None:
                 return found
         return None
@@ -133,12 +160,12 @@ def _walk(info: Any, segments: list[str], what: str, extra: dict[str, Any]) -> A
     if isinstance(info, inspect.StructType) and not head.startswith("["):
         for field in info.fields:
             if field.encode_name == head:
-                return _walk(field.type, rest, what, {})
+                return _walk(field.type, rest, what, {}, keep_unions)
         return None
     if isinstance(info, inspect.ListType | inspect.SetType | inspect.VarTupleType):
-        return _walk(info.item_type, rest, what, {}) if head.startswith("[") else None
+        return _walk(info.item_type, rest, what, {}, keep_unions) if head.startswith("[") else None
     if isinstance(info, inspect.DictType):
-        return _walk(info.value_type, rest, what, {}) if head.startswith("[") else None
+        return _walk(info.value_type, rest, what, {}, keep_unions) if head.startswith("[") else None
     return None
 
 
