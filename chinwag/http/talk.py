@@ -39,7 +39,7 @@ from chinwag.http.assets import StaticFiles, compressed_page, static_response
 from chinwag.http.envelope import fail
 from chinwag.http.openapi import doc
 from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
-from chinwag.rules.bounds import ACCESS_KEY_PREFIX
+from chinwag.rules.bounds import ACCESS_KEY_PREFIX, MAX_IMAGE_BYTES
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = StaticFiles(STATIC_DIR)
@@ -59,7 +59,6 @@ _COLOR = re.compile(
 # One frame-ancestors source: a scheme, a host (with optional scheme, wildcard and port) or 'self'.
 _FRAME_SOURCE = re.compile(r"^('self'|[a-zA-Z][a-zA-Z0-9+.-]*:(//[^\s;,']+)?|[^\s;,':]+(:\d+)?)$")
 # Images larger than this (bytes, after data-URL encoding) are refused by the page itself.
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # A host name or IP literal as it may appear in a CSP source (brackets for IPv6).
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$")
 

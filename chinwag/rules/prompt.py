@@ -66,7 +66,14 @@ PromptValue = (
 class PromptBody(Body):
     """`{prompt, commit?, instructions?}`: a string, one OpenAI-style message, or a list of them."""
 
-    prompt: PromptValue
+    prompt: Annotated[
+        PromptValue,
+        Meta(
+            description="A string, one user message or a list of them; at most "
+            f"CHINWAG_MAX_PROMPT_CHARS (default {b.DEFAULT_MAX_PROMPT_CHARS}) characters of text "
+            "in all."
+        ),
+    ]
     commit: bool = True
     instructions: Instructions | None = None
 
