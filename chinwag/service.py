@@ -15,6 +15,7 @@ from chinwag.actors.reply_log import ReplyGap, ReplyStarted
 from chinwag.actors.reply_log import event_id as event_id  # re-exported for the HTTP layer
 from chinwag.gateways.base import Event
 from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, ToolCall, Usage
+from chinwag.rules.bounds import DEFAULT_EXPIRES
 
 PromptInput = str | dict[str, Any] | list[dict[str, Any]]
 
@@ -86,7 +87,7 @@ class ChinwagService:
         self,
         client_id: str,
         *,
-        expires: int = 3600,
+        expires: int = DEFAULT_EXPIRES,
         extra_context: str | None = None,
         context_location: str | None = None,
         tag: str | None = None,
