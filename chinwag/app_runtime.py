@@ -363,7 +363,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         client_id: str,
         *,
         filter: str | None = None,
-        limit: int = 50,
+        limit: int = bounds.DEFAULT_SESSION_PAGE,
         cursor: str | None = None,
     ) -> tuple[list[Session], str | None]:
         query = checked.session_list_query(filter=filter, limit=limit, cursor=cursor)

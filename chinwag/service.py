@@ -15,7 +15,7 @@ from chinwag.actors.reply_log import ReplyGap, ReplyStarted
 from chinwag.actors.reply_log import event_id as event_id  # re-exported for the HTTP layer
 from chinwag.gateways.base import Event
 from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, ToolCall, Usage
-from chinwag.rules.bounds import DEFAULT_EXPIRES
+from chinwag.rules.bounds import DEFAULT_EXPIRES, DEFAULT_SESSION_PAGE
 
 PromptInput = str | dict[str, Any] | list[dict[str, Any]]
 
@@ -98,7 +98,7 @@ class ChinwagService:
         client_id: str,
         *,
         filter: str | None = None,
-        limit: int = 50,
+        limit: int = DEFAULT_SESSION_PAGE,
         cursor: str | None = None,
     ) -> tuple[list[Session], str | None]: ...
     def get_session(self, client_id: str, session_id: str) -> Session: ...
