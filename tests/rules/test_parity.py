@@ -158,14 +158,30 @@ async def test_embedding_api_refuses_what_http_refuses(server: ServerHandle) -> 
         embedded = await _facade_message(call)
         compared.append((f"prompt {str(body)[:80]}", http, embedded))
 
+    for limit in (0, 201):
+        path = f"/api/v1/web-chat-client/{client_id}/sessions?limit={limit}"
+        http = _http_message(await server.client.get(path))
+        try:
+            cw.list_sessions(client_id, limit=limit)
+            embedded = (200, "")
+        except ChinwagError as error:
+            embedded = (error.status, error.message)
+        compared.append((f"sessions ?limit={limit}", http, embedded))
+
     mismatches = [(case, http, embedded) for case, http, embedded in compared if http != embedded]
     assert not mismatches, "\n".join(f"{c}\n  HTTP  {h}\n  embed {e}" for c, h, e in mismatches)
     not_refused = [case for case, http, _ in compared if http[0] != 400]
     assert not not_refused, not_refused
     print("\n".join(f"{case}: {http[1]}" for case, http, _ in compared))
-    assert len(compared) == 2 * len(GATEWAY_CASES) - 4 + 2 * len(CLIENT_PATCHES) + len(
-        SESSION_CASES
-    ) + len(PROMPT_CASES)
+    assert (
+        len(compared)
+        == 2 * len(GATEWAY_CASES)
+        - 4
+        + 2 * len(CLIENT_PATCHES)
+        + len(SESSION_CASES)
+        + len(PROMPT_CASES)
+        + 2
+    )
     # Refused means changed nothing.
     assert (len(cw.list_gateways()), len(cw.list_clients())) == before
     assert cw.get_gateway(gateway_id).parameters.temperature is None
