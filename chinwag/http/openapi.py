@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 from quart import Quart
 
-from chinwag.http.openapi_shapes import sse_media_type
+from chinwag.http.openapi_shapes import RESPONSE_DATA, sse_media_type
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,11 +106,19 @@ def build_openapi(app: Quart, extra_schemas: tuple[type, ...] = ()) -> dict[str,
         types += [t for t in (route_doc.body, route_doc.query) if isinstance(t, type)]
         types += list(route_doc.path.values())
         types += [kind for kind, _ in route_doc.headers.values()]
+    data_types = {
+        endpoint: type(None) if kind is None else kind for endpoint, kind in RESPONSE_DATA.items()
+    }
+    types += list(data_types.values())
     unique = list(dict.fromkeys(types))
     schemas, components = msgspec.json.schema_components(unique, ref_template=REF)
     schema_of = dict(zip(unique, schemas, strict=True))
     sse, sse_components = sse_media_type(REF)
     components.update(sse_components)
+
+    def data_schema(endpoint: str) -> dict[str, Any]:
+        """The documented `data` of the endpoint's JSON answer ({}: any value)."""
+        return schema_of[data_types[endpoint]] if endpoint in data_types else {}
 
     paths: dict[str, dict[str, Any]] = {}
     for rule, route_doc in routes:
@@ -122,7 +130,7 @@ def build_openapi(app: Quart, extra_schemas: tuple[type, ...] = ()) -> dict[str,
                 "operationId": f"{rule.endpoint}_{method.lower()}",
                 "tags": [rule.endpoint.split(".", 1)[0]],
                 "parameters": parameters,
-                "responses": _responses(route_doc, sse),
+                "responses": _responses(route_doc, sse, data_schema(rule.endpoint)),
             }
             if route_doc.description:
                 operation["description"] = route_doc.description
@@ -224,11 +232,11 @@ def _request_body(
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
-def _responses(route_doc: RouteDoc, sse: dict[str, Any]) -> dict[str, Any]:
+def _responses(route_doc: RouteDoc, sse: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     content: dict[str, Any] = {}
     for media_type in route_doc.produces:
         if media_type == JSON:
-            schema = _envelope({}) if route_doc.enveloped else {"type": "object"}
+            schema = _envelope(data) if route_doc.enveloped else {"type": "object"}
             content[media_type] = {"schema": schema}
         else:
             content[media_type] = {"schema": {"type": "string"}}

@@ -1,4 +1,5 @@
-"""Shapes the OpenAPI document describes but no request type carries: SSE events, webhook bodies.
+"""Shapes the OpenAPI document describes but no request type carries: SSE events, webhook
+bodies, and the `data` of the answers whose shape is stable.
 
 The request types live in chinwag.rules; these are documentation of what the server sends
 (chinwag.http.sse) or receives from Telegram / Z-API (chinwag.integrations.parse), kept beside
@@ -52,6 +53,54 @@ class DoneEventData(Struct):
 
     usage: Usage
     result: TurnResultData
+
+
+class IdData(Struct):
+    id: str
+
+
+class NamedItem(Struct):
+    id: str
+    name: str
+
+
+class OpenedSessionData(Struct, rename="camel"):
+    session_id: str
+    access_key: str
+    talk_url: str
+
+
+class StoppedData(Struct):
+    stopped: bool
+
+
+class WebhookUrlData(Struct, rename="camel"):
+    webhook_url: str
+
+
+class HealthData(Struct):
+    status: str
+
+
+# `data` of successful JSON answers, by endpoint (objects stay open to added fields); an endpoint
+# not listed documents `data` as any value. `None` means `data` is null.
+RESPONSE_DATA: dict[str, Any] = {
+    "operations.healthz": HealthData,
+    "management.create_gateway": IdData,
+    "management.list_gateways": list[NamedItem],
+    "management.delete_gateway": None,
+    "management.create_client": IdData,
+    "management.list_clients": list[NamedItem],
+    "management.delete_client": None,
+    "management.open_session": OpenedSessionData,
+    "management.delete_session": None,
+    "management.clear_session": None,
+    "public.prompt": TurnResultData,
+    "public.clear_messages": None,
+    "public.stop": StoppedData,
+    "webhooks.put_integration": WebhookUrlData,
+    "webhooks.delete_integration": None,
+}
 
 
 SSE_EVENTS: dict[str, type] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import msgspec
 from quart import request
 
 from chinwag.errors import ChinwagError, InvalidInput
@@ -92,8 +93,23 @@ async def read_body(schema: type[T]) -> T:
 
 
 def read_query(schema: type[T]) -> T:
-    """The query string as `schema` (a Struct of optional fields): `?limit=abc` is a 400."""
-    values = {name: value for name, value in request.args.items() if value != ""}
+    """The query string as `schema` (a Struct of optional fields): `?limit=abc` is a 400.
+
+    Each parameter is one value: given twice is a 400. An empty value is checked like any other
+    (`?limit=` is not a number), except that it means "absent" for an optional text parameter.
+    Parameters the schema does not name are ignored.
+    """
+    fields = {f.encode_name: f for f in msgspec.structs.fields(schema)}  # type: ignore[arg-type]
+    values: dict[str, str] = {}
+    for name in request.args:
+        if name not in fields:
+            continue
+        given = request.args.getlist(name)
+        if len(given) > 1:
+            raise InvalidInput(f"Query parameter `{name}` must be given once.")
+        if given[0] == "" and fields[name].default is None:
+            continue
+        values[name] = given[0]
     return convert(values, schema, strict=False)
 
 

@@ -146,3 +146,22 @@ async def test_empty_body_means_json_whitespace_only(server: ServerHandle) -> No
         path, content=b" \t\r\n", headers={"Content-Type": "text/plain"}
     )
     assert response.status_code == 200
+
+
+async def test_query_parameters_are_checked_like_their_schema(server: ServerHandle) -> None:
+    client_id = await server.create_client()
+    opened = await server.open_session(client_id)
+    base = f"/api/v1/web-chat-client/{client_id}/sessions"
+    transcript = f"{base}/{opened['sessionId']}/transcript"
+    for path, message in [
+        (f"{transcript}?format=", "format must be one of: json, md."),
+        (f"{transcript}?format=pdf", "format must be one of: json, md."),
+        (f"{transcript}?format=&format=md", "Query parameter `format` must be given once."),
+        (f"{base}?limit=", "Invalid value for `limit`: expected `int`, got `str`."),
+        (f"{base}?limit=201", "limit must be between 1 and 200."),
+    ]:
+        response = await server.client.get(path)
+        assert (response.status_code, response.json()["message"]) == (400, message), path
+    # An empty optional text parameter means absent; unknown parameters are ignored.
+    assert (await server.client.get(f"{base}?cursor=&filter=&other=1&other=2")).status_code == 200
+    assert (await server.client.get(f"{transcript}?format=md")).status_code == 200

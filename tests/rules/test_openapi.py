@@ -108,3 +108,26 @@ async def test_every_route_is_documented(server: ServerHandle) -> None:
     assert undocumented_endpoints(app) <= {"static", "talk.talk_asset"}, (
         "add @doc(...) to new routes so the OpenAPI document lists them"
     )
+
+
+async def test_stable_answers_document_their_data(server: ServerHandle) -> None:
+    document = (await server.anonymous.get("/openapi.json")).json()
+    paths = document["paths"]
+
+    def data(path: str, method: str) -> dict[str, Any]:
+        content = paths[path][method]["responses"]["200" if method != "post" else "201"]
+        return content["content"]["application/json"]["schema"]["properties"]["data"]
+
+    assert data("/api/v1/ai-gateways", "post") == {"$ref": "#/components/schemas/IdData"}
+    opened = paths[f"{CLIENT}/sessions"]["post"]["responses"]["200"]["content"]
+    ref = opened["application/json"]["schema"]["properties"]["data"]["$ref"]
+    assert _schema(document, ref.rsplit("/", 1)[-1])["required"] == [
+        "sessionId",
+        "accessKey",
+        "talkUrl",
+    ]
+    assert data(f"{CLIENT}/sessions/{{session_id}}", "delete") == {"type": "null"}
+    # And the server's answers have those shapes (Schemathesis checks every operation).
+    client_id = await server.create_client()
+    answer = await server.client.post(f"/api/v1/web-chat-client/{client_id}/sessions", json={})
+    assert set(answer.json()["data"]) >= {"sessionId", "accessKey", "talkUrl"}
