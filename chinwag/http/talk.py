@@ -58,7 +58,6 @@ _COLOR = re.compile(
 )
 # One frame-ancestors source: a scheme, a host (with optional scheme, wildcard and port) or 'self'.
 _FRAME_SOURCE = re.compile(r"^('self'|[a-zA-Z][a-zA-Z0-9+.-]*:(//[^\s;,']+)?|[^\s;,':]+(:\d+)?)$")
-# Images larger than this (bytes, after data-URL encoding) are refused by the page itself.
 # A host name or IP literal as it may appear in a CSP source (brackets for IPv6).
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$")
 

@@ -31,6 +31,7 @@ from chinwag.integrations.parse import (
     parse_telegram_update,
     parse_zapi_callback,
 )
+from chinwag.rules.fields import BotToken, ZapiCredential
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1")
 
@@ -39,15 +40,15 @@ _json = msgspec.json.Decoder()
 
 
 class TelegramSettings(Body):
-    bot_token: str
+    bot_token: BotToken
     session_duration: str = DEFAULT
     groups: GroupMode = "mention"
 
 
 class ZapiSettings(Body):
-    instance_id: str
-    instance_token: str
-    client_token: str
+    instance_id: ZapiCredential
+    instance_token: ZapiCredential
+    client_token: ZapiCredential
     session_duration: str = DEFAULT
     allow_groups: bool = False
     groups: GroupMode | None = None

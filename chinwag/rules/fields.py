@@ -78,3 +78,23 @@ Instructions = Annotated[
     ),
 ]
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=b.MAX_IDEMPOTENCY_KEY_CHARS)]
+# Chat-app credentials go into API URLs (…/bot<token>/…, …/instances/<id>/token/<token>/…):
+# only the characters real ones use, so no token can change the URL or break the request.
+BotToken = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9_:-]+$(?!\n)",
+        extra={"rule": "a Telegram bot token (letters, digits, '_', '-' and ':')"},
+    ),
+]
+ZapiCredential = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9_-]+$(?!\n)",
+        extra={"rule": "a Z-API id or token (letters, digits, '_' and '-')"},
+    ),
+]

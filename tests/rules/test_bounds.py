@@ -165,3 +165,25 @@ async def test_query_parameters_are_checked_like_their_schema(server: ServerHand
     # An empty optional text parameter means absent; unknown parameters are ignored.
     assert (await server.client.get(f"{base}?cursor=&filter=&other=1&other=2")).status_code == 200
     assert (await server.client.get(f"{transcript}?format=md")).status_code == 200
+
+
+async def test_chat_app_credentials_cannot_reach_a_url_raw(server: ServerHandle) -> None:
+    """A control character in a bot token once made the setWebhook URL invalid: a 500."""
+    client_id = await server.create_client()
+    path = f"/api/v1/web-chat-client/{client_id}/integrations"
+    telegram = {"integrationType": "Telegram", "integrations": {"telegramIntegration": {}}}
+    for token in ["1:a\x00", "1:a\x7f", "1:a/b", "1:a b", "t" * 257]:
+        telegram["integrations"]["telegramIntegration"] = {"botToken": token}
+        response = await server.client.put(path, json=telegram)
+        assert response.status_code == 400, token
+        assert "integrations.telegramIntegration.botToken" in response.json()["message"]
+    zapi = {"instanceId": "../x", "instanceToken": "t", "clientToken": "c"}
+    response = await server.client.put(
+        path, json={"integrationType": "Zapi", "integrations": {"zapiIntegration": zapi}}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(
+        "integrations.zapiIntegration.instanceId must be a Z-API id or token"
+    )
+    integrations = server.service.get_client(client_id).integrations
+    assert integrations.telegram is None and integrations.zapi is None
