@@ -292,6 +292,12 @@ async def talk_asset(filename: str) -> Response:
 
 
 @blueprint.get("/widget.js")
+@doc(
+    "The chat widget script: a launcher and panel any site adds with one script tag",
+    produces=("text/javascript",),
+    also={304: "Not modified (the ETag given in If-None-Match still matches)."},
+    description='<script src="<public URL>/widget.js" data-talk-url="<talkUrl>" async></script>',
+)
 async def widget_script() -> Response:
     """The launcher any site adds with one script tag (see static/widget.js and the README)."""
     file = STATIC_FILES.get("widget.js")
