@@ -99,10 +99,6 @@ from chinwag.storage.repository import ApiKeyRecord, ChannelLink, Repository
 
 log = logging.getLogger("chinwag")
 
-# Message pages (GET …/messages): API.md Revision 2 "Paging".
-DEFAULT_MESSAGE_PAGE = 100
-MAX_MESSAGE_PAGE = 500
-MAX_SEQ = (1 << 63) - 1
 # Messages read per step when a transcript streams.
 STREAM_PAGE = 16
 
@@ -417,20 +413,15 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         return self.repo.messages(session_id)
 
     def messages_page(
-        self, session_id: str, *, limit: int = DEFAULT_MESSAGE_PAGE, before: int | None = None
+        self,
+        session_id: str,
+        *,
+        limit: int = bounds.DEFAULT_MESSAGE_PAGE,
+        before: int | None = None,
     ) -> list[Message]:
+        query = checked.message_page_query(limit=limit, before=before)
         _check_session_id(session_id)
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= MAX_MESSAGE_PAGE
-        ):
-            raise InvalidInput(f"limit must be a whole number between 1 and {MAX_MESSAGE_PAGE}")
-        if before is not None and (
-            isinstance(before, bool) or not isinstance(before, int) or not 0 <= before <= MAX_SEQ
-        ):
-            raise InvalidInput(f"before must be a message seq between 0 and {MAX_SEQ}")
-        return self.repo.messages_page(session_id, limit=limit, before=before)
+        return self.repo.messages_page(session_id, limit=query.limit, before=query.before)
 
     def iter_messages(
         self, session_id: str, *, page_size: int = STREAM_PAGE

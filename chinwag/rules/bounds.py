@@ -37,6 +37,10 @@ MAX_SUGGESTION_BUTTONS = 20
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 MAX_SESSION_PAGE = 200
 DEFAULT_SESSION_PAGE = 50
+# Message pages (API.md Revision 2 "Paging"); a message seq fits a signed 64-bit integer.
+DEFAULT_MESSAGE_PAGE = 100
+MAX_MESSAGE_PAGE = 500
+MAX_SEQ = (1 << 63) - 1
 # An image part's data URL: base64 of MAX_IMAGE_BYTES plus a short `data:<type>;base64,` head.
 MAX_IMAGE_URL_CHARS = 4 * -(-MAX_IMAGE_BYTES // 3) + 256
 

@@ -22,6 +22,7 @@ from chinwag.rules.inputs import (
     GatewayParametersInput,
     GatewayUpdate,
     LimitingParametersInput,
+    MessagePageQuery,
     SessionCreate,
     SessionListQuery,
 )
@@ -124,3 +125,7 @@ def session_create(
 
 def session_list_query(*, filter: Any, limit: Any, cursor: Any) -> SessionListQuery:
     return convert({"filter": filter, "limit": limit, "cursor": cursor}, SessionListQuery)
+
+
+def message_page_query(*, limit: Any, before: Any) -> MessagePageQuery:
+    return convert({"limit": limit, "before": before}, MessagePageQuery)

@@ -222,6 +222,23 @@ class SessionListQuery(Struct, rename="camel", kw_only=True):
     cursor: Annotated[str, Meta(max_length=b.MAX_ID_CHARS)] | None = None
 
 
+class MessagePageQuery(Struct, kw_only=True):
+    """`GET …/messages?limit=&before=`: a page of at most `limit` messages before seq `before`."""
+
+    limit: Annotated[int, Meta(ge=1, le=b.MAX_MESSAGE_PAGE)] = b.DEFAULT_MESSAGE_PAGE
+    before: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                le=b.MAX_SEQ,
+                description="A message seq: the page just before it (default: the newest page).",
+            ),
+        ]
+        | None
+    ) = None
+
+
 class TranscriptQuery(Struct, kw_only=True):
     """`GET …/transcript?format=json|md`."""
 

@@ -48,6 +48,10 @@ async def test_bodies_params_and_media_types(server: ServerHandle) -> None:
         "default": bounds.DEFAULT_SESSION_PAGE,
     }
     assert _param(sessions, "cursor")["schema"]["type"] == "string"
+    page = paths[f"{PUBLIC}/messages"]["get"]
+    assert _param(page, "limit")["schema"]["maximum"] == bounds.MAX_MESSAGE_PAGE
+    before = _param(page, "before")["schema"]
+    assert (before["type"], before["minimum"], before["maximum"]) == ("integer", 0, bounds.MAX_SEQ)
     transcript = paths[f"{CLIENT}/sessions/{{session_id}}/transcript"]["get"]
     assert _param(transcript, "format")["schema"]["enum"] == ["json", "md"]
     assert set(transcript["responses"]["200"]["content"]) == {"application/json", "text/markdown"}

@@ -168,6 +168,16 @@ async def test_embedding_api_refuses_what_http_refuses(server: ServerHandle) -> 
             embedded = (error.status, error.message)
         compared.append((f"sessions ?limit={limit}", http, embedded))
 
+    for params in ({"limit": 0}, {"limit": 501}, {"before": -1}, {"before": 1 << 63}):
+        path = server.public_path(access_key, "messages")
+        http = _http_message(await server.anonymous.get(path, params=params))
+        try:
+            cw.messages_page(prompt_session, **params)
+            embedded = (200, "")
+        except ChinwagError as error:
+            embedded = (error.status, error.message)
+        compared.append((f"messages {params}", http, embedded))
+
     mismatches = [(case, http, embedded) for case, http, embedded in compared if http != embedded]
     assert not mismatches, "\n".join(f"{c}\n  HTTP  {h}\n  embed {e}" for c, h, e in mismatches)
     not_refused = [case for case, http, _ in compared if http[0] != 400]
@@ -181,6 +191,7 @@ async def test_embedding_api_refuses_what_http_refuses(server: ServerHandle) -> 
         + len(SESSION_CASES)
         + len(PROMPT_CASES)
         + 2
+        + 4
     )
     # Refused means changed nothing.
     assert (len(cw.list_gateways()), len(cw.list_clients())) == before
