@@ -114,18 +114,19 @@ def _unwrap(info: Any, extra: dict[str, Any]) -> Any:
     return info
 
 
+def _segments(path: str) -> list[str]:
+    """`.prompt[0].content` -> ["prompt", "[0]", "content"]."""
+    return [name or f"[{index}]" for name, index in _SEGMENT.findall(path)]
+
+
 def _leaf(info: Any, path: str, what: str) -> tuple[Any, dict[str, Any]] | None:
     """The type info (and its Meta `extra`) at `path`, choosing union members that fit."""
-    segments = [
-        name if name is not None and name != "" else f"[{index}]"
-        for name, index in _SEGMENT.findall(path)
-    ]
-    return _walk(info, segments, what, {})
+    return _walk(info, _segments(path), what, {})
 
 
 def _choices(info: Any, path: str) -> list[str]:
     """The allowed values at `path`: a Literal/Enum's values, or the tags of a tagged union."""
-    segments = [name or f"[{index}]" for name, index in _SEGMENT.findall(path)]
+    segments = _segments(path)
     *parent_path, last = segments or [""]
     found = _walk(info, segments, "", {})
     leaf = found[0] if found else None
@@ -145,6 +146,8 @@ def _choices(info: Any, path: str) -> list[str]:
 def _walk(
     info: Any, segments: list[str], what: str, extra: dict[str, Any], keep_unions: bool = False
 ) -> Any:
+    """Follow `segments` through structs, lists, dicts and union members; at the end, the type
+    info whose kind matches msgspec's "Expected `<kind>`" (or the union itself: `keep_unions`)."""
     info = _unwrap(info, extra)
     if keep_unions and not segments:
         return info, extra

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from chinwag.errors import InvalidInput
 from chinwag.rules import bounds as b
@@ -56,10 +56,48 @@ class PromptMessage(Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(max_length=b.MAX_NAME_CHARS)] | None = None
 
 
+class PromptItem(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One item of a prompt list: a user message (`content`, `role`, `name`) or a content part
+    (`type` with `text` or `image_url`). msgspec cannot put an untagged message and tagged parts
+    in one union, so this one type carries both shapes and `__post_init__` keeps them apart."""
+
+    content: str | Annotated[list[ContentPart], Meta(min_length=1)] | UnsetType = UNSET
+    role: Literal["user"] | UnsetType = UNSET
+    name: Annotated[str, Meta(max_length=b.MAX_NAME_CHARS)] | UnsetType | None = UNSET
+    type: Literal["text", "image_url"] | UnsetType = UNSET
+    text: str | UnsetType = UNSET
+    image_url: ImageUrl | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        message = (self.content, self.role, self.name)
+        if self.type is UNSET:
+            if self.text is not UNSET or self.image_url is not UNSET:
+                raise ValueError("`type` is required in a content part")
+            if self.content is UNSET:
+                raise ValueError("`content` is required: give a message or a content part")
+            return
+        if any(value is not UNSET for value in message):
+            raise ValueError("`type` marks a content part, which has no content, role or name")
+        if self.type == "text" and (self.text is UNSET or self.image_url is not UNSET):
+            raise ValueError("`text` (and only it) is required in a text part")
+        if self.type == "image_url" and (self.image_url is UNSET or self.text is not UNSET):
+            raise ValueError("`image_url` (and only it) is required in an image_url part")
+
+    @property
+    def is_part(self) -> bool:
+        return self.type is not UNSET
+
+    def builtins(self) -> dict[str, Any]:
+        """A part as given; a message with its role (`user`) spelled out."""
+        if self.is_part:
+            return msgspec.to_builtins(self)
+        return {"role": "user", **msgspec.to_builtins(self)}
+
+
 PromptValue = (
     Annotated[str, Meta(min_length=1)]
     | PromptMessage
-    | Annotated[list[PromptMessage], Meta(min_length=1)]
+    | Annotated[list[PromptItem], Meta(min_length=1)]
 )
 
 
@@ -69,7 +107,8 @@ class PromptBody(Body):
     prompt: Annotated[
         PromptValue,
         Meta(
-            description="A string, one user message or a list of them; at most "
+            description="A string, one user message, a list of user messages, or a list of "
+            "content parts (one message); at most "
             f"CHINWAG_MAX_PROMPT_CHARS (default {b.DEFAULT_MAX_PROMPT_CHARS}) characters of text "
             "in all."
         ),
@@ -77,8 +116,16 @@ class PromptBody(Body):
     commit: bool = True
     instructions: Instructions | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.prompt, list) and len({item.is_part for item in self.prompt}) > 1:
+            raise ValueError(
+                "`prompt` must be a list of messages or a list of content parts, not both"
+            )
+
     def prompt_builtins(self) -> str | dict[str, Any] | list[dict[str, Any]]:
         """The prompt as plain JSON values, the shape the runtime facade takes."""
+        if isinstance(self.prompt, list):
+            return [item.builtins() for item in self.prompt]
         return msgspec.to_builtins(self.prompt)
 
 
@@ -86,13 +133,15 @@ def prompt_chars(prompt: PromptValue) -> int:
     """Characters of text in a prompt (all messages, all text parts)."""
     if isinstance(prompt, str):
         return len(prompt)
-    messages = prompt if isinstance(prompt, list) else [prompt]
+    items: list[Any] = prompt if isinstance(prompt, list) else [prompt]
     total = 0
-    for message in messages:
-        if isinstance(message.content, str):
-            total += len(message.content)
+    for item in items:
+        if isinstance(item, PromptItem) and item.is_part:
+            total += len(item.text) if isinstance(item.text, str) else 0
+        elif isinstance(item.content, str):
+            total += len(item.content)
         else:
-            total += sum(len(p.text) for p in message.content if isinstance(p, TextPart))
+            total += sum(len(p.text) for p in item.content if isinstance(p, TextPart))
     return total
 
 
