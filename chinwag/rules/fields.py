@@ -45,6 +45,15 @@ Origin = Annotated[
         extra={"rule": "an origin such as https://example.com, https://*.example.com or 'self'"},
     ),
 ]
+ImageOrigin = Annotated[
+    str,
+    Meta(
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$(?!\n)",
+        extra={
+            "rule": "an origin such as https://images.example.com (scheme, host and optional port)"
+        },
+    ),
+]
 LimitValue = Annotated[int, Meta(ge=1, le=b.MAX_LIMIT_VALUE)]
 Expires = Annotated[
     int,

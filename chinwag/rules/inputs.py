@@ -29,6 +29,7 @@ from chinwag.rules.fields import (
     ExtraContext,
     HttpUrl,
     Identifier,
+    ImageOrigin,
     Label,
     LimitValue,
     Name,
@@ -121,6 +122,9 @@ class ClientParametersInput(ClientParameters):
     custom_scripts: CustomCode | None = None
     input_modes: Annotated[list[InputMode], Meta(max_length=3)] = field(default_factory=list)
     allowed_frame_origins: Annotated[list[Origin], Meta(max_length=b.MAX_LIST_ITEMS)] = field(
+        default_factory=list
+    )
+    image_origins: Annotated[list[ImageOrigin], Meta(max_length=b.MAX_IMAGE_ORIGINS)] = field(
         default_factory=list
     )
     suggestion_buttons: Annotated[

@@ -47,6 +47,8 @@ CLIENT_PATCHES: list[dict[str, Any]] = [
     {"clientParameters": {"allowedFrameOrigins": ["https://a.example\nX-Injected: 1"]}},
     {"clientParameters": {"logoImageUrl": "javascript:alert(1)"}},
     {"clientParameters": {"inputModes": ["Video"]}},
+    {"clientParameters": {"imageOrigins": ["https://cdn.example.com/path"]}},
+    {"clientParameters": {"imageOrigins": ["https://a.example"] * 21}},
     {"clientParameters": {"suggestionButtons": [{"label": "", "prompt": "p"}]}},
     {"clientParameters": {"customStyles": "a" * (64 * 1024 + 1)}},
     {"clientParameters": {"languageCode": "xx"}},
