@@ -8,7 +8,9 @@ the declared types). The size limit (413) is Quart's MAX_CONTENT_LENGTH.
 
 from __future__ import annotations
 
-from typing import TypeVar
+import functools
+import typing
+from typing import Any, TypeVar
 
 import msgspec
 from quart import request
@@ -110,7 +112,28 @@ def read_query(schema: type[T]) -> T:
         if given[0] == "" and fields[name].default is None:
             continue
         values[name] = given[0]
-    return convert(values, schema, strict=False)
+    # Lax conversion turns the text "null" into None; a query string has no null.
+    checked = convert(values, _without_null(schema), strict=False)
+    return schema(**msgspec.structs.asdict(checked))  # type: ignore[operator]
+
+
+@functools.cache
+def _without_null(schema: type) -> type:
+    """`schema` with None taken out of each field's type (defaults kept): the query's own type."""
+    fields: list[tuple[str, Any, Any]] = []
+    for info in msgspec.structs.fields(schema):
+        kind = info.type
+        options = tuple(a for a in typing.get_args(kind) if a is not type(None))
+        if len(options) < len(typing.get_args(kind)):
+            kind = options[0] if len(options) == 1 else typing.Union[options]  # noqa: UP007
+        if info.default_factory is not msgspec.NODEFAULT:
+            fields.append((info.name, kind, msgspec.field(default_factory=info.default_factory)))
+        elif info.default is not msgspec.NODEFAULT:
+            fields.append((info.name, kind, info.default))
+        else:
+            fields.append((info.name, kind))  # type: ignore[arg-type]
+    rename = {info.name: info.encode_name for info in msgspec.structs.fields(schema)}
+    return msgspec.defstruct(schema.__name__, fields, rename=rename, kw_only=True, module=__name__)
 
 
 def query_int(name: str, default: int, *, minimum: int, maximum: int) -> int:

@@ -187,3 +187,19 @@ async def test_chat_app_credentials_cannot_reach_a_url_raw(server: ServerHandle)
     )
     integrations = server.service.get_client(client_id).integrations
     assert integrations.telegram is None and integrations.zapi is None
+
+
+async def test_a_query_string_has_no_null(server: ServerHandle) -> None:
+    client_id = await server.create_client()
+    opened = await server.open_session(client_id)
+    for path in (
+        server.public_path(opened["accessKey"], "messages") + "?before=null",
+        f"/api/v1/web-chat-client/{client_id}/sessions?limit=null",
+    ):
+        http = server.anonymous if "public" in path else server.client
+        response = await http.get(path)
+        assert response.status_code == 400, path
+        assert "expected `int`, got `str`" in response.json()["message"]
+    # A text parameter takes "null" as the text it is.
+    listed = await server.client.get(f"/api/v1/web-chat-client/{client_id}/sessions?filter=null")
+    assert listed.status_code == 200 and listed.json()["data"]["items"] == []
