@@ -133,6 +133,8 @@ def idempotency_key_header() -> str | None:
     "Attach to the reply being generated now (SSE), from its start or after Last-Event-ID",
     auth="accessKey",
     streams=True,
+    produces=(),
+    also={204: "No reply is running."},
     description="The same events as a streamed prompt, each with an `id`, ending with `done` "
     "(or `error`). With a `Last-Event-ID` header (or `?lastEventId=`) naming an event of this "
     "reply, only what followed it. 204 when no reply is running.",

@@ -38,6 +38,10 @@ MAX_IMAGE_ORIGINS = 20
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 MAX_SESSION_PAGE = 200
 DEFAULT_SESSION_PAGE = 50
+# Feedback on assistant messages (API.md Revision 2 "Feedback").
+MAX_COMMENT_CHARS = 1_000
+MAX_FEEDBACK_PAGE = 200
+DEFAULT_FEEDBACK_PAGE = 50
 # Message pages (API.md Revision 2 "Paging"); a message seq fits a signed 64-bit integer.
 DEFAULT_MESSAGE_PAGE = 100
 MAX_MESSAGE_PAGE = 500

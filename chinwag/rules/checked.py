@@ -18,6 +18,8 @@ from chinwag.rules.inputs import (
     ClientCreate,
     ClientParametersInput,
     ClientUpdate,
+    FeedbackBody,
+    FeedbackListQuery,
     GatewayCreate,
     GatewayParametersInput,
     GatewayUpdate,
@@ -129,3 +131,14 @@ def session_list_query(*, filter: Any, limit: Any, cursor: Any) -> SessionListQu
 
 def message_page_query(*, limit: Any, before: Any) -> MessagePageQuery:
     return convert({"limit": limit, "before": before}, MessagePageQuery)
+
+
+def feedback(*, rating: Any, comment: Any) -> FeedbackBody:
+    return convert({"rating": rating, "comment": comment}, FeedbackBody)
+
+
+def feedback_list_query(*, rating: Any, limit: Any, cursor: Any) -> FeedbackListQuery:
+    return convert(
+        {"rating": "any" if rating is None else rating, "limit": limit, "cursor": cursor},
+        FeedbackListQuery,
+    )

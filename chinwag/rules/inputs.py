@@ -226,6 +226,21 @@ class SessionListQuery(Struct, rename="camel", kw_only=True):
     cursor: Annotated[str, Meta(max_length=b.MAX_ID_CHARS)] | None = None
 
 
+class FeedbackBody(Body):
+    """`{rating: "up"|"down"|null, comment?}`: null removes the message's feedback."""
+
+    rating: Literal["up", "down"] | None
+    comment: Annotated[str, Meta(max_length=b.MAX_COMMENT_CHARS)] | None = None
+
+
+class FeedbackListQuery(Struct, kw_only=True):
+    """`GET …/feedback?rating=&limit=&cursor=` (`rating=any`, or none: both ratings)."""
+
+    rating: Literal["up", "down", "any"] = "any"
+    limit: Annotated[int, Meta(ge=1, le=b.MAX_FEEDBACK_PAGE)] = b.DEFAULT_FEEDBACK_PAGE
+    cursor: Annotated[str, Meta(max_length=b.MAX_ID_CHARS)] | None = None
+
+
 class MessagePageQuery(Struct, kw_only=True):
     """`GET …/messages?limit=&before=`: a page of at most `limit` messages before seq `before`."""
 

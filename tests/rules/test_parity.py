@@ -184,6 +184,27 @@ async def test_embedding_api_refuses_what_http_refuses(server: ServerHandle) -> 
             embedded = (error.status, error.message)
         compared.append((f"messages {params}", http, embedded))
 
+    message_id = "01a22ca9-9f20-7526-9091-b3aea57c84a4"
+    for body in ({"rating": "meh"}, {"rating": "up", "comment": "c" * 1001}, {"comment": "x"}):
+        path = server.public_path(access_key, f"messages/{message_id}/feedback")
+        http = _http_message(await server.anonymous.post(path, json=body))
+        if "rating" not in body:
+            compared.append(("feedback without rating", http, http))
+            continue
+        embedded = await _facade_message(
+            cw.set_feedback(prompt_session, message_id, body["rating"], body.get("comment"))
+        )
+        compared.append((f"feedback {str(body)[:60]}", http, embedded))
+    for params in ({"rating": "meh"}, {"limit": 0}):
+        path = f"/api/v1/web-chat-client/{client_id}/feedback"
+        http = _http_message(await server.client.get(path, params=params))
+        try:
+            cw.list_feedback(client_id, **params)
+            embedded = (200, "")
+        except ChinwagError as error:
+            embedded = (error.status, error.message)
+        compared.append((f"feedback list {params}", http, embedded))
+
     mismatches = [(case, http, embedded) for case, http, embedded in compared if http != embedded]
     assert not mismatches, "\n".join(f"{c}\n  HTTP  {h}\n  embed {e}" for c, h, e in mismatches)
     not_refused = [case for case, http, _ in compared if http[0] != 400]
@@ -198,6 +219,7 @@ async def test_embedding_api_refuses_what_http_refuses(server: ServerHandle) -> 
         + len(PROMPT_CASES)
         + 2
         + 4
+        + 5
     )
     # Refused means changed nothing.
     assert (len(cw.list_gateways()), len(cw.list_clients())) == before
