@@ -13,10 +13,11 @@ import os
 from dataclasses import dataclass
 
 from chinwag.config import Settings
+from chinwag.rules.bounds import MAX_EXPIRES
 from chinwag.service import ChinwagService
 
 DEMO_TAG = "chinwag-demo"
-DEMO_EXPIRES = 7_776_000  # 90 days: the demo link keeps working while you explore
+DEMO_EXPIRES = MAX_EXPIRES  # 90 days: the demo link keeps working while you explore
 # The model of the demo gateway when an OpenAI-compatible server is configured.
 MODEL_ENV = "CHINWAG_OPENAI_MODEL"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"

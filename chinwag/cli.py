@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import click
-import msgspec
 import trio
 
 from chinwag.config import Settings
@@ -45,6 +44,7 @@ SETTING_HELP: dict[str, str] = {
     "max_public_body_bytes": "Largest public or webhook request body (413 above it).",
     "max_prompt_body_bytes": "Largest public prompt body with image parts (413 above it).",
     "body_timeout_seconds": "Seconds a request body may take to arrive (408 after).",
+    "max_prompt_chars": "Characters of text one prompt may hold (400 above it).",
     "map_size": "Initial LMDB map size in bytes (it grows automatically).",
     "restart_limit": "Restarts of one session actor allowed within the restart window.",
     "restart_window_seconds": "The window for restart_limit, in seconds.",
@@ -299,7 +299,7 @@ def gateways_create(
     **flags: Any,
 ) -> None:
     """Create an AI gateway and print its id."""
-    from chinwag.http.schemas import GatewayCreate, decode_body
+    from chinwag.rules import checked
 
     settings = _settings(config_file, flags)
     parameters = {
@@ -314,16 +314,13 @@ def gateways_create(
         if value is not None
     }
     try:
-        body = decode_body(
-            msgspec.json.encode({"name": name, "parameters": parameters}),
-            GatewayCreate,
-            "application/json",
-        )
+        # The rules the runtime applies, checked before the data directory is opened.
+        checked.gateway_create(name, parameters)
     except ChinwagError as error:
         raise click.UsageError(error.message) from None
 
     async def action(runtime: Any) -> Any:
-        return await runtime.create_gateway(body.name, msgspec.to_builtins(body.parameters))
+        return await runtime.create_gateway(name, parameters)
 
     gateway = _run(settings, action)
     click.echo(gateway.id)
@@ -392,6 +389,7 @@ def sessions_list(
 def sessions_show(client_id: str, session_id: str, config_file: str | None, **flags: Any) -> None:
     """Print session SESSION_ID of chat client CLIENT_ID as JSON (metadata included)."""
     from chinwag.http.views import session_view
+    from chinwag.rules import talk_url
 
     settings = _settings(config_file, flags)
 
@@ -400,7 +398,7 @@ def sessions_show(client_id: str, session_id: str, config_file: str | None, **fl
         data = session_view(session, datetime.now(tz=UTC).timestamp())
         access_key = runtime.access_key_for(session.id)
         data["accessKey"] = access_key
-        data["talkUrl"] = f"{settings.effective_public_url()}/chat/{access_key}"
+        data["talkUrl"] = talk_url(settings.effective_public_url(), access_key)
         return data
 
     click.echo(json.dumps(_run(settings, action), indent=2, ensure_ascii=False))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from msgspec import Struct
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from chinwag.rules.bounds import DEFAULT_MAX_PROMPT_CHARS
 
 
 class Settings(Struct, kw_only=True):
@@ -23,6 +27,8 @@ class Settings(Struct, kw_only=True):
     passivate_after_seconds: float = 300.0
     # Prompts that may wait behind a running reply in one session before 429.
     max_queued_prompts: int = 8
+    # Characters of text one prompt may hold (400 above it); images are bounded per part.
+    max_prompt_chars: Annotated[int, Meta(ge=1)] = DEFAULT_MAX_PROMPT_CHARS
     # Request body caps (413 above them, checked while the body arrives, never buffered past):
     # management routes; public routes and webhooks; a public prompt with image parts.
     max_body_bytes: int = 8 * 1024 * 1024

@@ -26,6 +26,7 @@ from chinwag.records import (
     ToolCall,
     Usage,
 )
+from chinwag.rules.bounds import DEFAULT_EXPIRES, DEFAULT_SESSION_PAGE
 
 PromptInput = str | dict[str, Any] | list[dict[str, Any]]
 
@@ -144,7 +145,7 @@ class ChinwagService(Protocol):
         self,
         client_id: str,
         *,
-        expires: int = 3600,
+        expires: int = DEFAULT_EXPIRES,
         extra_context: str | None = None,
         context_location: str | None = None,
         tag: str | None = None,
@@ -155,7 +156,7 @@ class ChinwagService(Protocol):
         client_id: str,
         *,
         filter: str | None = None,
-        limit: int = 50,
+        limit: int = DEFAULT_SESSION_PAGE,
         cursor: str | None = None,
     ) -> tuple[list[Session], str | None]: ...
     def get_session(self, client_id: str, session_id: str) -> Session: ...

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import uuid
 
-PREFIX = "wky_"
+from chinwag.rules.bounds import ACCESS_KEY_PREFIX
+
+PREFIX = ACCESS_KEY_PREFIX
 _MAC_BYTES = 19
 
 

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from chinwag.actors import limits
 from chinwag.errors import Conflict, InvalidInput, NotFound
 from chinwag.records import Feedback, FeedbackRating
+from chinwag.rules import bounds
 
 if TYPE_CHECKING:
     from chinwag.actors.session import SessionActor
 
-MAX_COMMENT_CHARS = 1000
+MAX_COMMENT_CHARS = bounds.MAX_COMMENT_CHARS
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,23 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chinwag.errors import InvalidInput, LimitReached, RateLimited, SessionExpired
+from chinwag.errors import LimitReached, RateLimited, SessionExpired
 from chinwag.records import LimitingParameters, Session
 
-MIN_EXPIRES = 600
-MAX_EXPIRES = 7_776_000
-DEFAULT_EXPIRES = 3600
 RENEWAL_WINDOW = 20 * 60
 HOUR = 3600.0
-
-
-def check_expires(expires: Any) -> int:
-    """`expires` must be a whole number of seconds in [600, 7776000]."""
-    if isinstance(expires, bool) or not isinstance(expires, int):
-        raise InvalidInput("expires must be a whole number of seconds")
-    if not MIN_EXPIRES <= expires <= MAX_EXPIRES:
-        raise InvalidInput(f"expires must be between {MIN_EXPIRES} and {MAX_EXPIRES} seconds")
-    return expires
 
 
 def is_expired(session: Session, now: float) -> bool:

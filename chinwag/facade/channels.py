@@ -22,6 +22,7 @@ from chinwag.facade.base import (
 from chinwag.records import (
     Session,
 )
+from chinwag.rules.bounds import talk_url
 from chinwag.storage.repository import ChannelLink
 
 
@@ -74,7 +75,7 @@ class ChannelsFacade(FacadeBase):
     def talk_url(self, session_id: str) -> str:
         """The talk page of a session (for `/web` in a chat)."""
         key = self._access_keys.issue(_check_session_id(session_id))
-        return f"{self.settings.effective_public_url()}/chat/{key}"
+        return talk_url(self.settings.effective_public_url(), key)
 
     def linked_chats(self, session_id: str) -> list[tuple[str, str]]:
         """(channel, external id) of the chats attached to a session with a link code."""

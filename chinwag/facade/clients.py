@@ -14,49 +14,28 @@ from chinwag.actors.session import (
     new_id,
 )
 from chinwag.errors import (
-    InvalidInput,
     NotFound,
 )
 from chinwag.facade.base import (
     FacadeBase,
-    _check_client_parameters,
-    _check_limits,
-    _check_name,
-    _convert,
-    _merge,
 )
 from chinwag.records import (
     ChatClient,
-    ClientParameters,
     Gateway,
     Integrations,
-    LimitingParameters,
 )
+from chinwag.rules import checked
 
 
 class ClientsFacade(FacadeBase):
     async def create_client(self, body: dict[str, Any]) -> ChatClient:
-        unknown = set(body) - {"name", "aiGatewayId", "clientParameters", "limitingParameters"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
-        name = _check_name(body.get("name"))
-        gateway_id = body.get("aiGatewayId")
-        if not isinstance(gateway_id, str):
-            raise InvalidInput("aiGatewayId must be the id of an AI gateway")
-        self._gateway_for_field(gateway_id)
-        client_params = _convert(
-            body.get("clientParameters") or {}, ClientParameters, "clientParameters"
-        )
-        limiting = _convert(
-            body.get("limitingParameters") or {}, LimitingParameters, "limitingParameters"
-        )
-        _check_limits(limiting)
-        _check_client_parameters(client_params)
+        checked_body, client_params, limiting = checked.client_create(body)
+        self._gateway_for_field(checked_body.ai_gateway_id)
         now = self.core.clock.now()
         client = ChatClient(
             id=new_id(),
-            name=name,
-            ai_gateway_id=gateway_id,
+            name=checked_body.name.strip(),
+            ai_gateway_id=checked_body.ai_gateway_id,
             client_parameters=client_params,
             limiting_parameters=limiting,
             created_at=now,
@@ -75,29 +54,16 @@ class ClientsFacade(FacadeBase):
         return self.repo.clients()
 
     async def update_client(self, client_id: str, patch: dict[str, Any]) -> ChatClient:
+        body = checked.client_update(patch)
         client = self.get_client(client_id)
-        unknown = set(patch) - {"name", "aiGatewayId", "clientParameters", "limitingParameters"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
-        name = _check_name(patch["name"]) if "name" in patch else client.name
-        gateway_id = patch.get("aiGatewayId", client.ai_gateway_id)
-        if not isinstance(gateway_id, str):
-            raise InvalidInput("aiGatewayId must be the id of an AI gateway")
+        name = client.name if body.name is msgspec.UNSET else body.name.strip()
+        gateway_id = (
+            client.ai_gateway_id if body.ai_gateway_id is msgspec.UNSET else body.ai_gateway_id
+        )
         self._gateway_for_field(gateway_id)
-        params = _merge(
-            client.client_parameters,
-            patch.get("clientParameters"),
-            ClientParameters,
-            "clientParameters",
+        params, limiting = checked.apply_client_update(
+            body, client.client_parameters, client.limiting_parameters
         )
-        limiting = _merge(
-            client.limiting_parameters,
-            patch.get("limitingParameters"),
-            LimitingParameters,
-            "limitingParameters",
-        )
-        _check_limits(limiting)
-        _check_client_parameters(params)
         updated = msgspec.structs.replace(
             client,
             name=name,

@@ -12,12 +12,14 @@ from chinwag.actors.feedback import SetFeedback, check_feedback
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.facade.base import FacadeBase
 from chinwag.records import Feedback, Message
+from chinwag.rules import bounds, checked
+from chinwag.rules.bounds import DEFAULT_FEEDBACK_PAGE
 from chinwag.storage.keys import id_bytes
 
 if TYPE_CHECKING:
     pass
 
-MAX_FEEDBACK_PAGE = 200
+MAX_FEEDBACK_PAGE = bounds.MAX_FEEDBACK_PAGE
 _CURSOR_BYTES = 32  # given-at ms (8) + session id (16) + seq (8)
 
 
@@ -46,9 +48,10 @@ class FeedbackFacade(FacadeBase):
         self, session_id: str, message_id: str, rating: Any, comment: Any = None
     ) -> Feedback | None:
         """Rate an assistant message of the session (`rating` None removes the rating)."""
+        body = checked.feedback(rating=rating, comment=comment)
         _check_id(session_id, "session")
         _check_id(message_id, "message")
-        comment = check_feedback(rating, comment)
+        rating, comment = body.rating, check_feedback(body.rating, body.comment)
         return await self._ask_session(session_id, SetFeedback(message_id, rating, comment))
 
     def feedback_for(self, session_id: str, messages: list[Message]) -> dict[str, Feedback]:
@@ -71,19 +74,14 @@ class FeedbackFacade(FacadeBase):
         client_id: str,
         *,
         rating: str | None = None,
-        limit: int = 50,
+        limit: int = DEFAULT_FEEDBACK_PAGE,
         cursor: str | None = None,
     ) -> tuple[list[Feedback], str | None]:
         """A client's feedback, newest first; `nextCursor` when more may follow."""
+        query = checked.feedback_list_query(rating=rating, limit=limit, cursor=cursor)
+        rating = None if query.rating == "any" else query.rating
+        limit, cursor = query.limit, query.cursor
         self.get_client(client_id)
-        if rating not in (None, "up", "down"):
-            raise InvalidInput('rating must be "up" or "down"')
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= MAX_FEEDBACK_PAGE
-        ):
-            raise InvalidInput(f"limit must be between 1 and {MAX_FEEDBACK_PAGE}")
         before = _decode_cursor(cursor) if cursor else None
         found: list[Feedback] = []
         while len(found) < limit:

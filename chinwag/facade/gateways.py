@@ -11,28 +11,19 @@ from chinwag.actors.session import (
 )
 from chinwag.errors import (
     Conflict,
-    InvalidInput,
 )
 from chinwag.facade.base import (
     FacadeBase,
-    _check_gateway,
-    _check_name,
-    _convert,
-    _merge,
 )
 from chinwag.records import (
     Gateway,
-    GatewayParameters,
 )
+from chinwag.rules import checked
 
 
 class GatewaysFacade(FacadeBase):
     async def create_gateway(self, name: str, parameters: dict[str, Any]) -> Gateway:
-        name = _check_name(name)
-        params = _convert(
-            parameters if parameters is not None else {}, GatewayParameters, "parameters"
-        )
-        _check_gateway(params)
+        name, params = checked.gateway_create(name, parameters)
         now = self.core.clock.now()
         gateway = Gateway(id=new_id(), name=name, parameters=params, created_at=now, updated_at=now)
         await self.repo.commit(self.repo.put_gateway(gateway))
@@ -42,15 +33,9 @@ class GatewaysFacade(FacadeBase):
         return self.repo.gateways()
 
     async def update_gateway(self, gateway_id: str, patch: dict[str, Any]) -> Gateway:
+        body = checked.gateway_update(patch)
         gateway = self.get_gateway(gateway_id)
-        unknown = set(patch) - {"name", "parameters"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
-        name = _check_name(patch["name"]) if "name" in patch else gateway.name
-        params = _merge(
-            gateway.parameters, patch.get("parameters"), GatewayParameters, "parameters"
-        )
-        _check_gateway(params)
+        name, params = checked.apply_gateway_update(body, gateway.name, gateway.parameters)
         updated = msgspec.structs.replace(
             gateway, name=name, parameters=params, updated_at=self.core.clock.now()
         )

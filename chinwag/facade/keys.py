@@ -14,8 +14,8 @@ from chinwag.errors import (
 )
 from chinwag.facade.base import (
     FacadeBase,
-    _check_name,
 )
+from chinwag.rules import checked
 from chinwag.service import (
     ApiKeyInfo,
 )
@@ -24,7 +24,7 @@ from chinwag.storage.repository import ApiKeyRecord
 
 class ApiKeysFacade(FacadeBase):
     async def create_api_key(self, name: str) -> tuple[ApiKeyInfo, str]:
-        name = _check_name(name)
+        name = checked.api_key_name(name)
         plaintext = "cwk_" + secrets.token_urlsafe(32)
         record = ApiKeyRecord(id=new_id(), name=name, created_at=self.core.clock.now())
         await self.repo.commit(self.repo.put_api_key(hash_api_key(plaintext), record))

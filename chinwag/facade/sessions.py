@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from chinwag.actors import limits
 from chinwag.actors.registry import (
@@ -24,14 +23,8 @@ from chinwag.errors import (
     Unauthorized,
 )
 from chinwag.facade.base import (
-    DEFAULT_MESSAGE_PAGE,
-    MAX_LIST_LIMIT,
-    MAX_MESSAGE_PAGE,
-    MAX_SEQ,
-    MAX_TAG_LENGTH,
     STREAM_PAGE,
     FacadeBase,
-    _check_metadata,
     _check_session_id,
     _is_id,
 )
@@ -39,6 +32,8 @@ from chinwag.records import (
     Message,
     Session,
 )
+from chinwag.rules import bounds, checked
+from chinwag.rules.bounds import talk_url
 from chinwag.service import (
     OpenedSession,
 )
@@ -49,30 +44,26 @@ class SessionsFacade(FacadeBase):
         self,
         client_id: str,
         *,
-        expires: int = limits.DEFAULT_EXPIRES,
+        expires: int = bounds.DEFAULT_EXPIRES,
         extra_context: str | None = None,
         context_location: str | None = None,
         tag: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> OpenedSession:
+        body = checked.session_create(
+            expires=expires,
+            extra_context=extra_context,
+            context_location=context_location,
+            tag=tag,
+            metadata=metadata,
+        )
         self.get_client(client_id)
-        expires = limits.check_expires(expires)
-        if extra_context is not None and not isinstance(extra_context, str):
-            raise InvalidInput("extraContext must be a string")
-        if context_location is not None:
-            if not isinstance(context_location, str):
-                raise InvalidInput("contextLocation must be an http(s) URL")
-            parts = urlsplit(context_location)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise InvalidInput("contextLocation must be an http(s) URL")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InvalidInput("metadata must be a JSON object")
-        if metadata:
-            _check_metadata(metadata)
-        if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH):
-            raise InvalidInput(
-                f"tag must be a non-empty string of at most {MAX_TAG_LENGTH} characters"
-            )
+        expires, extra_context, context_location = (
+            body.expires,
+            body.extra_context,
+            body.context_location,
+        )
+        tag, metadata = body.tag, body.metadata
         if tag is not None:
             message = OpenByTag(expires, extra_context, context_location, metadata or {})
             session = await self._ask(self.registry, tag_key(client_id, tag), message)
@@ -86,24 +77,19 @@ class SessionsFacade(FacadeBase):
             )
             session = await self._ask_session(new_id(), create)
         key = self._access_keys.issue(session.id)
-        talk_url = f"{self.settings.effective_public_url()}/chat/{key}"
-        return OpenedSession(session, key, talk_url)
+        return OpenedSession(session, key, talk_url(self.settings.effective_public_url(), key))
 
     def list_sessions(
         self,
         client_id: str,
         *,
         filter: str | None = None,
-        limit: int = 50,
+        limit: int = bounds.DEFAULT_SESSION_PAGE,
         cursor: str | None = None,
     ) -> tuple[list[Session], str | None]:
+        query = checked.session_list_query(filter=filter, limit=limit, cursor=cursor)
+        filter, limit, cursor = query.filter, query.limit, query.cursor
         self.get_client(client_id)
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= MAX_LIST_LIMIT
-        ):
-            raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
         if cursor is not None:
             try:
                 _check_session_id(cursor)
@@ -152,20 +138,15 @@ class SessionsFacade(FacadeBase):
         return self.repo.messages(session_id)
 
     def messages_page(
-        self, session_id: str, *, limit: int = DEFAULT_MESSAGE_PAGE, before: int | None = None
+        self,
+        session_id: str,
+        *,
+        limit: int = bounds.DEFAULT_MESSAGE_PAGE,
+        before: int | None = None,
     ) -> list[Message]:
+        query = checked.message_page_query(limit=limit, before=before)
         _check_session_id(session_id)
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= MAX_MESSAGE_PAGE
-        ):
-            raise InvalidInput(f"limit must be a whole number between 1 and {MAX_MESSAGE_PAGE}")
-        if before is not None and (
-            isinstance(before, bool) or not isinstance(before, int) or not 0 <= before <= MAX_SEQ
-        ):
-            raise InvalidInput(f"before must be a message seq between 0 and {MAX_SEQ}")
-        return self.repo.messages_page(session_id, limit=limit, before=before)
+        return self.repo.messages_page(session_id, limit=query.limit, before=query.before)
 
     def iter_messages(
         self, session_id: str, *, page_size: int = STREAM_PAGE

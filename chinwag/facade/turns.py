@@ -17,7 +17,6 @@ from chinwag.actors.session import (
     TurnEnd,
 )
 from chinwag.errors import (
-    InvalidInput,
     ServiceUnavailable,
 )
 from chinwag.facade.base import (
@@ -33,6 +32,7 @@ from chinwag.records import (
     ToolCall,
     Usage,
 )
+from chinwag.rules.prompt import check_idempotency_key, prompt_input
 from chinwag.service import (
     PromptInput,
     StreamItem,
@@ -51,14 +51,15 @@ class TurnsFacade(FacadeBase):
         instructions: str | None = None,
         idempotency_key: str | None = None,
     ) -> AsyncIterator[StreamItem]:
-        if not isinstance(commit, bool):
-            raise InvalidInput("commit must be true or false")
-        if instructions is not None and not isinstance(instructions, str):
-            raise InvalidInput("instructions must be a string")
-        if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
-        ):
-            raise InvalidInput("the idempotency key must be 1 to 200 characters")
+        body = prompt_input(
+            prompt,
+            commit=commit,
+            instructions=instructions,
+            max_chars=self.settings.max_prompt_chars,
+        )
+        prompt, commit, instructions = body.prompt_builtins(), body.commit, body.instructions
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         prompt = await self._inline_remote_images(session_id, prompt)
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chinwag.errors import InvalidInput
+from chinwag.rules.bounds import MAX_IMAGE_BYTES
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_URL_CHARS = 4096
 DETAILS = ("auto", "low", "high")
 

@@ -34,7 +34,6 @@ from chinwag.http.openapi import build_openapi, doc, docs_html
 from chinwag.http.public import blueprint as public_blueprint
 from chinwag.http.public_errors import INTERNAL_ERROR, error_message
 from chinwag.http.request_id import register_request_ids, request_id, with_request_id
-from chinwag.http.schemas import REQUEST_SCHEMAS
 from chinwag.http.talk import blueprint as talk_blueprint
 from chinwag.http.webhooks import blueprint as webhooks_blueprint
 from chinwag.integrations.manager import IntegrationManager
@@ -54,13 +53,14 @@ async def healthz() -> Response:
 
 
 @operations.get("/metrics")
-@doc("Prometheus metrics (text exposition format)")
+@doc("Prometheus metrics (text exposition format)", produces=("text/plain",))
 async def metrics_endpoint() -> Response:
     body, content_type = deps.metrics().render()
     return Response(body, status=200, content_type=content_type)
 
 
 @operations.get("/openapi.json")
+@doc("This OpenAPI document (the bare document, not the envelope)", enveloped=False)
 async def openapi_document() -> Response:
     # The bare document, not the envelope: OpenAPI tools expect it at the top level.
     return Response(
@@ -70,6 +70,7 @@ async def openapi_document() -> Response:
 
 
 @operations.get("/docs")
+@doc("The API reference as an HTML page", produces=("text/html",))
 async def docs_page() -> Response:
     return Response(
         docs_html(current_app.config["CHINWAG_OPENAPI"]),
@@ -178,5 +179,5 @@ def create_app(
     app.register_blueprint(links_blueprint)
     app.register_blueprint(feedback.public)
     app.register_blueprint(feedback.management)
-    app.config["CHINWAG_OPENAPI"] = build_openapi(app, (*REQUEST_SCHEMAS, feedback.FeedbackBody))
+    app.config["CHINWAG_OPENAPI"] = build_openapi(app)
     return app

@@ -16,10 +16,10 @@ from quart import request
 from chinwag.errors import Unauthorized
 from chinwag.http import deps
 from chinwag.records import Session
+from chinwag.rules.bounds import ACCESS_KEY_PREFIX
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
-ACCESS_KEY_PREFIX = "wky_"
 _MAX_CREDENTIAL_LENGTH = 512
 
 

@@ -3,27 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from quart import Blueprint, Response
 
-from msgspec import Meta
-from quart import Blueprint, Response, request
-
-from chinwag.actors.feedback import MAX_COMMENT_CHARS
-from chinwag.facade.feedback import MAX_FEEDBACK_PAGE
 from chinwag.http import deps
 from chinwag.http.auth import require_api_key, session_for_access_key
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
-from chinwag.http.schemas import Body, query_choice, query_int, read_body
+from chinwag.http.schemas import read_body, read_query
 from chinwag.http.views import feedback_view
-
-
-class FeedbackBody(Body):
-    """`{rating: "up"|"down"|null, comment?}`: null removes the message's feedback."""
-
-    rating: Literal["up", "down"] | None
-    comment: Annotated[str, Meta(max_length=MAX_COMMENT_CHARS)] | None = None
-
+from chinwag.rules.inputs import FeedbackBody, FeedbackListQuery
 
 public = Blueprint(
     "public_feedback", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>"
@@ -58,20 +46,12 @@ async def authenticate() -> None:
 @doc(
     "List the feedback given on a chat client's assistant messages, newest first",
     auth="apiKey",
-    query={
-        "rating": "up or down (default: both)",
-        "limit": f"page size, 1 to {MAX_FEEDBACK_PAGE} (default 50)",
-        "cursor": "the nextCursor of the previous page",
-    },
+    query=FeedbackListQuery,
     description="data: {items: [{sessionId, messageId, rating, comment, createdAt}], nextCursor}.",
 )
 async def list_feedback(client_id: str) -> Response:
-    rating = query_choice("rating", "any", ("any", "up", "down"))
-    limit = query_int("limit", 50, minimum=1, maximum=MAX_FEEDBACK_PAGE)
+    query = read_query(FeedbackListQuery)
     records, next_cursor = deps.service().list_feedback(
-        client_id,
-        rating=None if rating == "any" else rating,
-        limit=limit,
-        cursor=request.args.get("cursor") or None,
+        client_id, rating=query.rating, limit=query.limit, cursor=query.cursor
     )
     return ok({"items": [feedback_view(r) for r in records], "nextCursor": next_cursor})

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from msgspec import UNSET
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
 from chinwag.http import deps
 from chinwag.http.auth import require_api_key
@@ -28,9 +27,10 @@ from chinwag.http.schemas import (
     GatewayCreate,
     GatewayUpdate,
     SessionCreate,
-    query_choice,
-    query_int,
+    SessionListQuery,
+    TranscriptQuery,
     read_body,
+    read_query,
 )
 from chinwag.http.views import (
     client_summary,
@@ -43,10 +43,9 @@ from chinwag.http.views import (
     transcript_header,
 )
 from chinwag.records import to_builtins
+from chinwag.rules.bounds import talk_url
 
 blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
-
-MAX_PAGE = 200  # the runtime pages at most 200 sessions per call
 
 
 @blueprint.before_request
@@ -82,12 +81,7 @@ async def get_gateway(gateway_id: str) -> Response:
 @doc("Update an AI gateway: name and/or the given parameters", body=GatewayUpdate)
 async def update_gateway(gateway_id: str) -> Response:
     body = await read_body(GatewayUpdate)
-    patch: dict[str, object] = {}
-    if body.name is not UNSET:
-        patch["name"] = body.name
-    if body.parameters is not UNSET:
-        patch["parameters"] = body.parameters
-    gateway = await deps.service().update_gateway(gateway_id, patch)
+    gateway = await deps.service().update_gateway(gateway_id, to_builtins(body))
     return ok(gateway_view(gateway), message="AI gateway updated successfully.")
 
 
@@ -125,17 +119,8 @@ async def get_client(client_id: str) -> Response:
 @doc("Update a chat client; the two parameter objects are shallow-merged", body=ClientUpdate)
 async def update_client(client_id: str) -> Response:
     body = await read_body(ClientUpdate)
-    patch = {
-        key: value
-        for key, value in (
-            ("name", body.name),
-            ("aiGatewayId", body.ai_gateway_id),
-            ("clientParameters", body.client_parameters),
-            ("limitingParameters", body.limiting_parameters),
-        )
-        if value is not UNSET
-    }
-    client = await deps.service().update_client(client_id, patch)
+    # Only the given fields (UNSET ones are left out): the runtime merges them.
+    client = await deps.service().update_client(client_id, to_builtins(body))
     return ok(client_view(client), message="Web client updated successfully.")
 
 
@@ -172,20 +157,13 @@ async def open_session(client_id: str) -> Response:
 @blueprint.get("/web-chat-client/<client_id>/sessions")
 @doc(
     "List sessions of a chat client",
-    query={
-        "filter": "a tag or a sessionId",
-        "limit": f"page size, 1 to {MAX_PAGE} (default 50)",
-        "cursor": "the nextCursor of the previous page",
-    },
+    query=SessionListQuery,
     description="data: {items: [session...], nextCursor: string or null}.",
 )
 async def list_sessions(client_id: str) -> Response:
-    limit = query_int("limit", 50, minimum=1, maximum=MAX_PAGE)
+    query = read_query(SessionListQuery)
     sessions, next_cursor = deps.service().list_sessions(
-        client_id,
-        filter=request.args.get("filter") or None,
-        limit=limit,
-        cursor=request.args.get("cursor") or None,
+        client_id, filter=query.filter, limit=query.limit, cursor=query.cursor
     )
     now = deps.service().now()
     return ok({"items": [session_view(s, now) for s in sessions], "nextCursor": next_cursor})
@@ -199,7 +177,7 @@ async def get_session(client_id: str, session_id: str) -> Response:
     data = session_view(session, deps.service().now())
     access_key = service.access_key_for(session.id)
     data["accessKey"] = access_key
-    data["talkUrl"] = f"{deps.settings().effective_public_url()}/chat/{access_key}"
+    data["talkUrl"] = talk_url(deps.settings().effective_public_url(), access_key)
     # Chats attached to this session with a "continue on…" link (chinwag.http.links).
     data["linkedChats"] = [
         {"channel": channel, "externalId": external_id}
@@ -237,13 +215,14 @@ async def list_messages(client_id: str, session_id: str) -> Response:
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")
 @doc(
     "Download a session's transcript",
-    query={"format": "json (default) or md"},
+    query=TranscriptQuery,
+    produces=("application/json", "text/markdown"),
     description="format=json: the envelope with {session, messages}; format=md: text/markdown. "
     "Both with Content-Disposition: attachment. Streamed a page at a time, so memory stays "
     "bounded whatever the history's length.",
 )
 async def transcript(client_id: str, session_id: str) -> Response:
-    output = query_choice("format", "json", ("json", "md"))
+    output = read_query(TranscriptQuery).format
     service = deps.service()
     session = service.get_session(client_id, session_id)
     pages = service.iter_messages(session.id)

@@ -1,8 +1,11 @@
-"""The OpenAPI document, derived from the app's real routes and the msgspec request schemas.
+"""The OpenAPI document, generated from the routes that exist and the types that validate them.
 
-Routes carry a `@doc(...)` marker (summary, body schema, success status); `build_openapi`
-walks `app.url_map`, so the document can never list a route that does not exist. The docs page is
-rendered on the server from the same document: no CDN, it works offline.
+Routes carry a `@doc(...)` marker: summary, body type, query type, typed path parameters, media
+types. `build_openapi` walks `app.url_map`, so the document never lists a route that does not
+exist, and takes every schema from `msgspec.json.schema_components` over the same chinwag.rules
+types the server decodes with, so bounds, enums and required fields cannot drift from what is
+enforced. A body is required when its type has a required field (or `body_required=True`).
+The docs page is rendered on the server from the same document: no CDN, it works offline.
 """
 
 from __future__ import annotations
@@ -16,43 +19,43 @@ from typing import Any, TypeVar
 import msgspec
 from quart import Quart
 
-from chinwag.records import ChatClient, Gateway, Message, Session, Usage
+from chinwag.http.openapi_shapes import RESPONSE_DATA, sse_media_type
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DOC_ATTR = "__chinwag_doc__"
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+REF = "#/components/schemas/{name}"
+JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
 class RouteDoc:
     summary: str
     body: type | None = None
+    body_schema: dict[str, Any] | None = None  # a raw schema, for bodies chinwag does not type
+    body_required: bool | None = None
     success: int = 200
     auth: str | None = None  # "apiKey", "accessKey" or None
-    query: dict[str, str] = field(default_factory=dict)
+    # A Struct (each field one typed query parameter); a {name: description} dict is accepted
+    # from routes not yet typed, and documented as strings.
+    query: type | dict[str, str] | None = None
+    path: dict[str, Any] = field(default_factory=dict)  # parameter name -> type
+    headers: dict[str, tuple[Any, str]] = field(default_factory=dict)  # name -> (type, text)
     description: str = ""
     streams: bool = False
+    produces: tuple[str, ...] = (JSON,)
+    errors_produce: tuple[str, ...] = (JSON,)
+    also: dict[int, str] = field(default_factory=dict)  # other success statuses, no body
+    enveloped: bool = True  # False: the JSON answer is not the {message, data} envelope
 
 
-def doc(
-    summary: str,
-    *,
-    body: type | None = None,
-    success: int = 200,
-    auth: str | None = None,
-    query: dict[str, str] | None = None,
-    description: str = "",
-    streams: bool = False,
-) -> Callable[[F], F]:
-    """Mark a view with what the OpenAPI document says about it."""
+def doc(summary: str, **details: Any) -> Callable[[F], F]:
+    """Mark a view with what the OpenAPI document says about it (see RouteDoc)."""
+    route_doc = RouteDoc(summary, **details)
 
     def mark(view: F) -> F:
-        setattr(
-            view,
-            _DOC_ATTR,
-            RouteDoc(summary, body, success, auth, dict(query or {}), description, streams),
-        )
+        setattr(view, _DOC_ATTR, route_doc)
         return view
 
     return mark
@@ -66,65 +69,77 @@ def _envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-ERROR_RESPONSE = {
-    "description": "Error: `data` is null and `message` names the field or limit at fault.",
-    "content": {"application/json": {"schema": _envelope({"type": "null"})}},
-}
+def _error_response(media_types: tuple[str, ...]) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    for media_type in media_types:
+        schema = _envelope({"type": "null"}) if media_type == JSON else {"type": "string"}
+        content[media_type] = {"schema": schema}
+    return {
+        "description": "Error: `data` is null and `message` names the field or limit at fault.",
+        "content": content,
+    }
 
 
-def build_openapi(app: Quart, request_schemas: tuple[type, ...]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every documented route of `app`."""
-    records = (Gateway, ChatClient, Session, Message, Usage)
-    (_, components) = msgspec.json.schema_components(
-        (*request_schemas, *records), ref_template="#/components/schemas/{name}"
-    )
-    paths: dict[str, dict[str, Any]] = {}
+def _route_docs(app: Quart) -> list[tuple[Any, RouteDoc]]:
+    found = []
     for rule in app.url_map.iter_rules():
-        view = app.view_functions.get(rule.endpoint)
-        route_doc: RouteDoc | None = getattr(view, _DOC_ATTR, None)
-        if route_doc is None:
-            continue
+        route_doc = getattr(app.view_functions.get(rule.endpoint), _DOC_ATTR, None)
+        if route_doc is not None:
+            found.append((rule, route_doc))
+    return found
+
+
+def undocumented_endpoints(app: Quart) -> set[str]:
+    """Endpoints without a `@doc` marker (the document leaves them out)."""
+    return {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if getattr(app.view_functions.get(rule.endpoint), _DOC_ATTR, None) is None
+    }
+
+
+def build_openapi(app: Quart, extra_schemas: tuple[type, ...] = ()) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every documented route of `app`."""
+    routes = _route_docs(app)
+    types: list[Any] = list(extra_schemas)
+    for _, route_doc in routes:
+        types += [t for t in (route_doc.body, route_doc.query) if isinstance(t, type)]
+        types += list(route_doc.path.values())
+        types += [kind for kind, _ in route_doc.headers.values()]
+    data_types = {
+        endpoint: type(None) if kind is None else kind for endpoint, kind in RESPONSE_DATA.items()
+    }
+    types += list(data_types.values())
+    unique = list(dict.fromkeys(types))
+    schemas, components = msgspec.json.schema_components(unique, ref_template=REF)
+    schema_of = dict(zip(unique, schemas, strict=True))
+    sse, sse_components = sse_media_type(REF)
+    components.update(sse_components)
+
+    def data_schema(endpoint: str) -> dict[str, Any]:
+        """The documented `data` of the endpoint's JSON answer ({}: any value)."""
+        return schema_of[data_types[endpoint]] if endpoint in data_types else {}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, route_doc in routes:
         path = _PARAM.sub(r"{\1}", rule.rule)
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in rule.arguments
-        ]
-        parameters += [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "description": text,
-                "schema": {"type": "string"},
-            }
-            for name, text in route_doc.query.items()
-        ]
+        parameters = _parameters(rule, route_doc, schema_of, components)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {
                 "summary": route_doc.summary,
                 "operationId": f"{rule.endpoint}_{method.lower()}",
                 "tags": [rule.endpoint.split(".", 1)[0]],
                 "parameters": parameters,
-                "responses": {
-                    str(route_doc.success): _success(route_doc),
-                    "4XX": ERROR_RESPONSE,
-                    "5XX": ERROR_RESPONSE,
-                },
+                "responses": _responses(route_doc, sse, data_schema(rule.endpoint)),
             }
             if route_doc.description:
                 operation["description"] = route_doc.description
             auth = route_doc.auth or ("apiKey" if rule.endpoint.startswith("management.") else None)
             if auth == "apiKey":
                 operation["security"] = [{"apiKey": []}]
-            if route_doc.body is not None:
-                operation["requestBody"] = {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{route_doc.body.__name__}"}
-                        }
-                    },
-                }
+            body = _request_body(route_doc, schema_of, components)
+            if body is not None:
+                operation["requestBody"] = body
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
@@ -136,7 +151,7 @@ def build_openapi(app: Quart, request_schemas: tuple[type, ...]) -> dict[str, An
         },
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": components,
+            "schemas": dict(sorted(components.items())),
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "A chinwag API key."}
             },
@@ -144,11 +159,97 @@ def build_openapi(app: Quart, request_schemas: tuple[type, ...]) -> dict[str, An
     }
 
 
-def _success(route_doc: RouteDoc) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/json": {"schema": _envelope({})}}
+def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return components[ref.rsplit("/", 1)[-1]] if ref.startswith("#/components/") else schema
+
+
+def _parameters(
+    rule: Any, route_doc: RouteDoc, schema_of: dict[Any, Any], components: dict[str, Any]
+) -> list[dict[str, Any]]:
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": schema_of[route_doc.path[name]]
+            if name in route_doc.path
+            else {"type": "string", "minLength": 1},
+        }
+        for name in sorted(rule.arguments)
+    ]
+    if isinstance(route_doc.query, dict):
+        parameters += [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in route_doc.query.items()
+        ]
+    elif route_doc.query is not None:
+        query = _resolve(schema_of[route_doc.query], components)
+        required = set(query.get("required", ()))
+        for name, schema in query.get("properties", {}).items():
+            # A query parameter is a single value: `T | null` documents as `T`.
+            options = [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": options[0] if len(options) == 1 else {"anyOf": options},
+                }
+            )
+    for name, (kind, text) in route_doc.headers.items():
+        parameters.append(
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": text,
+                "schema": schema_of[kind],
+            }
+        )
+    return parameters
+
+
+def _request_body(
+    route_doc: RouteDoc, schema_of: dict[Any, Any], components: dict[str, Any]
+) -> dict[str, Any] | None:
+    if route_doc.body is None and route_doc.body_schema is None:
+        return None
+    if route_doc.body is not None:
+        schema = schema_of[route_doc.body]
+        required = bool(_resolve(schema, components).get("required"))
+    else:
+        schema = route_doc.body_schema or {}
+        required = True
+    if route_doc.body_required is not None:
+        required = route_doc.body_required
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+def _responses(route_doc: RouteDoc, sse: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    for media_type in route_doc.produces:
+        if media_type == JSON:
+            schema = _envelope(data) if route_doc.enveloped else {"type": "object"}
+            content[media_type] = {"schema": schema}
+        else:
+            content[media_type] = {"schema": {"type": "string"}}
     if route_doc.streams:
-        content["text/event-stream"] = {"schema": {"type": "string"}}
-    return {"description": "Success.", "content": content}
+        content["text/event-stream"] = sse
+    responses: dict[str, Any] = {
+        str(route_doc.success): {"description": "Success.", "content": content}
+    }
+    for status, text in route_doc.also.items():
+        responses[str(status)] = {"description": text}
+    responses["4XX"] = _error_response(route_doc.errors_produce)
+    responses["5XX"] = _error_response((JSON,))
+    return responses
 
 
 def docs_html(spec: dict[str, Any]) -> str:
@@ -156,8 +257,9 @@ def docs_html(spec: dict[str, Any]) -> str:
     rows = []
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
-            body_name = body["schema"]["$ref"].rsplit("/", 1)[-1] if body else ""
+            body = operation.get("requestBody", {}).get("content", {}).get(JSON)
+            ref = body["schema"].get("$ref", "") if body else ""
+            body_name = ref.rsplit("/", 1)[-1] if ref else ("JSON" if body else "")
             auth = "API key" if operation.get("security") else ""
             rows.append(
                 "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>"

@@ -12,18 +12,14 @@ from typing import Any
 
 import msgspec
 import trio
-from quart import request
 
-from chinwag.errors import InvalidInput
-from chinwag.facade.base import DEFAULT_MESSAGE_PAGE, MAX_MESSAGE_PAGE, MAX_SEQ
-from chinwag.http.schemas import query_int
+from chinwag.http.schemas import read_query
 from chinwag.http.views import management_messages_view, message_markdown
 from chinwag.records import Feedback, Message
+from chinwag.rules.inputs import MessagePageQuery
 
-PAGE_QUERY = {
-    "limit": f"messages per page, 1 to {MAX_MESSAGE_PAGE} (default {DEFAULT_MESSAGE_PAGE})",
-    "before": "a message seq: the page just before it (default: the newest page)",
-}
+# The query's type: read by `page_query`, documented by the OpenAPI document.
+PAGE_QUERY = MessagePageQuery
 PAGE_DESCRIPTION = (
     "data: at most `limit` messages, oldest first, each with its `seq` (and, on answers, "
     "`inReplyTo`: the seq of the user message answered). Without `before` the newest page; "
@@ -35,15 +31,8 @@ _encoder = msgspec.json.Encoder()
 
 def page_query() -> tuple[int, int | None]:
     """(limit, before) of the request, or a 400 naming the bad parameter."""
-    limit = query_int("limit", DEFAULT_MESSAGE_PAGE, minimum=1, maximum=MAX_MESSAGE_PAGE)
-    raw = request.args.get("before")
-    if raw is None or raw == "":
-        return limit, None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SEQ:
-        raise InvalidInput(
-            f"Query parameter `before` must be a message seq (a whole number from 0 to {MAX_SEQ})."
-        )
-    return limit, int(raw)
+    query = read_query(MessagePageQuery)
+    return query.limit, query.before
 
 
 # The feedback on one page of messages, by message id (page-b: transcripts include feedback).

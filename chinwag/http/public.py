@@ -27,10 +27,10 @@ from chinwag.http.sse import (
     wants_event_stream,
 )
 from chinwag.http.views import messages_view, public_session_view, turn_result_view
+from chinwag.rules.bounds import IDEMPOTENCY_HEADER
+from chinwag.rules.fields import IdempotencyKey
+from chinwag.rules.prompt import check_idempotency_key
 from chinwag.service import ReplyStarted
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY = 200
 
 blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
 
@@ -68,6 +68,9 @@ async def list_messages(access_key: str) -> Response:
     body=PromptBody,
     auth="accessKey",
     streams=True,
+    headers={
+        "Idempotency-Key": (IdempotencyKey, "A retry with the same key is answered once."),
+    },
     description="SSE events: reasoning, content, tool, done (usage and result), error. "
     "Errors found before the reply starts are JSON envelopes with their status. "
     "An `Idempotency-Key` header (1-200 characters) makes a retried request return the stored "
@@ -122,14 +125,7 @@ async def prompt(access_key: str) -> Response:
 def idempotency_key_header() -> str | None:
     """The optional `Idempotency-Key` header: a retry with the same key is answered once."""
     value = request.headers.get(IDEMPOTENCY_HEADER)
-    if value is None:
-        return None
-    value = value.strip()
-    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
-        raise InvalidInput(
-            f"The {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
-        )
-    return value
+    return None if value is None else check_idempotency_key(value.strip())
 
 
 @blueprint.get("/stream")
@@ -137,6 +133,8 @@ def idempotency_key_header() -> str | None:
     "Attach to the reply being generated now (SSE), from its start or after Last-Event-ID",
     auth="accessKey",
     streams=True,
+    produces=(),
+    also={204: "No reply is running."},
     description="The same events as a streamed prompt, each with an `id`, ending with `done` "
     "(or `error`). With a `Last-Event-ID` header (or `?lastEventId=`) naming an event of this "
     "reply, only what followed it. 204 when no reply is running.",

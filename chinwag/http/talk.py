@@ -38,14 +38,15 @@ from chinwag.http import i18n
 from chinwag.http.assets import StaticFiles, compressed_page, static_response
 from chinwag.http.envelope import fail
 from chinwag.http.links import talk_page_config
+from chinwag.http.openapi import doc
 from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
+from chinwag.rules.bounds import ACCESS_KEY_PREFIX, MAX_IMAGE_BYTES
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = StaticFiles(STATIC_DIR)
 # /widget.js has a fixed URL (host pages embed it), so it is revalidated rather than immutable.
 WIDGET_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 ASSET_PREFIX = "/static/talk"
-ACCESS_KEY_PREFIX = "wky_"
 MAX_ACCESS_KEY_LENGTH = 512
 
 blueprint = Blueprint("talk", __name__, template_folder="templates")
@@ -58,8 +59,6 @@ _COLOR = re.compile(
 )
 # One frame-ancestors source: a scheme, a host (with optional scheme, wildcard and port) or 'self'.
 _FRAME_SOURCE = re.compile(r"^('self'|[a-zA-Z][a-zA-Z0-9+.-]*:(//[^\s;,']+)?|[^\s;,':]+(:\d+)?)$")
-# Images larger than this (bytes, after data-URL encoding) are refused by the page itself.
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # A host name or IP literal as it may appear in a CSP source (brackets for IPv6).
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$")
 
@@ -220,6 +219,14 @@ def _continue_config(client: ChatClient, session: Session, language: str) -> dic
 
 
 @blueprint.get("/chat/<access_key>")
+@doc(
+    "The talk page of the session this access key opens (HTML)",
+    auth="accessKey",
+    produces=("text/html",),
+    errors_produce=("text/html",),
+    description="An unknown key answers 404 and an expired session 401, both as an HTML page "
+    "in the page's language.",
+)
 async def talk_page(access_key: str) -> Response:
     """The chat page of the session this access key opens."""
     accept = request.headers.get("Accept-Language")
@@ -282,6 +289,12 @@ async def talk_asset(filename: str) -> Response:
 
 
 @blueprint.get("/widget.js")
+@doc(
+    "The chat widget script: a launcher and panel any site adds with one script tag",
+    produces=("text/javascript",),
+    also={304: "Not modified (the ETag given in If-None-Match still matches)."},
+    description='<script src="<public URL>/widget.js" data-talk-url="<talkUrl>" async></script>',
+)
 async def widget_script() -> Response:
     """The launcher any site adds with one script tag (see static/widget.js and the README)."""
     file = STATIC_FILES.get("widget.js")

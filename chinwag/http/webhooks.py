@@ -20,6 +20,7 @@ from chinwag.http.auth import api_key_required
 from chinwag.http.envelope import ok
 from chinwag.http.identifiers import screen_identifiers
 from chinwag.http.openapi import doc
+from chinwag.http.openapi_shapes import TELEGRAM_UPDATE_SCHEMA, ZAPI_CALLBACK_SCHEMA
 from chinwag.http.schemas import Body, read_body
 from chinwag.integrations.duration import DEFAULT
 from chinwag.integrations.manager import IntegrationManager
@@ -30,6 +31,7 @@ from chinwag.integrations.parse import (
     parse_telegram_update,
     parse_zapi_callback,
 )
+from chinwag.rules.fields import BotToken, ZapiCredential
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1")
 
@@ -38,15 +40,15 @@ _json = msgspec.json.Decoder()
 
 
 class TelegramSettings(Body):
-    bot_token: str
+    bot_token: BotToken
     session_duration: str = DEFAULT
     groups: GroupMode = "mention"
 
 
 class ZapiSettings(Body):
-    instance_id: str
-    instance_token: str
-    client_token: str
+    instance_id: ZapiCredential
+    instance_token: ZapiCredential
+    client_token: ZapiCredential
     session_duration: str = DEFAULT
     allow_groups: bool = False
     groups: GroupMode | None = None
@@ -71,6 +73,7 @@ def _manager() -> IntegrationManager:
 @doc(
     "Configure the Telegram or Z-API integration of a chat client",
     auth="apiKey",
+    body=IntegrationPut,
     description='Body: {"integrationType": "Telegram"|"Zapi", "integrations": '
     '{"telegramIntegration": {botToken, sessionDuration, groups}} or {"zapiIntegration": '
     "{instanceId, instanceToken, clientToken, sessionDuration, allowGroups, groups, "
@@ -110,7 +113,11 @@ async def put_integration(client_id: str) -> Response:
 
 
 @blueprint.delete("/web-chat-client/<client_id>/integrations/<integration_type>")
-@doc("Delete an integration (Telegram: also deleteWebhook)", auth="apiKey")
+@doc(
+    "Delete an integration (Telegram: also deleteWebhook)",
+    auth="apiKey",
+    path={"integration_type": Literal["Telegram", "Zapi"]},
+)
 @api_key_required
 async def delete_integration(client_id: str, integration_type: str) -> Response:
     kinds = {"telegram": "Telegram", "zapi": "Zapi"}
@@ -138,6 +145,8 @@ async def _json_body() -> object:
 @blueprint.post("/webhooks/telegram/<client_id>")
 @doc(
     "Telegram webhook (called by Telegram)",
+    body_schema=TELEGRAM_UPDATE_SCHEMA,
+    headers={TELEGRAM_SECRET_HEADER: (str, "The secret_token given to setWebhook.")},
     description="Checks X-Telegram-Bot-Api-Secret-Token; 200 once the update is durably stored.",
 )
 async def telegram_webhook(client_id: str) -> Response:
@@ -165,6 +174,7 @@ async def telegram_webhook(client_id: str) -> Response:
 @blueprint.post("/webhooks/zapi/<client_id>/<secret>")
 @doc(
     "Z-API webhook (called by Z-API on message received)",
+    body_schema=ZAPI_CALLBACK_SCHEMA,
     description="The secret path segment is the credential; 200 once the message is stored.",
 )
 async def zapi_webhook(client_id: str, secret: str) -> Response:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from chinwag.errors import InvalidInput
+from chinwag.rules.bounds import MAX_EXPIRES, MIN_EXPIRES
 
-MIN_SECONDS = 600
-MAX_SECONDS = 7_776_000
+MIN_SECONDS = MIN_EXPIRES
+MAX_SECONDS = MAX_EXPIRES
 DEFAULT = "03:00:00"
 _PATTERN = re.compile(r"^(\d{1,4}):([0-5]\d):([0-5]\d)$")
 

@@ -72,9 +72,9 @@ async def test_messages_per_hour_with_retry_after(mock_clock, cw: Chinwag) -> No
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        ({"maxMessages": 0}, "limitingParameters.maxMessages must be between 1 and 1000000000"),
-        ({"maxMessages": 1}, "maxMessages must be at least 2 \\(a user message and its reply\\)"),
-        ({"maxMessages": 2**63}, "limitingParameters.maxMessages must be between 1 and"),
+        ({"maxMessages": 0}, "limitingParameters.maxMessages must be between 2 and 1000000000"),
+        ({"maxMessages": 1}, "between 2 and 1000000000 \\(a user message and its reply\\)"),
+        ({"maxMessages": 2**63}, "limitingParameters.maxMessages must be between 2 and"),
         ({"maxMessages": "ten"}, "limitingParameters.maxMessages"),
         ({"messagesPerHour": -1}, "limitingParameters.messagesPerHour must be between 1 and"),
         ({"unknown": 1}, "unknown"),
@@ -105,6 +105,6 @@ async def test_metadata_that_cannot_be_stored_is_refused(mock_clock, cw: Chinwag
     client_id = await make_client(cw)
     with pytest.raises(InvalidInput, match="64 bits"):
         await cw.open_session(client_id, metadata={"n": 10**30})
-    with pytest.raises(InvalidInput, match="at most 64 KiB"):
+    with pytest.raises(InvalidInput, match="at most 16 KiB"):
         await cw.open_session(client_id, metadata={"blob": "x" * 70_000})
     assert cw.list_sessions(client_id)[0] == []

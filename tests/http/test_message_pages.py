@@ -96,7 +96,7 @@ async def test_bad_page_parameters_are_400_naming_them(
         response = await http.get(path, params=params)
         assert response.status_code == 400, response.text
         body = response.json()
-        assert body["data"] is None and f"`{named}`" in body["message"]
+        assert body["data"] is None and named in body["message"]
 
 
 async def test_transcripts_stream_the_whole_history(server: ServerHandle) -> None:

@@ -1,0 +1,164 @@
+"""Shapes the OpenAPI document describes but no request type carries: SSE events, webhook
+bodies, and the `data` of the answers whose shape is stable.
+
+The request types live in chinwag.rules; these are documentation of what the server sends
+(chinwag.http.sse) or receives from Telegram / Z-API (chinwag.integrations.parse), kept beside
+the document so a change of either wire format shows up in one review.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from chinwag.records import ToolCall, Usage
+
+
+class TextEvent(Struct):
+    """`event: content` / `event: reasoning`: the next piece of the reply or its reasoning."""
+
+    text: str
+
+
+class ToolEventData(Struct):
+    """`event: tool`: a research tool call (result null on the call, set when it returns)."""
+
+    id: str
+    name: str
+    arguments: str
+    result: str | None = None
+
+
+class ErrorEventData(Struct):
+    """`event: error`: the reply failed; `status` is what a JSON answer would have had."""
+
+    message: str
+    status: int
+
+
+class TurnResultData(Struct, rename="camel"):
+    completion_text: str
+    reasoning: str | None
+    tool_calls: list[ToolCall]
+    usage: Usage
+    created_messages: list[dict[str, Any]]
+    status: str
+    error: str | None = None
+
+
+class DoneEventData(Struct):
+    """`event: done`: the last event of a reply: usage and the whole result."""
+
+    usage: Usage
+    result: TurnResultData
+
+
+class IdData(Struct):
+    id: str
+
+
+class NamedItem(Struct):
+    id: str
+    name: str
+
+
+class OpenedSessionData(Struct, rename="camel"):
+    session_id: str
+    access_key: str
+    talk_url: str
+
+
+class StoppedData(Struct):
+    stopped: bool
+
+
+class WebhookUrlData(Struct, rename="camel"):
+    webhook_url: str
+
+
+class HealthData(Struct):
+    status: str
+
+
+# `data` of successful JSON answers, by endpoint (objects stay open to added fields); an endpoint
+# not listed documents `data` as any value. `None` means `data` is null.
+RESPONSE_DATA: dict[str, Any] = {
+    "operations.healthz": HealthData,
+    "management.create_gateway": IdData,
+    "management.list_gateways": list[NamedItem],
+    "management.delete_gateway": None,
+    "management.create_client": IdData,
+    "management.list_clients": list[NamedItem],
+    "management.delete_client": None,
+    "management.open_session": OpenedSessionData,
+    "management.delete_session": None,
+    "management.clear_session": None,
+    "public.prompt": TurnResultData,
+    "public.clear_messages": None,
+    "public.stop": StoppedData,
+    "webhooks.put_integration": WebhookUrlData,
+    "webhooks.delete_integration": None,
+}
+
+
+SSE_EVENTS: dict[str, type] = {
+    "reasoning": TextEvent,
+    "content": TextEvent,
+    "tool": ToolEventData,
+    "error": ErrorEventData,
+    "done": DoneEventData,
+}
+
+SSE_DESCRIPTION = (
+    "Server-sent events; `event:` names the kind and `data:` holds one JSON object: "
+    "`reasoning` and `content` ({text}), `tool` ({id, name, arguments, result}), `error` "
+    "({message, status}) and `done` ({usage, result}), which ends every stream that produced "
+    "a result. `x-itemSchema` (OpenAPI 3.2's itemSchema) describes each event."
+)
+
+TELEGRAM_UPDATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A Telegram Update (https://core.telegram.org/bots/api#update). Updates "
+    "other than new messages are acknowledged (200) and ignored.",
+    "properties": {"update_id": {"type": "integer"}, "message": {"type": "object"}},
+}
+
+ZAPI_CALLBACK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A Z-API callback. Only `ReceivedCallback` messages from people are read; "
+    "status callbacks, own messages and (unless enabled) groups are acknowledged and ignored.",
+    "properties": {
+        "type": {"type": "string"},
+        "messageId": {"type": "string"},
+        "phone": {"type": "string"},
+        "fromMe": {"type": "boolean"},
+        "isGroup": {"type": "boolean"},
+        "text": {"type": "object", "properties": {"message": {"type": "string"}}},
+    },
+}
+
+
+def sse_media_type(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `text/event-stream` media type object and the components its events refer to."""
+    kinds = sorted(set(SSE_EVENTS.values()), key=lambda kind: kind.__name__)
+    schemas, components = msgspec.json.schema_components(kinds, ref_template=ref_template)
+    by_kind = dict(zip(kinds, schemas, strict=True))
+    events = [
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": name},
+                "id": {"type": "string"},
+                "data": {"contentMediaType": "application/json", "contentSchema": by_kind[kind]},
+            },
+        }
+        for name, kind in SSE_EVENTS.items()
+    ]
+    media_type = {
+        "schema": {"type": "string", "description": SSE_DESCRIPTION},
+        "x-itemSchema": {"oneOf": events},
+    }
+    return media_type, components
