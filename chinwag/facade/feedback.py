@@ -6,28 +6,22 @@ the write in the session actor (`chinwag.actors.feedback`), keys in the reposito
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chinwag.actors.feedback import SetFeedback, check_feedback
 from chinwag.errors import InvalidInput, NotFound
-from chinwag.facade.base import FacadeBase
+from chinwag.facade.base import FacadeBase, _is_id
 from chinwag.records import Feedback, Message
 from chinwag.rules import bounds, checked
 from chinwag.rules.bounds import DEFAULT_FEEDBACK_PAGE
-from chinwag.storage.keys import id_bytes
-
-if TYPE_CHECKING:
-    pass
 
 MAX_FEEDBACK_PAGE = bounds.MAX_FEEDBACK_PAGE
 _CURSOR_BYTES = 32  # given-at ms (8) + session id (16) + seq (8)
 
 
 def _check_id(value: object, what: str) -> str:
-    try:
-        id_bytes(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"{what} {value} was not found") from None
+    if not _is_id(value):
+        raise NotFound(f"{what} {value} was not found")
     return value  # type: ignore[return-value]
 
 

@@ -12,9 +12,8 @@ from typing import Any
 
 from chinwag.actors.reply_log import GetReplyLog, ReplyLog, event_id, parse_event_id
 from chinwag.actors.session import TurnEnd
-from chinwag.errors import ChinwagError, NotFound
-from chinwag.facade.base import FacadeBase
-from chinwag.storage.keys import id_bytes
+from chinwag.errors import ChinwagError
+from chinwag.facade.base import FacadeBase, _check_session_id
 
 Numbered = tuple[str, Any]
 
@@ -23,11 +22,7 @@ class RepliesFacade(FacadeBase):
     """Attach to a running reply (GET …/stream)."""
 
     async def reply_log(self, session_id: str) -> ReplyLog | None:
-        try:
-            id_bytes(session_id)
-        except (ValueError, TypeError, AttributeError):
-            raise NotFound(f"session {session_id} was not found") from None
-        return await self._ask_session(session_id, GetReplyLog())
+        return await self._ask_session(_check_session_id(session_id), GetReplyLog())
 
     async def follow_reply(
         self, session_id: str, last_event_id: str | None = None
