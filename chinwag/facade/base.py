@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chinwag.actors.access_keys import AccessKeys
 from chinwag.actors.context import ActorContext
@@ -21,7 +21,6 @@ from chinwag.errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from chinwag.integrations.manager import IntegrationManager
 from chinwag.records import (
     ChatClient,
     Gateway,
@@ -36,6 +35,9 @@ from chinwag.service import (
 )
 from chinwag.storage.engine import StorageEngine
 from chinwag.storage.keys import id_bytes
+
+if TYPE_CHECKING:  # built around the facade by open_runtime; no import at run time
+    from chinwag.integrations.manager import IntegrationManager
 
 log = logging.getLogger("chinwag")
 
