@@ -8,6 +8,7 @@ count per state is written to test-artifacts/axe-violations.json.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -156,6 +157,13 @@ def test_dark_mode_links_are_readable(
 ) -> None:
     # The default primary and a custom blue are both too dark as link colours on a dark page.
     chat = live_server.chat(client_parameters={"primaryColor": "#2563eb", "debug": True})
+
+    def late_stylesheet(route: Any) -> None:
+        # talk.js is async: make it run before the stylesheet arrives, as on a slow network.
+        time.sleep(0.5)
+        route.continue_()
+
+    page.route("**/talk.css*", late_stylesheet)
     open_chat(page, chat["talkUrl"])
     axe(page, "dark-empty")
     send(page, "See [the docs](https://example.com/docs) please")

@@ -1673,8 +1673,19 @@
     clear: askClear,
   });
 
+  /* talk.js is `async`, so it can run before talk.css has loaded: the body's background
+   * would then read as transparent (black) and the derived shades would be wrong. */
+  function stylesReady() {
+    const sheet = document.querySelector('link[rel="stylesheet"]');
+    if (!sheet || sheet.sheet) return Promise.resolve();
+    return new Promise((resolve) => {
+      sheet.addEventListener("load", resolve, { once: true });
+      sheet.addEventListener("error", resolve, { once: true });
+    });
+  }
+
   async function start() {
-    applyPrimaryContrast();
+    stylesReady().then(applyPrimaryContrast);
     loadPending();
     restoreDraft();
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyPrimaryContrast);
