@@ -107,7 +107,7 @@ async def test_every_route_is_documented(server: ServerHandle) -> None:
     assert "/chat/{access_key}" in app_document["paths"]
     from chinwag.http.app import create_app
 
-    app = create_app(server.service, server.settings)
+    app = create_app(server.service, server.settings, server.service.integrations)
     # Static files are the only routes the document leaves out.
     assert undocumented_endpoints(app) <= {"static", "talk.talk_asset"}, (
         "add @doc(...) to new routes so the OpenAPI document lists them"
