@@ -7,8 +7,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import trio.testing
+from support.clock import settling_clock
 from support.postgres import Cluster, PostgresUnavailable, throwaway_cluster
 from support.server import ServerHandle, running_server
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """pytest-trio's autojump clock (threshold 0), but never jumping while a storage commit or a
+    worker thread (e.g. a getaddrinfo) is still in flight: see tests/support/clock.py."""
+    return settling_clock(autojump_threshold=0)
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ tests/storage/test_writes_in_flight.py fails if the hook stops being called.)
 
 from __future__ import annotations
 
+import time
+
 import trio
 import trio.testing
 
@@ -45,6 +47,8 @@ class _Settling:
     def __call__(self) -> None:
         if real_work_in_flight():
             self.held += 1
+            # With a threshold of 0 the run loop would spin on the GIL the worker needs.
+            time.sleep(0.001)
             return
         self.jump()
 
