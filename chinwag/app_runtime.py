@@ -93,8 +93,9 @@ from chinwag.service import (
     TurnFinished,
     TurnResult,
 )
-from chinwag.storage.engine import LmdbEngine, StorageEngine
-from chinwag.storage.keys import TABLES, id_bytes
+from chinwag.storage.engine import StorageEngine
+from chinwag.storage.keys import id_bytes
+from chinwag.storage.opening import open_engine
 from chinwag.storage.repository import ApiKeyRecord, ChannelLink, Repository
 
 log = logging.getLogger("chinwag")
@@ -690,11 +691,11 @@ async def _load_secret(repo: Repository) -> bytes:
 async def open_runtime(
     settings: Settings | None = None, **overrides: Any
 ) -> AsyncIterator[Chinwag]:
-    """Open the data directory and run chinwag inside the caller's Trio program."""
+    """Open the storage (LMDB data directory or PostgreSQL) and run chinwag inside Trio."""
     settings = settings or Settings()
     if overrides:
         settings = msgspec.structs.replace(settings, **overrides)
-    engine = LmdbEngine.open(settings.data_dir, TABLES, map_size=settings.map_size)
+    engine = await open_engine(settings)
     try:
         repo = Repository(engine)
         secret = await _load_secret(repo)

@@ -26,6 +26,8 @@ T = TypeVar("T")
 
 SETTING_HELP: dict[str, str] = {
     "data_dir": "LMDB data directory (created if missing).",
+    "database_url": "postgresql://user:password@host:port/db: keep all state in PostgreSQL "
+    "(cluster mode) instead of LMDB in the data directory.",
     "bind": "host:port to listen on.",
     "public_url": "Base of talkUrl and webhook URLs, e.g. https://chat.example.com "
     "(default: http://<bind>).",

@@ -13,6 +13,9 @@ class Settings(Struct, kw_only=True):
     """Every knob of a chinwag process. Environment names are `CHINWAG_<FIELD>` (see README)."""
 
     data_dir: str = "./chinwag-data"
+    # postgresql://user:password@host:port/db: all state in PostgreSQL, shared by every node
+    # (cluster mode). None: LMDB in data_dir.
+    database_url: str | None = None
     bind: str = "127.0.0.1:8080"
     public_url: str | None = None
     api_key: str | None = None

@@ -77,7 +77,7 @@ class RegistryActor(Actor):
         raise TypeError(f"unexpected message {message!r}")
 
     async def _open_by_tag(self, message: OpenByTag) -> Session:
-        existing = self.core.repo.session_id_by_tag(self.client_id, self.name)
+        existing = await self.core.repo.asession_id_by_tag(self.client_id, self.name)
         if existing is not None:
             renew = Renew(
                 message.expires, message.extra_context, message.context_location, message.metadata
@@ -97,7 +97,7 @@ class RegistryActor(Actor):
         )
 
     async def _open_by_channel(self, message: OpenByChannel) -> Session:
-        existing = self.core.repo.session_id_by_channel(self.client_id, self.kind, self.name)
+        existing = await self.core.repo.asession_id_by_channel(self.client_id, self.kind, self.name)
         if existing is not None:
             try:
                 session: Session = await self.sessions.ask(existing, GetSession())

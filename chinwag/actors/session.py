@@ -248,7 +248,7 @@ class SessionActor(Actor):
 
     async def started(self) -> None:
         # Rebuild from storage: after a crash or a passivation the record there is the truth.
-        self.session = self.core.repo.session(self.session_id)
+        self.session = await self.core.repo.asession(self.session_id)
 
     def can_passivate(self) -> bool:
         return self.running is None and not self.queue

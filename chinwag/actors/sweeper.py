@@ -58,7 +58,10 @@ class Sweeper:
                 continue
             upcoming = [
                 t
-                for t in (self.core.repo.next_due("expiry"), self.core.repo.next_due("purge"))
+                for t in (
+                    await self.core.repo.anext_due("expiry"),
+                    await self.core.repo.anext_due("purge"),
+                )
                 if t is not None
             ]
             now = self.core.clock.now()
@@ -73,7 +76,7 @@ class Sweeper:
         retention = self.core.settings.retention_seconds
         while True:
             now = self.core.clock.now()
-            expired = self.core.repo.due("expiry", now, BATCH)
+            expired = await self.core.repo.adue("expiry", now, BATCH)
             if not expired:
                 break
             ops = []
@@ -89,7 +92,7 @@ class Sweeper:
             done += len(expired)
         while True:
             now = self.core.clock.now()
-            purgeable = self.core.repo.due("purge", now, BATCH)
+            purgeable = await self.core.repo.adue("purge", now, BATCH)
             if not purgeable:
                 break
             ops = []
