@@ -41,9 +41,9 @@ operations = Blueprint("operations", __name__)
 
 
 @operations.get("/healthz")
-@doc("Liveness: 200 {status: ok}")
+@doc("Liveness: 200 {status: ok, node, storage, nodes}")
 async def healthz() -> Response:
-    return ok({"status": "ok"})
+    return ok(await deps.service().health())
 
 
 @operations.get("/metrics")

@@ -21,6 +21,7 @@ from chinwag.storage.engine import (
     DeletePrefix,
     LocalStorageEngine,
     Put,
+    PutIfAbsent,
     Write,
 )
 
@@ -67,8 +68,9 @@ class Repository:
     def meta(self, name: str) -> bytes | None:
         return self.engine.get("meta", name.encode())
 
-    def put_meta(self, name: str, value: bytes) -> list[Write]:
-        return [Put("meta", name.encode(), value)]
+    def put_meta_once(self, name: str, value: bytes) -> list[Write]:
+        """Store `value` only if `name` has none yet (ConditionFailed otherwise)."""
+        return [PutIfAbsent("meta", name.encode(), value)]
 
     # ---------------------------------------------------------------- API keys
 
@@ -182,6 +184,7 @@ class Repository:
             DeletePrefix("messages", sid),
             *self._delete_session_feedback(session.id),
             DeletePrefix("idempotency", sid),
+            Delete("owners", sid),  # cluster mode's owner row (storage/ownership.py)
         ]
         if (
             session.tag is not None
