@@ -50,7 +50,7 @@ from chinwag.app_feedback import FeedbackMixin
 from chinwag.app_replies import RepliesMixin
 from chinwag.clock import WallClock
 from chinwag.cluster.fenced import FencedSessionActor
-from chinwag.cluster.node import Node
+from chinwag.cluster.node import Node, relay_client
 from chinwag.config import Settings
 from chinwag.errors import (
     ChinwagError,
@@ -727,6 +727,7 @@ async def open_runtime(
         timeout = httpx.Timeout(30.0, connect=10.0)
         async with (
             httpx.AsyncClient(timeout=timeout) as http,
+            relay_client() as relay_http,
             _open_actor_system() as system,
             trio.open_nursery() as turns,
         ):
@@ -738,6 +739,9 @@ async def open_runtime(
                 nursery=turns,
             )
             node = _cluster_node(settings, engine, core.clock)
+            if node is not None:
+                node.secret = (await _load_secret(repo, "cluster_node_secret")).hex()
+                node.http = relay_http
             chinwag = Chinwag(core, system, AccessKeys(secret), engine, node)
             async with trio.open_nursery() as background:
                 if node is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import httpx
 import trio
 import uuid_utils
 
@@ -30,6 +31,7 @@ class ClusterCounters:
     ownership_claims: int = 0
     ownership_takeovers: int = 0
     fencing_refusals: int = 0
+    forwarded_requests: int = 0
 
 
 @dataclass
@@ -44,6 +46,10 @@ class Node:
     started_at: float = 0.0
     # Tests set this to stop renewing (an in-process stand-in for a frozen node).
     paused: bool = False
+    # Node-to-node credential (hex), the same on every node: kept in the store (open_runtime).
+    secret: str = ""
+    # The client requests are relayed with (http/forward.py); set by open_runtime.
+    http: httpx.AsyncClient | None = None
 
     async def register(self) -> None:
         """Write the first lease before this node claims anything."""
@@ -78,7 +84,21 @@ class Node:
             return False, None
         return ownership.decode_node(raw).lease_until > self.clock.now(), raw
 
+    async def url_of(self, node_id: str) -> str | None:
+        """The base URL of a live node (None when it is unknown or its lease ran out)."""
+        raw = await ownership.read_node(self.engine, node_id)
+        if raw is None:
+            return None
+        record = ownership.decode_node(raw)
+        return record.url if record.lease_until > self.clock.now() else None
+
     async def live_nodes(self) -> list[dict[str, str]]:
         """The live nodes seen in the store, for /healthz."""
         rows = await ownership.live_nodes(self.engine, self.clock.now())
         return [{"id": node_id, "url": record.url} for node_id, record in rows]
+
+
+def relay_client() -> httpx.AsyncClient:
+    """The HTTP client a node relays requests with (http/forward.py): short connect, no read
+    limit, since an SSE reply may stream for minutes (the owner's model timeouts bound it)."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0, read=None))
