@@ -92,6 +92,16 @@ class Node:
         record = ownership.decode_node(raw)
         return record.url if record.lease_until > self.clock.now() else None
 
+    async def owner_url(self, session_id: str) -> str | None:
+        """The URL of the live other node that holds `session_id` (None: nobody, or us)."""
+        raw = await ownership.read_owner(self.engine, session_id)
+        if raw is None:
+            return None
+        owner = ownership.decode_owner(raw)
+        if owner.released or owner.node == self.id:
+            return None
+        return await self.url_of(owner.node)
+
     async def live_nodes(self) -> list[dict[str, str]]:
         """The live nodes seen in the store, for /healthz."""
         rows = await ownership.live_nodes(self.engine, self.clock.now())

@@ -80,6 +80,26 @@ def register_forwarding(app: QuartTrio) -> None:
         return response
 
 
+async def relay_chat_update(client_id: str, channel: str, chat_id: str) -> Response | None:
+    """A chat-app update whose chat session is active on another live node goes there, so the
+    chat's owner stores and answers it (None: handle it here). A failed relay is handled here:
+    the update is stored once either way (PutIfAbsent) and the fence keeps one writer."""
+    node = getattr(deps.service(), "node", None)
+    if node is None or getattr(g, "chinwag_relayed", False):
+        return None
+    session_id = deps.service().repo.session_id_by_channel(client_id, channel, chat_id)
+    url = await node.owner_url(session_id) if session_id is not None else None
+    if url is None:
+        return None
+    try:
+        response = await _relay(node.http, url, node.secret)
+    except httpx.HTTPError as exc:
+        log.warning("relay of a %s update to its chat's owner failed: %s", channel, exc)
+        return None
+    node.counters.forwarded_requests += 1
+    return response
+
+
 async def _relay(http: httpx.AsyncClient, base_url: str, secret: str) -> Response:
     body = await request.get_data()
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_RELAYED]
