@@ -16,6 +16,7 @@ from chinwag.records import ChatClient, Feedback, Gateway, Message, Session
 from chinwag.storage import keys
 from chinwag.storage.codec import decode, encode
 from chinwag.storage.engine import (
+    Check,
     CompareAndSet,
     Delete,
     DeletePrefix,
@@ -173,6 +174,17 @@ class Repository:
                 ops.append(Delete("expiry", keys.time_key(previous.expires_at, session.id)))
             ops.append(Put("expiry", keys.time_key(session.expires_at, session.id), b""))
         return ops
+
+    def index_guard(self, session: Session, was: str | None) -> Write:
+        """Condition: the session's tag (or channel) entry still holds `was` (None: absent)."""
+        if session.tag is not None:
+            key = keys.tag_key(session.client_id, session.tag)
+            table = "tags"
+        else:
+            assert session.external_id is not None
+            key = keys.channel_key(session.client_id, session.channel, session.external_id)
+            table = "channels"
+        return Check(table, key, keys.id_bytes(was) if was is not None else None)
 
     def delete_session(self, session: Session) -> list[Write]:
         """Everything of a session: record, history, and the index entries that point to it."""
