@@ -88,6 +88,7 @@ class FencedSessionActor(SessionActor):
         return await super().receive(message)
 
     async def stopped(self) -> None:
+        await super().stopped()
         if self.lease is not None and self.refusal is None and self.session is not None:
             try:
                 await release(self.node, self.lease)

@@ -47,21 +47,25 @@ class NodeProcess:
         )
 
 
-def start_node(name: str, database_url: str, root: Path) -> NodeProcess:
+def start_node(name: str, database_url: str | None, root: Path, **settings: str) -> NodeProcess:
+    """A node on `database_url` (None: a single LMDB node in root/name); `settings` are extra
+    CHINWAG_* values by field name (e.g. node_lease_seconds="10")."""
     port, fd = reserve_port()
     os.close(fd)
     env = dict(os.environ)
     env.update(
         {
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-            "CHINWAG_DATABASE_URL": database_url,
             "CHINWAG_DATA_DIR": str(root / name),
             "CHINWAG_API_KEY": API_KEY,
             "CHINWAG_BIND": f"127.0.0.1:{port}",
             "CHINWAG_NODE_LEASE_SECONDS": str(LEASE),
             "CHINWAG_NODE_RENEW_SECONDS": str(RENEW),
+            **{f"CHINWAG_{field.upper()}": value for field, value in settings.items()},
         }
     )
+    if database_url is not None:
+        env["CHINWAG_DATABASE_URL"] = database_url
     root.mkdir(parents=True, exist_ok=True)
     log = root / f"{name}.log"
     with log.open("wb") as out:
