@@ -49,6 +49,8 @@ from chinwag.actors.sweeper import Sweeper
 from chinwag.app_feedback import FeedbackMixin
 from chinwag.app_replies import RepliesMixin
 from chinwag.clock import WallClock
+from chinwag.cluster.fenced import FencedSessionActor
+from chinwag.cluster.node import Node, relay_client
 from chinwag.config import Settings
 from chinwag.errors import (
     ChinwagError,
@@ -93,12 +95,16 @@ from chinwag.service import (
     TurnFinished,
     TurnResult,
 )
-from chinwag.storage.engine import LmdbEngine, StorageEngine
-from chinwag.storage.keys import TABLES, id_bytes
+from chinwag.storage.engine import StorageEngine
+from chinwag.storage.errors import ConditionFailed
+from chinwag.storage.keys import id_bytes
+from chinwag.storage.opening import open_engine
 from chinwag.storage.repository import ApiKeyRecord, ChannelLink, Repository
 
 log = logging.getLogger("chinwag")
 
+# /healthz's `node` of a single-process (LMDB) runtime: fixed for the life of the process.
+_PROCESS_NODE_ID = new_id()
 # Messages read per step when a transcript streams.
 STREAM_PAGE = 16
 
@@ -121,8 +127,11 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         system: ActorSystem,
         access_keys: AccessKeys,
         engine: StorageEngine,
+        node: Node | None = None,
     ) -> None:
         self.core = core
+        # Cluster mode (a shared store): session actors claim and fence (chinwag/cluster).
+        self.node = node
         self.settings = core.settings
         self.repo = core.repo
         self.engine = engine
@@ -134,7 +143,9 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         )
         self.sessions: Directory[str] = Directory(
             system,
-            lambda session_id: SessionActor(core, session_id),
+            (lambda session_id: SessionActor(core, session_id))
+            if node is None
+            else (lambda session_id: FencedSessionActor(core, node, session_id)),
             kind="session",
             idle_timeout=core.settings.passivate_after_seconds,
             mailbox_size=256,
@@ -600,10 +611,22 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
 
     # ------------------------------------------------------------------ operations
 
+    async def health(self) -> dict[str, Any]:
+        """/healthz: this node, the storage engine, and how many live nodes share it."""
+        nodes = len(await self.node.live_nodes()) if self.node is not None else 1
+        return {
+            "status": "ok",
+            "node": self.node.id if self.node is not None else _PROCESS_NODE_ID,
+            "storage": self.engine.name,
+            "nodes": nodes,
+        }
+
     def stats(self) -> dict[str, Any]:
         """Gauges and counters for /metrics."""
         metrics = self.core.metrics
+        cluster = vars(self.node.counters) if self.node is not None else {}
         return {
+            **{f"{name}_total": value for name, value in cluster.items()},
             "live_sessions": len(self.sessions),
             "session_activations": self.sessions.activations,
             "session_passivations": self.sessions.passivations,
@@ -678,11 +701,14 @@ async def _aclosing(stream: Any) -> AsyncIterator[Any]:
         await stream.aclose()
 
 
-async def _load_secret(repo: Repository) -> bytes:
-    secret = repo.meta("access_key_secret")
+async def _load_secret(repo: Repository, name: str = "access_key_secret") -> bytes:
+    """A secret made once for the whole store: nodes starting together agree on the first."""
+    secret = repo.meta(name)
     if secret is None:
-        secret = secrets.token_bytes(32)
-        await repo.commit(repo.put_meta("access_key_secret", secret))
+        with suppress(ConditionFailed):  # another node stored one first: use that one
+            await repo.commit(repo.put_meta_once(name, secrets.token_bytes(32)))
+        secret = repo.meta(name)
+        assert secret is not None
     return secret
 
 
@@ -690,17 +716,18 @@ async def _load_secret(repo: Repository) -> bytes:
 async def open_runtime(
     settings: Settings | None = None, **overrides: Any
 ) -> AsyncIterator[Chinwag]:
-    """Open the data directory and run chinwag inside the caller's Trio program."""
+    """Open the storage (LMDB data directory or PostgreSQL) and run chinwag inside Trio."""
     settings = settings or Settings()
     if overrides:
         settings = msgspec.structs.replace(settings, **overrides)
-    engine = LmdbEngine.open(settings.data_dir, TABLES, map_size=settings.map_size)
+    engine = await open_engine(settings)
     try:
         repo = Repository(engine)
         secret = await _load_secret(repo)
         timeout = httpx.Timeout(30.0, connect=10.0)
         async with (
             httpx.AsyncClient(timeout=timeout) as http,
+            relay_client() as relay_http,
             _open_actor_system() as system,
             trio.open_nursery() as turns,
         ):
@@ -711,8 +738,14 @@ async def open_runtime(
                 assistant_deps=AssistantDeps(http, settings.fetch_allow_private),
                 nursery=turns,
             )
-            chinwag = Chinwag(core, system, AccessKeys(secret), engine)
+            node = _cluster_node(settings, engine, core.clock)
+            if node is not None:
+                node.secret = (await _load_secret(repo, "cluster_node_secret")).hex()
+                node.http = relay_http
+            chinwag = Chinwag(core, system, AccessKeys(secret), engine, node)
             async with trio.open_nursery() as background:
+                if node is not None:
+                    await background.start(node.run)
                 await background.start(chinwag.sweeper.run)
                 await _start_integrations(chinwag, background)
                 try:
@@ -722,6 +755,19 @@ async def open_runtime(
             chinwag.stop_all_turns()
     finally:
         engine.close()
+
+
+def _cluster_node(settings: Settings, engine: StorageEngine, clock: WallClock) -> Node | None:
+    """This process as a cluster node when the store is shared (PostgreSQL), else None."""
+    if not settings.database_url:
+        return None
+    return Node(
+        engine=engine,
+        clock=clock,
+        url=(settings.node_url or f"http://{settings.bind}").rstrip("/"),
+        lease_seconds=settings.node_lease_seconds,
+        renew_seconds=settings.node_renew_seconds,
+    )
 
 
 async def _start_integrations(chinwag: Chinwag, nursery: trio.Nursery) -> None:

@@ -157,6 +157,11 @@ class ChinwagService:
         cursor: str | None = None,
     ) -> tuple[list[Feedback], str | None]: ...
 
+    # ---- operations
+    async def health(self) -> dict[str, Any]:
+        """{status, node, storage, nodes} for /healthz."""
+        ...
+
     # ---- integrations
     async def open_channel_session(
         self,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import trio.testing
 from support.clock import settling_clock
-from support.postgres import Cluster, PostgresUnavailable, throwaway_cluster
+from support.postgres import Cluster, PostgresUnavailable, fresh_database, throwaway_cluster
 from support.server import ServerHandle, running_server
 
 
@@ -53,3 +53,16 @@ def postgres_cluster() -> Iterator[Cluster]:
 def postgres_url(postgres_cluster: Cluster) -> str:
     """The URL of the session cluster's test database."""
     return postgres_cluster.url
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> str:
+    """An empty PostgreSQL database of its own for one test (CHINWAG_DATABASE_URL)."""
+    return fresh_database(postgres_url)
+
+
+@pytest.fixture
+async def pg_server(data_dir: Path, database_url: str) -> AsyncIterator[ServerHandle]:
+    """`server`, but with every piece of state in PostgreSQL instead of LMDB."""
+    async with running_server(data_dir, database_url=database_url) as handle:
+        yield handle

@@ -77,41 +77,61 @@ class RegistryActor(Actor):
         raise TypeError(f"unexpected message {message!r}")
 
     async def _open_by_tag(self, message: OpenByTag) -> Session:
-        existing = self.core.repo.session_id_by_tag(self.client_id, self.name)
-        if existing is not None:
-            renew = Renew(
-                message.expires, message.extra_context, message.context_location, message.metadata
-            )
+        # The tag entry is written only if it still holds what was read (cluster mode: another
+        # node's registry may create the tag's session meanwhile); the loser renews the winner's.
+        for attempt in range(1, INDEX_RACE_ATTEMPTS + 1):
+            existing = await self.core.repo.asession_id_by_tag(self.client_id, self.name)
+            if existing is not None:
+                renew = Renew(
+                    message.expires,
+                    message.extra_context,
+                    message.context_location,
+                    message.metadata,
+                )
+                try:
+                    return await self.sessions.ask(existing, renew)
+                except (SessionExpired, NotFound):
+                    pass  # expired or gone: a new session takes the tag
             try:
-                return await self.sessions.ask(existing, renew)
-            except (SessionExpired, NotFound):
-                pass  # expired or gone: a new session takes the tag
-        return await create_session(
-            self.core,
-            client_id=self.client_id,
-            duration=message.expires,
-            tag=self.name,
-            extra_context=message.extra_context,
-            context_location=message.context_location,
-            metadata=message.metadata,
-        )
+                return await create_session(
+                    self.core,
+                    client_id=self.client_id,
+                    duration=message.expires,
+                    tag=self.name,
+                    extra_context=message.extra_context,
+                    context_location=message.context_location,
+                    metadata=message.metadata,
+                    index_was=existing,
+                )
+            except ConditionFailed:
+                if attempt == INDEX_RACE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _open_by_channel(self, message: OpenByChannel) -> Session:
-        existing = self.core.repo.session_id_by_channel(self.client_id, self.kind, self.name)
-        if existing is not None:
+        repo = self.core.repo
+        for attempt in range(1, INDEX_RACE_ATTEMPTS + 1):
+            existing = await repo.asession_id_by_channel(self.client_id, self.kind, self.name)
+            if existing is not None:
+                try:
+                    session: Session = await self.sessions.ask(existing, GetSession())
+                    if session.expires_at > self.core.clock.now():
+                        return session
+                except NotFound:
+                    pass
             try:
-                session: Session = await self.sessions.ask(existing, GetSession())
-                if session.expires_at > self.core.clock.now():
-                    return session
-            except NotFound:
-                pass
-        return await create_session(
-            self.core,
-            client_id=self.client_id,
-            duration=message.duration,
-            channel=self.kind,  # type: ignore[arg-type]
-            external_id=self.name,
-        )
+                return await create_session(
+                    self.core,
+                    client_id=self.client_id,
+                    duration=message.duration,
+                    channel=self.kind,  # type: ignore[arg-type]
+                    external_id=self.name,
+                    index_was=existing,
+                )
+            except ConditionFailed:  # another node made the chat's session first
+                if attempt == INDEX_RACE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _attach(self, message: AttachByCode) -> str | None:
         repo = self.core.repo
@@ -154,6 +174,15 @@ class RegistryActor(Actor):
         return link.session_id
 
 
+class _Any:
+    """No guard on the tag/channel entry (sessions made outside a registry)."""
+
+
+_ANY = _Any()
+# Tries of a tag/channel open that keeps losing the race for the index entry to other nodes.
+INDEX_RACE_ATTEMPTS = 4
+
+
 async def create_session(
     core: Core,
     *,
@@ -165,8 +194,13 @@ async def create_session(
     extra_context: str | None = None,
     context_location: str | None = None,
     metadata: dict[str, Any] | None = None,
+    index_was: str | _Any | None = _ANY,
 ) -> Session:
-    """Create and durably store a new session (with its tag/channel index entries)."""
+    """Create and durably store a new session (with its tag/channel index entries).
+
+    `index_was`: the session id the tag or channel entry held when read (None: none); the
+    write then fails with ConditionFailed if it changed meanwhile (another node won).
+    """
     now = core.clock.now()
     session = Session(
         id=new_id(),
@@ -181,7 +215,10 @@ async def create_session(
         expires_at=now + duration,
         duration=duration,
     )
-    await core.repo.commit(core.repo.put_session(session))
+    ops = core.repo.put_session(session)
+    if not isinstance(index_was, _Any):
+        ops.append(core.repo.index_guard(session, index_was))
+    await core.repo.commit(ops)
     core.metrics.sessions_created += 1
     core.expiry_changed(session.expires_at)
     return session

@@ -248,7 +248,7 @@ class SessionActor(Actor):
 
     async def started(self) -> None:
         # Rebuild from storage: after a crash or a passivation the record there is the truth.
-        self.session = self.core.repo.session(self.session_id)
+        self.session = await self.core.repo.asession(self.session_id)
 
     def can_passivate(self) -> bool:
         return self.running is None and not self.queue
@@ -513,6 +513,8 @@ class SessionActor(Actor):
             self.core.metrics.model_errors += 1
         try:
             result = await self.ref.ask(_FinishTurn(running.epoch, outcome, running))
+        except ChinwagError as exc:  # not stored (e.g. cluster: another node took the session)
+            result, outcome.error = None, exc
         except Exception as exc:  # the actor stopped (deleted) meanwhile
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
@@ -683,7 +685,12 @@ class SessionActor(Actor):
             )
             return
         while self.queue and self.running is None:
-            await self._begin(self.queue.popleft())
+            pending = self.queue.popleft()
+            try:
+                await self._begin(pending)
+            except ChinwagError as exc:  # e.g. a refused write: the waiting client learns why
+                _send(pending.sink, TurnEnd(None, exc))
+                _close(pending.sink)
 
     def _stop(self) -> bool:
         if self.running is None:

@@ -27,6 +27,7 @@ from chinwag.http.bodies import install_body_bounds, mib
 from chinwag.http.caching import register_no_store
 from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
+from chinwag.http.forward import register_forwarding
 from chinwag.http.metrics import Metrics
 from chinwag.http.openapi import build_openapi, doc, docs_html
 from chinwag.http.public_errors import INTERNAL_ERROR, error_message
@@ -41,9 +42,9 @@ operations = Blueprint("operations", __name__)
 
 
 @operations.get("/healthz")
-@doc("Liveness: 200 {status: ok}")
+@doc("Liveness: 200 {status: ok, node, storage, nodes}")
 async def healthz() -> Response:
-    return ok({"status": "ok"})
+    return ok(await deps.service().health())
 
 
 @operations.get("/metrics")
@@ -186,6 +187,7 @@ def create_app(service: ChinwagService, settings: Settings) -> QuartTrio:
     register_no_store(app)
     register_cors(app)
     _register_error_handlers(app)
+    register_forwarding(app)  # cluster mode: relay requests for sessions on other nodes
     app.register_blueprint(operations)
     app.register_blueprint(management_blueprint)
     app.register_blueprint(public_blueprint)

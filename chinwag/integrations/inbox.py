@@ -17,7 +17,15 @@ import msgspec
 import trio
 
 from chinwag.integrations.parse import IncomingMessage
-from chinwag.storage.engine import Delete, Put, StorageEngine, Write
+from chinwag.storage.engine import (
+    CompareAndSet,
+    Delete,
+    Put,
+    PutIfAbsent,
+    StorageEngine,
+    Write,
+)
+from chinwag.storage.errors import ConditionFailed
 from chinwag.storage.keys import bounded_text
 
 TABLE = "inbox"
@@ -37,6 +45,9 @@ class InboxItem(msgspec.Struct, kw_only=True):
     received_at: float
     state: ItemState = "pending"
     finished_at: float | None = None
+    # Cluster mode: the node that answers it (the one that stored it, or one that took it over
+    # from a dead node); "" on a single node.
+    node: str = ""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -63,6 +74,8 @@ class Inbox:
         self._engine = engine
         # The runtime's wall clock, so arrival times compare with stored message times.
         self._now = now
+        # Cluster mode: this node's id, recorded on every item it stores.
+        self.node_id = ""
         self._last_seq = 0
         # Keys whose first copy is being written: a concurrent duplicate waits for that write.
         self._writing: dict[bytes, trio.Event] = {}
@@ -92,10 +105,14 @@ class Inbox:
                 message=message,
                 seq=self._next_seq(),
                 received_at=self._now(),
+                node=self.node_id,
             )
             done = self._writing[key] = trio.Event()
             try:
-                await self._engine.write(Put(TABLE, key, encode_item(item)))
+                # PutIfAbsent: copies of one update reaching several nodes are stored once.
+                await self._engine.write(PutIfAbsent(TABLE, key, encode_item(item)))
+            except ConditionFailed:
+                return None
             finally:
                 del self._writing[key]
                 done.set()
@@ -119,6 +136,25 @@ class Inbox:
         items.sort(key=lambda pair: pair[1].seq)
         if items:
             self._last_seq = max(self._last_seq, items[-1][1].seq)
+        return items
+
+    async def take_over(self, key: bytes, raw: bytes, node_id: str) -> InboxItem | None:
+        """Claim a pending item of a dead node for `node_id` (None when another node won)."""
+        item = msgspec.structs.replace(decode_item(raw), node=node_id)
+        try:
+            await self._engine.write(CompareAndSet(TABLE, key, raw, encode_item(item)))
+        except ConditionFailed:
+            return None
+        return item
+
+    def pending_raw(self) -> list[tuple[bytes, bytes, InboxItem]]:
+        """(key, stored bytes, item) of every pending item, oldest first."""
+        items = [
+            (key, raw, item)
+            for key, raw in self._engine.scan(TABLE)
+            if (item := decode_item(raw)).state == "pending"
+        ]
+        items.sort(key=lambda triple: triple[2].seq)
         return items
 
     def get(self, key: bytes) -> InboxItem | None:
