@@ -26,7 +26,13 @@ T = TypeVar("T")
 
 SETTING_HELP: dict[str, str] = {
     "data_dir": "LMDB data directory (created if missing).",
+    "database_url": "postgresql://user:password@host:port/db: keep all state in PostgreSQL "
+    "(cluster mode) instead of LMDB in the data directory.",
     "bind": "host:port to listen on.",
+    "node_url": "Cluster mode: base URL at which the other nodes reach this one "
+    "(default: http://<bind>).",
+    "node_lease_seconds": "Cluster mode: a node silent this long is dead and its sessions move.",
+    "node_renew_seconds": "Cluster mode: how often a node renews its liveness lease.",
     "public_url": "Base of talkUrl and webhook URLs, e.g. https://chat.example.com "
     "(default: http://<bind>).",
     "api_key": "An extra management API key accepted as given (containers, scripts).",

@@ -13,6 +13,14 @@ class Settings(Struct, kw_only=True):
     """Every knob of a chinwag process. Environment names are `CHINWAG_<FIELD>` (see README)."""
 
     data_dir: str = "./chinwag-data"
+    # postgresql://user:password@host:port/db: all state in PostgreSQL, shared by every node
+    # (cluster mode). None: LMDB in data_dir.
+    database_url: str | None = None
+    # Cluster mode: the URL at which the other nodes reach this one (default http://<bind>),
+    # how long a node's liveness lease lasts, and how often the node renews it.
+    node_url: str | None = None
+    node_lease_seconds: float = 10.0
+    node_renew_seconds: float = 5.0
     bind: str = "127.0.0.1:8080"
     public_url: str | None = None
     api_key: str | None = None

@@ -88,6 +88,8 @@ class RuntimeStats:
     # Group commit: transactions and write calls committed (their ratio is the batch size).
     writer_transactions: int
     writer_writes: int
+    # Cluster mode's counters (chinwag.cluster.node.Counters), each exported as `<name>_total`.
+    cluster: dict[str, int] = field(default_factory=dict)
 
     def as_metrics(self) -> dict[str, Any]:
         """The names and shapes `chinwag.http.metrics` turns into Prometheus families."""
@@ -104,6 +106,7 @@ class RuntimeStats:
             "background_failures_total": {"label": "loop", "values": self.background_failures},
             "writer_transactions_total": self.writer_transactions,
             "writer_writes_total": self.writer_writes,
+            **{f"{name}_total": value for name, value in self.cluster.items()},
         }
 
 
@@ -214,6 +217,11 @@ class ChinwagService(Protocol):
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[Feedback], str | None]: ...
+
+    # ---- operations
+    async def health(self) -> dict[str, Any]:
+        """{status, node, storage, nodes} for /healthz."""
+        ...
 
     # ---- integrations
     async def open_channel_session(

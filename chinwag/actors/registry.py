@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from chinwag.actors.session import CreateSession, EndSession, GetSession, Renew, new_id
+from chinwag.actors.session import (
+    CreateSession,
+    EndSession,
+    GetSession,
+    IndexTaken,
+    Renew,
+    new_id,
+)
 from chinwag.errors import ChinwagError, NotFound, SessionExpired
 from chinwag.records import Channel, Session
 from chinwag.runtime import Actor, Directory
@@ -79,41 +86,63 @@ class RegistryActor(Actor):
         raise TypeError(f"unexpected message {message!r}")
 
     async def _open_by_tag(self, message: OpenByTag) -> Session:
-        existing = self.core.repo.session_id_by_tag(self.client_id, self.name)
-        if existing is not None:
-            renew = Renew(
-                message.expires, message.extra_context, message.context_location, message.metadata
-            )
+        # The tag entry is written only if it still holds what was read (cluster mode: another
+        # node's registry may create the tag's session meanwhile); the loser renews the winner's.
+        for attempt in range(1, INDEX_RACE_ATTEMPTS + 1):
+            existing = await self.core.repo.asession_id_by_tag(self.client_id, self.name)
+            if existing is not None:
+                renew = Renew(
+                    message.expires,
+                    message.extra_context,
+                    message.context_location,
+                    message.metadata,
+                )
+                try:
+                    return await self.sessions.ask(existing, renew)
+                except (SessionExpired, NotFound):
+                    pass  # expired or gone: a new session takes the tag
             try:
-                return await self.sessions.ask(existing, renew)
-            except (SessionExpired, NotFound):
-                pass  # expired or gone: a new session takes the tag
-        create = CreateSession(
-            client_id=self.client_id,
-            duration=message.expires,
-            tag=self.name,
-            extra_context=message.extra_context,
-            context_location=message.context_location,
-            metadata=message.metadata,
-        )
-        return await self.sessions.ask(new_id(), create)
+                create = CreateSession(
+                    client_id=self.client_id,
+                    duration=message.expires,
+                    tag=self.name,
+                    extra_context=message.extra_context,
+                    context_location=message.context_location,
+                    metadata=message.metadata,
+                    guard_index=True,
+                    index_was=existing,
+                )
+                return await self.sessions.ask(new_id(), create)
+            except IndexTaken:
+                if attempt == INDEX_RACE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _open_by_channel(self, message: OpenByChannel) -> Session:
-        existing = self.core.repo.session_id_by_channel(self.client_id, self.kind, self.name)
-        if existing is not None:
+        repo = self.core.repo
+        for attempt in range(1, INDEX_RACE_ATTEMPTS + 1):
+            existing = await repo.asession_id_by_channel(self.client_id, self.kind, self.name)
+            if existing is not None:
+                try:
+                    session: Session = await self.sessions.ask(existing, GetSession())
+                    if session.expires_at > self.core.clock.now():
+                        return session
+                except NotFound:
+                    pass
             try:
-                session: Session = await self.sessions.ask(existing, GetSession())
-                if session.expires_at > self.core.clock.now():
-                    return session
-            except NotFound:
-                pass
-        create = CreateSession(
-            client_id=self.client_id,
-            duration=message.duration,
-            channel=self.kind,  # type: ignore[arg-type]
-            external_id=self.name,
-        )
-        return await self.sessions.ask(new_id(), create)
+                create = CreateSession(
+                    client_id=self.client_id,
+                    duration=message.duration,
+                    channel=self.kind,  # type: ignore[arg-type]
+                    external_id=self.name,
+                    guard_index=True,
+                    index_was=existing,
+                )
+                return await self.sessions.ask(new_id(), create)
+            except IndexTaken:  # another node made the chat's session first
+                if attempt == INDEX_RACE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _attach(self, message: AttachByCode) -> str | None:
         repo = self.core.repo
@@ -154,3 +183,7 @@ class RegistryActor(Actor):
             with contextlib.suppress(ChinwagError):
                 await self.sessions.ask(previous, EndSession())
         return link.session_id
+
+
+# Tries of a tag/channel open that keeps losing the race for the index entry to other nodes.
+INDEX_RACE_ATTEMPTS = 4

@@ -50,6 +50,7 @@ from chinwag.gateways.echo import message_text
 from chinwag.gateways.images import normalize_prompt
 from chinwag.records import Channel, Gateway, Message, Session, ToolCall, Usage
 from chinwag.runtime import Actor
+from chinwag.storage.errors import ConditionFailed
 
 if TYPE_CHECKING:
     from chinwag.actors.context import ActorContext
@@ -76,6 +77,15 @@ class CreateSession:
     extra_context: str | None = None
     context_location: str | None = None
     metadata: dict[str, Any] | None = None
+    # The registry's guard: the tag (or channel) entry must still hold `index_was` (None:
+    # absent) when the session is stored, else IndexTaken (cluster mode: another node's
+    # registry made the key's session meanwhile).
+    guard_index: bool = False
+    index_was: str | None = None
+
+
+class IndexTaken(Conflict):
+    """The tag/channel entry changed between the registry's read and the session's write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +271,7 @@ class SessionActor(Actor):
 
     async def started(self) -> None:
         # Rebuild from storage: after a crash or a passivation the record there is the truth.
-        self.session = self.core.repo.session(self.session_id)
+        self.session = await self.core.repo.asession(self.session_id)
 
     def can_passivate(self) -> bool:
         return self.running is None and not self.queue
@@ -326,7 +336,15 @@ class SessionActor(Actor):
             expires_at=now + message.duration,
             duration=message.duration,
         )
-        await self._save(session)
+        guard = (
+            [self.core.repo.index_guard(session, message.index_was)] if message.guard_index else []
+        )
+        try:
+            await self._save(session, guard)
+        except ConditionFailed:
+            if not message.guard_index:
+                raise
+            raise IndexTaken(f"the key of session {self.session_id} was taken meanwhile") from None
         self.core.metrics.sessions_created += 1
         return session
 
@@ -547,6 +565,8 @@ class SessionActor(Actor):
             self.core.metrics.model_errors += 1
         try:
             result = await self.ref.ask(_FinishTurn(running.epoch, outcome, running))
+        except ChinwagError as exc:  # not stored (e.g. cluster: another node took the session)
+            result, outcome.error = None, exc
         except Exception as exc:  # the actor stopped (deleted) meanwhile
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
@@ -717,7 +737,12 @@ class SessionActor(Actor):
             )
             return
         while self.queue and self.running is None:
-            await self._begin(self.queue.popleft())
+            pending = self.queue.popleft()
+            try:
+                await self._begin(pending)
+            except ChinwagError as exc:  # e.g. a refused write: the waiting client learns why
+                _send(pending.sink, TurnEnd(None, exc))
+                _close(pending.sink)
 
     def _stop(self) -> bool:
         if self.running is None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from chinwag.actors.session import DeleteSession
-from chinwag.errors import NotFound
+from chinwag.errors import NotFound, ServiceUnavailable
 from chinwag.runtime import Directory
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ IDLE_RECHECK = 24 * 3600.0
 RETRY_FAILED_AFTER = 3600.0
 RETRY_FAILED_AFTER_PASS = 60.0
 LOOP = "sweeper"
+# A session to purge that is active on another node (cluster mode) is tried again this much later.
+PURGE_RETRY_SECONDS = 60.0
 
 
 class Sweeper:
@@ -58,7 +60,10 @@ class Sweeper:
                 continue
             upcoming = [
                 t
-                for t in (self.core.repo.next_due("expiry"), self.core.repo.next_due("purge"))
+                for t in (
+                    await self.core.repo.anext_due("expiry"),
+                    await self.core.repo.anext_due("purge"),
+                )
                 if t is not None
             ]
             now = self.core.clock.now()
@@ -73,7 +78,7 @@ class Sweeper:
         retention = self.core.settings.retention_seconds
         while True:
             now = self.core.clock.now()
-            expired = self.core.repo.due("expiry", now, BATCH)
+            expired = await self.core.repo.adue("expiry", now, BATCH)
             if not expired:
                 break
             ops = []
@@ -89,7 +94,7 @@ class Sweeper:
             done += len(expired)
         while True:
             now = self.core.clock.now()
-            purgeable = self.core.repo.due("purge", now, BATCH)
+            purgeable = await self.core.repo.adue("purge", now, BATCH)
             if not purgeable:
                 break
             ops = []
@@ -100,6 +105,10 @@ class Sweeper:
                     self.core.metrics.sessions_purged += 1
                 except NotFound:
                     pass
+                except ServiceUnavailable:
+                    # Cluster: active on another node right now; purged on a later pass.
+                    later = now + PURGE_RETRY_SECONDS
+                    ops.extend(self.core.repo.move_to_purge(purge_at, session_id, later))
                 except Exception as error:
                     self.core.background.failed(LOOP, f"purging session {session_id}", error)
                     # Try again later, not in this pass: a new purge entry, an hour on. (No

@@ -1,8 +1,9 @@
 """The actor tree of one runtime: who supervises whom, and where each session actor is found.
 
 One supervisor restarts crashed actors (one-for-one, within the restart intensity); the session
-directory holds one `SessionActor` per session id (the single owner and writer of its session),
-the registry directory one `RegistryActor` per tag or chat; the sweeper expires and purges.
+directory holds one `SessionActor` (cluster mode: `FencedSessionActor`) per session id (the
+single owner and writer of its session), the registry directory one `RegistryActor` per tag or
+chat; the sweeper expires and purges.
 `chinwag.wiring.open_runtime` builds it and hands it to the facade.
 """
 
@@ -14,6 +15,8 @@ from chinwag.actors.context import ActorContext
 from chinwag.actors.registry import RegistryActor, RegistryKey
 from chinwag.actors.session import SessionActor
 from chinwag.actors.sweeper import Sweeper
+from chinwag.cluster.fenced import FencedSessionActor
+from chinwag.cluster.node import Node
 from chinwag.runtime import ActorSystem, Directory, RestartPolicy, Supervisor
 
 
@@ -25,14 +28,24 @@ class ActorTree:
     sweeper: Sweeper
 
 
-def build_actor_tree(core: ActorContext, system: ActorSystem) -> ActorTree:
+def build_actor_tree(
+    core: ActorContext, system: ActorSystem, node: Node | None = None
+) -> ActorTree:
+    """`node`: cluster mode (a shared store), where session actors claim and fence their
+    session (`chinwag.cluster.fenced.FencedSessionActor`)."""
     settings = core.settings
+
+    def make_session(session_id: str) -> SessionActor:
+        if node is None:
+            return SessionActor(core, session_id)
+        return FencedSessionActor(core, node, session_id)
+
     supervisor = Supervisor(
         RestartPolicy(max(0, settings.restart_limit), settings.restart_window_seconds)
     )
     sessions: Directory[str] = Directory(
         system,
-        lambda session_id: SessionActor(core, session_id),
+        make_session,
         kind="session",
         idle_timeout=settings.passivate_after_seconds,
         mailbox_size=256,

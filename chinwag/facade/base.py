@@ -14,6 +14,7 @@ from chinwag.actors.access_keys import AccessKeys
 from chinwag.actors.context import ActorContext
 from chinwag.actors.session import (
     StopTurn,
+    new_id,
 )
 from chinwag.actors.tree import ActorTree
 from chinwag.errors import (
@@ -37,9 +38,13 @@ from chinwag.storage.engine import StorageEngine
 from chinwag.storage.keys import id_bytes
 
 if TYPE_CHECKING:  # built around the facade by open_runtime; no import at run time
+    from chinwag.cluster.node import Node
     from chinwag.integrations.manager import IntegrationManager
 
 log = logging.getLogger("chinwag")
+
+# /healthz's `node` of a single-process (LMDB) runtime: fixed for the life of the process.
+_PROCESS_NODE_ID = new_id()
 
 
 # Messages read per step when a transcript streams.
@@ -76,8 +81,11 @@ class FacadeBase:
         actors: ActorTree,
         access_keys: AccessKeys,
         engine: StorageEngine,
+        node: Node | None = None,
     ) -> None:
         self.core = core
+        # Cluster mode (a shared store): session actors claim and fence (chinwag/cluster).
+        self.node = node
         self.settings = core.settings
         self.repo = core.repo
         self.engine = engine
@@ -118,11 +126,22 @@ class FacadeBase:
     def now(self) -> float:
         return self.core.clock.now()
 
+    async def health(self) -> dict[str, Any]:
+        """/healthz: this node, the storage engine, and how many live nodes share it."""
+        nodes = len(await self.node.live_nodes()) if self.node is not None else 1
+        return {
+            "status": "ok",
+            "node": self.node.id if self.node is not None else _PROCESS_NODE_ID,
+            "storage": self.engine.name,
+            "nodes": nodes,
+        }
+
     def stats(self) -> RuntimeStats:
         """Gauges and counters for /metrics (the integrations report their own)."""
         metrics = self.core.metrics
         transactions, writes = self.engine.commit_stats
         return RuntimeStats(
+            cluster=dict(vars(self.node.counters)) if self.node is not None else {},
             live_sessions=len(self.sessions),
             session_activations=self.sessions.activations,
             session_passivations=self.sessions.passivations,

@@ -27,6 +27,7 @@ from chinwag.http.bodies import install_body_bounds, mib
 from chinwag.http.caching import register_no_store
 from chinwag.http.cors import register_cors
 from chinwag.http.envelope import fail, ok
+from chinwag.http.forward import register_forwarding
 from chinwag.http.links import blueprint as links_blueprint
 from chinwag.http.management import blueprint as management_blueprint
 from chinwag.http.metrics import Metrics
@@ -47,9 +48,9 @@ operations = Blueprint("operations", __name__)
 
 
 @operations.get("/healthz")
-@doc("Liveness: 200 {status: ok}")
+@doc("Liveness: 200 {status: ok, node, storage, nodes}")
 async def healthz() -> Response:
-    return ok({"status": "ok"})
+    return ok(await deps.service().health())
 
 
 @operations.get("/metrics")
@@ -171,6 +172,7 @@ def create_app(
     register_no_store(app)
     register_cors(app)
     _register_error_handlers(app)
+    register_forwarding(app)  # cluster mode: relay requests for sessions on other nodes
     app.register_blueprint(operations)
     app.register_blueprint(management_blueprint)
     app.register_blueprint(public_blueprint)

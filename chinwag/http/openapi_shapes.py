@@ -80,6 +80,9 @@ class WebhookUrlData(Struct, rename="camel"):
 
 class HealthData(Struct):
     status: str
+    node: str
+    storage: str
+    nodes: int
 
 
 # `data` of successful JSON answers, by endpoint (objects stay open to added fields); an endpoint

@@ -18,6 +18,7 @@ from chinwag.errors import InvalidInput, NotFound, Unauthorized
 from chinwag.http import deps
 from chinwag.http.auth import api_key_required
 from chinwag.http.envelope import ok
+from chinwag.http.forward import relay_chat_update
 from chinwag.http.identifiers import screen_identifiers
 from chinwag.http.openapi import doc
 from chinwag.http.openapi_shapes import TELEGRAM_UPDATE_SCHEMA, ZAPI_CALLBACK_SCHEMA
@@ -167,6 +168,9 @@ async def telegram_webhook(client_id: str) -> Response:
     # update_id counts per bot: a new bot on the same client must not match old markers.
     bot_id = telegram.bot_token.split(":", 1)[0]
     parsed = msgspec.structs.replace(parsed, update_key=f"{bot_id}:{parsed.update_key}")
+    relayed = await relay_chat_update(client_id, parsed.channel, parsed.chat_id)  # cluster mode
+    if relayed is not None:
+        return relayed
     stored = await _manager().accept(client_id, parsed)
     return ok(None, message=None if stored else "duplicate")
 
@@ -193,5 +197,8 @@ async def zapi_webhook(client_id: str, secret: str) -> Response:
     if isinstance(parsed, Ignored):
         _manager().note_ignored()
         return ok(None, message=f"ignored: {parsed.reason}")
+    relayed = await relay_chat_update(client_id, parsed.channel, parsed.chat_id)  # cluster mode
+    if relayed is not None:
+        return relayed
     stored = await _manager().accept(client_id, parsed)
     return ok(None, message=None if stored else "duplicate")

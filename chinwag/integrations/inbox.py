@@ -17,7 +17,8 @@ import trio
 
 from chinwag.integrations.parse import IncomingMessage
 from chinwag.storage.engine import Write
-from chinwag.storage.integration_store import IntegrationStore, OnError
+from chinwag.storage.errors import ConditionFailed
+from chinwag.storage.integration_store import IntegrationStore, OnError, Version
 
 # Telegram keeps undelivered updates for 24 hours; two days covers any redelivery.
 DEDUP_RETENTION_SECONDS = 2 * 24 * 3600
@@ -33,6 +34,9 @@ class InboxItem(msgspec.Struct, kw_only=True):
     received_at: float
     state: ItemState = "pending"
     finished_at: float | None = None
+    # Cluster mode: the node that answers it (the one that stored it, or one that took it over
+    # from a dead node); "" on a single node.
+    node: str = ""
 
 
 class Inbox:
@@ -42,6 +46,8 @@ class Inbox:
         self._store = store
         # The runtime's wall clock, so arrival times compare with stored message times.
         self._now = now
+        # Cluster mode: this node's id, recorded on every item it stores.
+        self.node_id = ""
         self._last_seq = 0
         # Keys whose first copy is being written: a concurrent duplicate waits for that write.
         self._writing: dict[bytes, trio.Event] = {}
@@ -71,10 +77,14 @@ class Inbox:
                 message=message,
                 seq=self._next_seq(),
                 received_at=self._now(),
+                node=self.node_id,
             )
             done = self._writing[key] = trio.Event()
             try:
-                await self._store.commit(self._store.put_item(key, item))
+                # Stored once: copies of one update reaching several nodes (cluster mode).
+                await self._store.commit(self._store.put_item_once(key, item))
+            except ConditionFailed:
+                return None
             finally:
                 del self._writing[key]
                 done.set()
@@ -88,6 +98,27 @@ class Inbox:
         items.sort(key=lambda pair: pair[1].seq)
         if items:
             self._last_seq = max(self._last_seq, items[-1][1].seq)
+        return items
+
+    async def take_over(
+        self, key: bytes, version: Version, item: InboxItem, node_id: str
+    ) -> InboxItem | None:
+        """Claim a pending item of a dead node for `node_id` (None when another node won)."""
+        claimed = msgspec.structs.replace(item, node=node_id)
+        try:
+            await self._store.commit(self._store.replace_item(key, version, claimed))
+        except ConditionFailed:
+            return None
+        return claimed
+
+    def pending_versioned(
+        self, on_error: OnError | None = None
+    ) -> list[tuple[bytes, Version, InboxItem]]:
+        """(key, version, item) of every pending item, oldest first (for `take_over`)."""
+        items = [
+            entry for entry in self._store.versioned_items(on_error) if entry[2].state == "pending"
+        ]
+        items.sort(key=lambda triple: triple[2].seq)
         return items
 
     def get(self, key: bytes) -> InboxItem | None:

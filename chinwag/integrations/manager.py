@@ -20,7 +20,7 @@ import msgspec
 import trio
 
 from chinwag.config import Settings
-from chinwag.errors import InvalidInput, NotFound
+from chinwag.errors import ChinwagError, InvalidInput, NotFound
 from chinwag.integrations.backoff import QUICK
 from chinwag.integrations.delivery import TurnRunner
 from chinwag.integrations.duration import DEFAULT, parse_duration
@@ -102,6 +102,11 @@ class IntegrationManager:
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         self._owns_http = http is None
         self.inbox = Inbox(store, now=service.now)
+        # Cluster mode (chinwag/cluster): items carry the node answering them, and the pending
+        # items of dead nodes are taken over (see _take_over_loop).
+        self.node = getattr(service, "node", None)
+        if self.node is not None:
+            self.inbox.node_id = self.node.id
         self.outbox = Outbox(store, now=service.now)
         self.runner = TurnRunner(service, store, self.inbox, self.outbox, self.sender_for)
         self.lane_idle_timeout = lane_idle_timeout
@@ -131,7 +136,10 @@ class IntegrationManager:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                self.recover()
+                if self.node is None:
+                    self.recover()
+                else:
+                    nursery.start_soon(self._take_over_loop)
                 nursery.start_soon(self._purge_loop)
                 nursery.start_soon(self.learn_bot_identities)
                 task_status.started()
@@ -181,6 +189,52 @@ class IntegrationManager:
                     self._item_failed(loop, "inbox")(key, error)
         if count:
             log.info("recovered %d unanswered chat-app item(s)", count)
+        self.counters["items_recovered"] += count
+        return count
+
+    async def _take_over_loop(self) -> None:
+        """Cluster mode: answer the pending items whose node is dead (a crashed or restarted
+        node: node ids are per process), claimed item by item so exactly one node takes each."""
+        assert self.node is not None
+        while True:
+            try:
+                await self.take_over_orphans()
+            except ChinwagError as exc:
+                log.warning("taking over chat-app items failed: %s", exc.message)
+            await trio.sleep(self.node.lease_seconds / 2)
+
+    async def take_over_orphans(self) -> int:
+        """One pass of _take_over_loop; returns how many items were taken over."""
+        assert self.node is not None
+        live = {node["id"] for node in await self.node.live_nodes()} | {self.node.id}
+        on_error = self._item_failed("integration_takeover", "inbox")
+        orphans = [
+            entry for entry in self.inbox.pending_versioned(on_error) if entry[2].node not in live
+        ]
+        if not orphans:
+            return 0
+        replies = {
+            reply.inbox_keys[0]: (key, reply)
+            for key, reply in self.outbox.unfinished(
+                self._item_failed("integration_takeover", "outbox")
+            )
+            if reply.inbox_keys
+        }
+        count = 0
+        resumed: set[str] = set()
+        for key, version, orphan in orphans:
+            item = await self.inbox.take_over(key, version, orphan, self.node.id)
+            if item is None:
+                continue  # another node took it first
+            count += 1
+            recorded = replies.get(key.decode())
+            if recorded is not None:
+                resumed.update(recorded[1].inbox_keys)
+                self._dispatch(ResumeJob(*recorded))
+            elif key.decode() not in resumed:
+                self._dispatch(PendingJob(key, item))
+        if count:
+            log.info("took over %d chat-app item(s) of dead nodes", count)
         self.counters["items_recovered"] += count
         return count
 

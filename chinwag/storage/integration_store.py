@@ -12,11 +12,11 @@ format the integrations have always written, so inboxes left by an earlier relea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, NewType, TypeVar
 
 import msgspec
 
-from chinwag.storage.engine import Delete, Put, StorageEngine, Write
+from chinwag.storage.engine import CompareAndSet, Delete, Put, PutIfAbsent, StorageEngine, Write
 from chinwag.storage.keys import bounded_text
 
 INBOX = "inbox"
@@ -26,6 +26,8 @@ Item = TypeVar("Item", bound=msgspec.Struct)
 Reply = TypeVar("Reply", bound=msgspec.Struct)
 # Told about a stored record that does not decode (key, error); the scan goes on without it.
 OnError = Callable[[bytes, Exception], None]
+# A stored item's version as read (opaque to callers): `replace_item` writes only over it.
+Version = NewType("Version", bytes)
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -64,6 +66,29 @@ class IntegrationStore(Generic[Item, Reply]):
 
     def put_item(self, key: bytes, item: Item) -> list[Write]:
         return [Put(INBOX, key, _encoder.encode(item))]
+
+    def put_item_once(self, key: bytes, item: Item) -> list[Write]:
+        """Store `item` only if the key holds nothing (cluster mode: copies of one update
+        reaching several nodes are stored once); the commit raises ConditionFailed otherwise."""
+        return [PutIfAbsent(INBOX, key, _encoder.encode(item))]
+
+    def versioned_items(
+        self, on_error: OnError | None = None
+    ) -> Iterator[tuple[bytes, Version, Item]]:
+        """Every stored item with its version, for a conditional `replace_item`."""
+        for key, raw in self._engine.scan(INBOX):
+            try:
+                item = self._items.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                if on_error is None:
+                    raise
+                on_error(key, error)
+                continue
+            yield key, Version(raw), item
+
+    def replace_item(self, key: bytes, version: Version, item: Item) -> list[Write]:
+        """Write `item` only if the key still holds `version` (else ConditionFailed)."""
+        return [CompareAndSet(INBOX, key, version, _encoder.encode(item))]
 
     def delete_items(self, keys: Iterable[bytes]) -> list[Write]:
         return [Delete(INBOX, key) for key in keys]

@@ -52,6 +52,8 @@ TABLES = (
     "session_chats",
     "inbox",
     "outbox",
+    "nodes",
+    "owners",
 )
 
 _U64 = struct.Struct(">Q")

@@ -36,7 +36,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from chinwag.storage.engine import (
-    StorageEngine,
+    LocalStorageEngine,
     _cannot_abort,
     _current_task,
     _current_trio_token,
@@ -81,6 +81,8 @@ _GET = "SELECT v FROM chinwag_kv WHERE tbl = %s AND k = %s"
 
 # A batch that meets a deadlock or serialization failure is retried this many times in all.
 MAX_ATTEMPTS = 8
+# An interim synchronous read (PostgresEngine.get/scan/count) gives up after this many seconds.
+SYNC_READ_TIMEOUT = 2.0
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
@@ -289,7 +291,7 @@ class PostgresCommitter:
                         placeholders.discard(row_key)
 
 
-class PostgresEngine(StorageEngine):
+class PostgresEngine(LocalStorageEngine):
     """psycopg writer connection + group-commit thread, and a reader pool used via to_thread."""
 
     name = "postgresql"
@@ -327,6 +329,10 @@ class PostgresEngine(StorageEngine):
             raise
         self._readers = readers
         self._limiter = trio.CapacityLimiter(readers)
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._sync_conn: psycopg.Connection[Any] | None = None
+        self._sync_lock = threading.Lock()
         self._writer = GroupCommitWriter(
             self._committer, group_commit=group_commit, max_batch=max_batch
         )
@@ -420,17 +426,10 @@ class PostgresEngine(StorageEngine):
         limit: int | None = None,
     ) -> list[tuple[bytes, bytes]]:
         self._table(table)
-        if limit is not None and limit <= 0:
+        query = _scan_query(table, prefix, start, end, reverse, limit)
+        if query is None:
             return []
-        where = _range_sql(prefix, start, end)
-        if where is None:
-            return []
-        sql = "SELECT k, v FROM chinwag_kv WHERE tbl = %s" + where[0]
-        sql += " ORDER BY k DESC" if reverse else " ORDER BY k"
-        params: list[Any] = [table, *where[1]]
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        sql, params = query
 
         def run(conn: psycopg.Connection[Any]) -> list[tuple[bytes, bytes]]:
             return [(bytes(k), bytes(v)) for k, v in conn.execute(sql, params)]
@@ -439,15 +438,77 @@ class PostgresEngine(StorageEngine):
 
     async def acount(self, table: str, prefix: bytes = b"") -> int:
         self._table(table)
-        where = _range_sql(prefix, None, None)
-        assert where is not None  # a prefix-only range is never empty
-        sql = "SELECT count(*) FROM chinwag_kv WHERE tbl = %s" + where[0]
+        sql, params = _count_query(table, prefix)
 
         def run(conn: psycopg.Connection[Any]) -> int:
-            row = conn.execute(sql, [table, *where[1]]).fetchone()
+            row = conn.execute(sql, params).fetchone()
             return int(row[0]) if row else 0
 
         return await self._read(run)
+
+    # -- interim synchronous reads (see LocalStorageEngine) -----------------------------------
+    #
+    # Callers not yet moved to aget/ascan/acount (the facade's lookups behind HTTP handlers,
+    # the integrations' inbox and outbox) still read synchronously. On PostgreSQL such a read is
+    # one round trip on the caller's thread over a dedicated connection, bounded by a statement
+    # timeout (SYNC_READ_TIMEOUT) and a short connect timeout so the Trio thread can never wait
+    # long; a failure is a StorageError like any other. The actors' reads are async already.
+
+    def _sync_read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if self._closed:
+            raise StorageClosed("the storage engine is closed")
+        with self._sync_lock:
+            for attempt in (1, 2):
+                try:
+                    conn = self._sync_conn
+                    if conn is None or conn.closed or conn.broken:
+                        conn = self._sync_conn = psycopg.connect(
+                            self._url,
+                            autocommit=True,
+                            connect_timeout=max(1, int(min(self._connect_timeout, 2))),
+                            options=f"-c statement_timeout={int(SYNC_READ_TIMEOUT * 1000)}",
+                        )
+                    return conn.execute(sql, params).fetchall()
+                except psycopg.OperationalError as exc:
+                    # A connection dropped since its last use fails once: reconnect and retry.
+                    if self._sync_conn is not None:
+                        self._sync_conn.close()
+                    self._sync_conn = None
+                    if attempt == 2 or self._closed:
+                        log.error("PostgreSQL read failed: %s", exc)
+                        raise StorageError("the database is unreachable; the read failed") from None
+                except psycopg.Error as exc:
+                    log.error("PostgreSQL read failed: %s", exc)
+                    raise StorageError(f"the read failed ({type(exc).__name__})") from None
+        raise AssertionError("unreachable")
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        self._table(table)
+        if not key or len(key) > MAX_KEY_BYTES:
+            return None
+        rows = self._sync_read(_GET, (table, key))
+        return bytes(rows[0][0]) if rows else None
+
+    def scan(
+        self,
+        table: str,
+        *,
+        prefix: bytes = b"",
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        self._table(table)
+        query = _scan_query(table, prefix, start, end, reverse, limit)
+        if query is None:
+            return []
+        return [(bytes(k), bytes(v)) for k, v in self._sync_read(*query)]
+
+    def count(self, table: str, prefix: bytes = b"") -> int:
+        self._table(table)
+        rows = self._sync_read(*_count_query(table, prefix))
+        return int(rows[0][0]) if rows else 0
 
     # -- writes: handed to the writer thread ------------------------------------------------
 
@@ -491,11 +552,44 @@ class PostgresEngine(StorageEngine):
             self._closed = True
         self._committer.close()
         self._pool.close()
+        with self._sync_lock:
+            if self._sync_conn is not None:
+                self._sync_conn.close()
+                self._sync_conn = None
 
     @property
     def commit_stats(self) -> tuple[int, int]:
         """(transactions committed, write calls committed): their ratio is the mean batch."""
         return self._committer.commits, self._committer.calls
+
+
+def _scan_query(
+    table: str,
+    prefix: bytes,
+    start: bytes | None,
+    end: bytes | None,
+    reverse: bool,
+    limit: int | None,
+) -> tuple[str, list[Any]] | None:
+    """The SELECT of a scan and its parameters; None when the range or the limit is empty."""
+    if limit is not None and limit <= 0:
+        return None
+    where = _range_sql(prefix, start, end)
+    if where is None:
+        return None
+    sql = "SELECT k, v FROM chinwag_kv WHERE tbl = %s" + where[0]
+    sql += " ORDER BY k DESC" if reverse else " ORDER BY k"
+    params: list[Any] = [table, *where[1]]
+    if limit is not None:
+        sql += " LIMIT %s"
+        params.append(limit)
+    return sql, params
+
+
+def _count_query(table: str, prefix: bytes) -> tuple[str, list[Any]]:
+    where = _range_sql(prefix, None, None)
+    assert where is not None  # a prefix-only range is never empty
+    return "SELECT count(*) FROM chinwag_kv WHERE tbl = %s" + where[0], [table, *where[1]]
 
 
 def _create_schema(conn: psycopg.Connection[Any]) -> None:

@@ -1,7 +1,9 @@
 """Records in, records out: the only code that knows the key layout.
 
-Reads are synchronous (LMDB reads are memory-mapped lookups). Writes are built as lists of ops
-so a caller can commit several record changes atomically in one durable `commit`.
+The `a…` reads are async (StorageEngine's aget/ascan: a network round trip on PostgreSQL, inline
+on LMDB); the actors use them. The plain reads are synchronous (LocalStorageEngine: memory-mapped
+lookups on LMDB, a bounded round trip on PostgreSQL) for callers not yet moved. Writes are built
+as lists of ops so a caller can commit several record changes atomically in one durable `commit`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from chinwag.records import ChatClient, Feedback, Gateway, Message, Session
 from chinwag.storage import keys
 from chinwag.storage.codec import decode, encode
 from chinwag.storage.engine import (
+    Check,
     CompareAndSet,
     Delete,
     DeletePrefix,
+    LocalStorageEngine,
     Put,
-    StorageEngine,
+    PutIfAbsent,
     Write,
 )
 
@@ -51,7 +55,7 @@ class ChannelLink(Struct, kw_only=True):
 
 
 class Repository:
-    def __init__(self, engine: StorageEngine) -> None:
+    def __init__(self, engine: LocalStorageEngine) -> None:
         self.engine = engine
 
     async def commit(self, ops: Iterable[Write]) -> None:
@@ -65,8 +69,9 @@ class Repository:
     def meta(self, name: str) -> bytes | None:
         return self.engine.get("meta", name.encode())
 
-    def put_meta(self, name: str, value: bytes) -> list[Write]:
-        return [Put("meta", name.encode(), value)]
+    def put_meta_once(self, name: str, value: bytes) -> list[Write]:
+        """Store `value` only if `name` has none yet (ConditionFailed otherwise)."""
+        return [PutIfAbsent("meta", name.encode(), value)]
 
     # ---------------------------------------------------------------- API keys
 
@@ -117,6 +122,10 @@ class Repository:
         raw = self.engine.get("sessions", keys.id_bytes(session_id))
         return decode(raw, Session) if raw is not None else None
 
+    async def asession(self, session_id: str) -> Session | None:
+        raw = await self.engine.aget("sessions", keys.id_bytes(session_id))
+        return decode(raw, Session) if raw is not None else None
+
     def client_session_ids(
         self, client_id: str, *, after: str | None = None, limit: int | None = None
     ) -> list[str]:
@@ -131,6 +140,16 @@ class Repository:
 
     def session_id_by_tag(self, client_id: str, tag: str) -> str | None:
         raw = self.engine.get("tags", keys.tag_key(client_id, tag))
+        return keys.id_str(raw) if raw is not None else None
+
+    async def asession_id_by_tag(self, client_id: str, tag: str) -> str | None:
+        raw = await self.engine.aget("tags", keys.tag_key(client_id, tag))
+        return keys.id_str(raw) if raw is not None else None
+
+    async def asession_id_by_channel(
+        self, client_id: str, channel: str, external_id: str
+    ) -> str | None:
+        raw = await self.engine.aget("channels", keys.channel_key(client_id, channel, external_id))
         return keys.id_str(raw) if raw is not None else None
 
     def session_id_by_channel(self, client_id: str, channel: str, external_id: str) -> str | None:
@@ -156,6 +175,17 @@ class Repository:
             ops.append(Put("expiry", keys.time_key(session.expires_at, session.id), b""))
         return ops
 
+    def index_guard(self, session: Session, was: str | None) -> Write:
+        """Condition: the session's tag (or channel) entry still holds `was` (None: absent)."""
+        if session.tag is not None:
+            key = keys.tag_key(session.client_id, session.tag)
+            table = "tags"
+        else:
+            assert session.external_id is not None
+            key = keys.channel_key(session.client_id, session.channel, session.external_id)
+            table = "channels"
+        return Check(table, key, keys.id_bytes(was) if was is not None else None)
+
     def delete_session(self, session: Session) -> list[Write]:
         """Everything of a session: record, history, and the index entries that point to it."""
         sid = keys.id_bytes(session.id)
@@ -166,6 +196,7 @@ class Repository:
             DeletePrefix("messages", sid),
             *self._delete_session_feedback(session.id),
             DeletePrefix("idempotency", sid),
+            Delete("owners", sid),  # cluster mode's owner row (storage/ownership.py)
         ]
         if (
             session.tag is not None
@@ -329,13 +360,17 @@ class Repository:
 
     # ---------------------------------------------------------------- expiry and purge indexes
 
-    def due(self, table: str, now: float, limit: int) -> list[tuple[float, str]]:
-        """(time, session id) entries of `expiry` or `purge` due at or before `now`."""
-        rows = self.engine.scan(table, end=keys.time_key_bound(now), limit=limit)
-        return [(keys.time_of_time_key(k), keys.session_of_time_key(k)) for k, _ in rows]
-
     def next_due(self, table: str) -> float | None:
         rows = self.engine.scan(table, limit=1)
+        return keys.time_of_time_key(rows[0][0]) if rows else None
+
+    async def adue(self, table: str, now: float, limit: int) -> list[tuple[float, str]]:
+        """(time, session id) entries of `expiry` or `purge` due at or before `now`."""
+        rows = await self.engine.ascan(table, end=keys.time_key_bound(now), limit=limit)
+        return [(keys.time_of_time_key(k), keys.session_of_time_key(k)) for k, _ in rows]
+
+    async def anext_due(self, table: str) -> float | None:
+        rows = await self.engine.ascan(table, limit=1)
         return keys.time_of_time_key(rows[0][0]) if rows else None
 
     def move_to_purge(self, expired_at: float, session_id: str, purge_at: float) -> list[Write]:

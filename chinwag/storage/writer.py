@@ -47,6 +47,23 @@ _Request = tuple[
 
 _DRAIN = object()
 
+# Write calls queued or committing in this process, across every writer. Trio callers wait for a
+# commit on another thread, which a MockClock cannot see: tests read this (writes_in_flight) so
+# virtual time never jumps past deadlines while a commit is still on its way to disk.
+_in_flight = 0
+_in_flight_lock = threading.Lock()
+
+
+def writes_in_flight() -> int:
+    """How many write calls are queued or being committed right now, in all writers."""
+    return _in_flight
+
+
+def _count(delta: int) -> None:
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight += delta
+
 
 class _WriterActor(pykka.ThreadingActor):
     """Owns the writer thread; every message means 'drain the queue', stopping drains it last."""
@@ -91,6 +108,7 @@ class GroupCommitWriter:
             if self._closed:
                 raise StorageClosed("the storage engine is closed; the write was not applied")
             self._queue.append(request)
+            _count(1)
             if not self._wake_pending:
                 self._wake_pending = True
                 # Told under the lock so that stop()'s message can never overtake it.
@@ -133,7 +151,11 @@ class GroupCommitWriter:
             log.exception("the storage writer failed on a batch of %d calls", len(batch))
             error = StorageError(f"the write could not be committed: {exc}")
             errors = dict.fromkeys(range(len(batch)), error)
-        self._acknowledge(batch, errors)
+        try:
+            self._acknowledge(batch, errors)
+        finally:
+            # After the wake-ups are posted: a Trio loop sees them before this reaches zero.
+            _count(-len(batch))
 
     def _acknowledge(self, batch: list[_Request], errors: dict[int, BaseException]) -> None:
         """Tell every caller its outcome: one run_sync_soon per Trio run, on_done per callback."""

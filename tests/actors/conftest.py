@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio.testing
+from support.clock import settling_clock
 
 from chinwag import Chinwag, open_runtime
 from chinwag.config import Settings
@@ -16,7 +17,7 @@ from chinwag.config import Settings
 def mock_clock() -> trio.testing.MockClock:
     """Autojumps once every task has been idle 0.3 s of real time, so in-flight LMDB commits
     (a writer-thread hop, slow on a loaded machine) finish before virtual time moves on."""
-    return trio.testing.MockClock(autojump_threshold=0.3)
+    return settling_clock(autojump_threshold=0.3)
 
 
 @pytest.fixture

@@ -266,6 +266,14 @@ def run_axe(target: Any) -> list[dict[str, Any]]:
     checked on its own (`iframes: false`), as a cross-origin frame needs its own copy."""
     if not target.evaluate("typeof window.axe === 'object'"):
         target.evaluate(axe_source())
+    # A new message fades in (opacity 0 -> 1, 0.2 s): mid-fade its text is paler, and on a loaded
+    # machine axe can run before the fade ends. Check the settled page: wait for every finite
+    # animation and transition (infinite ones, like a spinner, never end and are not awaited).
+    target.evaluate(
+        """() => Promise.all(document.getAnimations()
+            .filter(a => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+            .map(a => a.finished.catch(() => null)))"""
+    )
     return target.evaluate(
         """options => axe.run(document, options).then(r => r.violations.map(v => ({
             id: v.id, impact: v.impact, help: v.help,

@@ -19,7 +19,14 @@ from chinwag.http.server import run_server
 async def test_healthz(server: ServerHandle) -> None:
     response = await server.anonymous.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"message": None, "data": {"status": "ok"}}
+    body = response.json()
+    assert body["message"] is None
+    data = body["data"]
+    assert data["status"] == "ok"
+    assert data["storage"] == server.service.engine.name
+    assert data["nodes"] == 1  # a single process; on PostgreSQL the one live node
+    assert len(data["node"]) == 36
+    assert set(data) == {"status", "node", "storage", "nodes"}  # no URL or address
 
 
 async def test_metrics_count_requests_and_runtime(server: ServerHandle) -> None:

@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 from httpx_sse import aconnect_sse
+from support.clock import settling_clock
 from support.server import ServerHandle
 
 SECRET = "zq-metadata-marker-7781"
@@ -354,7 +355,7 @@ def idle_jump_clock() -> trio.testing.MockClock:
     127.0.0.1 finish well within 0.2 s, so only genuine timer waits (server shutdown) are
     fast-forwarded; the test moves time itself with `jump`.
     """
-    return trio.testing.MockClock(autojump_threshold=0.2)
+    return settling_clock(autojump_threshold=0.2)
 
 
 async def _openai_session(server: ServerHandle, fake, **client_options) -> dict:

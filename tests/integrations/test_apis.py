@@ -7,6 +7,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from support.clock import settling_clock
 
 from chinwag.integrations.backoff import PATIENT
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
@@ -19,7 +20,7 @@ from .fakes import Failure, FakeTelegram, FakeZapi, running_fakes
 @pytest.fixture
 def clock() -> trio.testing.MockClock:
     # Jump virtual time only after real idleness, so real socket I/O completes first.
-    return trio.testing.MockClock(autojump_threshold=0.02)
+    return settling_clock(autojump_threshold=0.02)
 
 
 @pytest.fixture

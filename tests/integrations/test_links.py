@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import trio
 import trio.testing
+from support.clock import settling_clock
 
 from . import tg
 from .harness import Rig, rig
@@ -32,7 +33,7 @@ async def r(tmp_path: Path) -> AsyncIterator[Rig]:
 
 @pytest.fixture
 def clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0.1)
+    return settling_clock(autojump_threshold=0.1)
 
 
 async def both_channels(r: Rig, **client: Any) -> tuple[str, str, str]:

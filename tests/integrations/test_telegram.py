@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from support.clock import settling_clock
 
 from .fakes import FakeTelegram
 from .harness import SECRET_HEADER, Rig, rig
@@ -26,7 +27,7 @@ async def r(tmp_path: Path) -> AsyncIterator[Rig]:
 @pytest.fixture
 def clock() -> trio.testing.MockClock:
     # Virtual time jumps only after 100 ms of real idleness, so socket and disk I/O finish first.
-    return trio.testing.MockClock(autojump_threshold=0.1)
+    return settling_clock(autojump_threshold=0.1)
 
 
 async def test_configure_registers_webhook_and_hides_token(r: Rig) -> None:

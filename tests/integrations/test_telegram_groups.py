@@ -14,6 +14,7 @@ import msgspec
 import pytest
 import trio
 import trio.testing
+from support.clock import settling_clock
 from telegram import (
     Chat,
     ChatMemberLeft,
@@ -47,7 +48,7 @@ async def r(tmp_path: Path) -> AsyncIterator[Rig]:
 
 @pytest.fixture
 def clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0.1)
+    return settling_clock(autojump_threshold=0.1)
 
 
 def parse(body: dict, groups: str = "mention") -> IncomingMessage | Ignored:

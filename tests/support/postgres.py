@@ -158,3 +158,18 @@ def _create_database(admin_url: str) -> None:
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def fresh_database(url: str) -> str:
+    """Create an empty database next to the one `url` names; return its URL (for one test).
+
+    Tests that start runtimes (or whole nodes) on PostgreSQL each get their own database, so
+    no state leaks between them; the session cluster drops them all when it stops.
+    """
+    import psycopg
+
+    server, _, _ = url.rpartition("/")
+    name = "chinwag_" + secrets.token_hex(6)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server}/{name}"

@@ -1,0 +1,213 @@
+"""Cluster mode figures, each measured in one run on a throwaway local PostgreSQL (fsync on):
+
+  takeover   SIGKILL of the node owning a session mid-reply -> first answered prompt of that
+             session on another node (same Idempotency-Key retried every 100 ms over the other
+             nodes), with the default lease (10 s) and renewal (5 s). Printed: the distribution.
+  pg/lmdb    one node, echo gateway (no delay), JSON prompt round trips from `--concurrency`
+             sessions for `--seconds`: turns/s on PostgreSQL vs LMDB, interleaved rounds.
+  relay      one prompt at a time to a session owned by node A: sent to A directly vs to B
+             (relayed to A). Printed: p50 of each and the difference (target <= 2 ms).
+
+    .venv/bin/python bench/bench_cluster.py [--rounds 3] [--seconds 3] [--concurrency 16]
+
+Real `python -m chinwag.cli serve` processes; the load generator (httpx, this process) shares the
+machine's cores with them, so absolute turns/s are bounded by it too: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import trio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from cluster.processes import API_KEY, NodeProcess, start_node  # noqa: E402
+from support.postgres import fresh_database, throwaway_cluster  # noqa: E402
+
+DEFAULTS = {"node_lease_seconds": "10", "node_renew_seconds": "5"}
+
+
+def make_sessions(node: NodeProcess, count: int, delay: float) -> list[str]:
+    with node.client() as http:
+        gateway = http.post(
+            "/api/v1/ai-gateways",
+            json={"name": "g", "parameters": {"provider": "echo", "streamDelaySeconds": delay}},
+        ).json()["data"]["id"]
+        client = http.post(
+            "/api/v1/web-chat-client",
+            json={
+                "name": "c",
+                "aiGatewayId": gateway,
+                "clientParameters": {},
+                "limitingParameters": {},
+            },
+        ).json()["data"]["id"]
+        return [
+            http.post(f"/api/v1/web-chat-client/{client}/sessions", json={}).json()["data"][
+                "accessKey"
+            ]
+            for _ in range(count)
+        ]
+
+
+def prompt_path(key: str) -> str:
+    return f"/api/v1/public/chat-clients/{key}/prompt"
+
+
+def stop(*nodes: NodeProcess) -> None:
+    for node in nodes:
+        if node.process.poll() is None:
+            node.process.terminate()
+    for node in nodes:
+        node.process.wait(30)
+
+
+# ---------------------------------------------------------------- takeover
+
+
+def takeover_once(url: str, root: Path, index: int) -> float:
+    nodes = [start_node(f"t{index}-{i}", url, root, **DEFAULTS) for i in range(3)]
+    try:
+        owner, others = nodes[0], nodes[1:]
+        [key] = make_sessions(owner, 1, delay=0.1)
+        with httpx.Client(base_url=owner.base_url, timeout=30) as http:
+            request = http.build_request(
+                "POST",
+                prompt_path(key),
+                json={"prompt": "a b c d e f g h i j k l m n o p"},
+                headers={"Accept": "text/event-stream", "Idempotency-Key": "k"},
+            )
+            response = http.send(request, stream=True)
+            for line in response.iter_lines():
+                if line.startswith("event: content"):
+                    break
+            owner.kill()
+            killed = time.monotonic()
+            response.close()
+        attempt = 0
+        while True:
+            node = others[attempt % 2]
+            attempt += 1
+            try:
+                answer = httpx.post(
+                    node.base_url + prompt_path(key),
+                    json={"prompt": "a b c d e f g h i j k l m n o p"},
+                    headers={"Idempotency-Key": "k"},
+                    timeout=30,
+                )
+                if answer.status_code == 200:
+                    return time.monotonic() - killed
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    finally:
+        stop(*nodes)
+
+
+# ---------------------------------------------------------------- throughput
+
+
+async def turns_per_second(node: NodeProcess, keys: list[str], seconds: float) -> float:
+    done = 0
+    async with httpx.AsyncClient(base_url=node.base_url, timeout=30) as http:
+        deadline = trio.current_time() + seconds
+
+        async def loop(key: str) -> None:
+            nonlocal done
+            while trio.current_time() < deadline:
+                response = await http.post(prompt_path(key), json={"prompt": "hello there"})
+                assert response.status_code == 200, response.text
+                done += 1
+
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            for key in keys:
+                nursery.start_soon(loop, key)
+        return done / (trio.current_time() - started)
+
+
+def latencies(base_url: str, key: str, count: int) -> list[float]:
+    out = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        for _ in range(count):
+            started = time.perf_counter()
+            response = http.post(prompt_path(key), json={"prompt": "hi"})
+            out.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--takeovers", type=int, default=5)
+    args = parser.parse_args()
+    with throwaway_cluster() as pg, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+
+        times = [takeover_once(fresh_database(pg.url), root, i) for i in range(args.takeovers)]
+        print(
+            f"takeover after SIGKILL (s, {len(times)} runs, lease 10 s / renew 5 s): "
+            f"min {min(times):.2f}  p50 {statistics.median(times):.2f}  max {max(times):.2f}  "
+            f"all {' '.join(f'{t:.2f}' for t in sorted(times))}"
+        )
+
+        pg_node = start_node("pg", fresh_database(pg.url), root, **DEFAULTS)
+        lmdb_node = start_node("lmdb", None, root)
+        try:
+            pg_keys = make_sessions(pg_node, args.concurrency, 0)
+            lmdb_keys = make_sessions(lmdb_node, args.concurrency, 0)
+            rates: dict[str, list[float]] = {"pg": [], "lmdb": []}
+            for _ in range(args.rounds):
+                for name, node, keys in (("lmdb", lmdb_node, lmdb_keys), ("pg", pg_node, pg_keys)):
+                    rates[name].append(trio.run(turns_per_second, node, keys, args.seconds))
+            pg_rate, lmdb_rate = statistics.median(rates["pg"]), statistics.median(rates["lmdb"])
+            print(
+                f"one node, {args.concurrency} sessions, JSON prompt round trips (turns/s, "
+                f"median of {args.rounds} interleaved rounds): lmdb {lmdb_rate:.0f}  "
+                f"postgresql {pg_rate:.0f}  ratio pg/lmdb {pg_rate / lmdb_rate:.2f}"
+            )
+        finally:
+            stop(pg_node, lmdb_node)
+
+        url = fresh_database(pg.url)
+        a = start_node("ra", url, root, **DEFAULTS)
+        b = start_node("rb", url, root, **DEFAULTS)
+        try:
+            [key] = make_sessions(a, 1, 0)
+            latencies(a.base_url, key, 20)  # warm up; A owns the session
+            direct: list[float] = []
+            relayed: list[float] = []
+            for _ in range(args.rounds):
+                direct += latencies(a.base_url, key, 100)
+                relayed += latencies(b.base_url, key, 100)
+            d, r = statistics.median(direct) * 1000, statistics.median(relayed) * 1000
+            print(
+                f"relay: prompt p50 direct to the owner {d:.2f} ms, via another node {r:.2f} ms, "
+                f"relay adds {r - d:.2f} ms ({len(direct)} prompts each, interleaved)"
+            )
+            with httpx.Client(base_url=b.base_url) as http:
+                metrics = http.get("/metrics", headers={"Authorization": f"Bearer {API_KEY}"})
+                forwarded = [
+                    line
+                    for line in metrics.text.splitlines()
+                    if line.startswith("chinwag_forwarded_requests_total")
+                ]
+                print(f"  node B {forwarded[0] if forwarded else 'no forwarding metric'}")
+        finally:
+            stop(a, b)
+
+
+if __name__ == "__main__":
+    main()
