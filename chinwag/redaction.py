@@ -39,6 +39,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?[A-Za-z]+\s+)[^\s\"',;]+"),
         r"\1" + MASK,
     ),
+    # Session access keys (`wky_…`, a talk page's credential): keep a short prefix to tell
+    # sessions apart in the log.
+    (re.compile(r"(?i)\b(wky_[a-z2-7]{8})[a-z2-7]{8,}"), r"\1" + MASK),
     # Provider key shapes (OpenAI sk-/sk-proj-, Anthropic sk-ant-, session and org keys).
     (re.compile(r"\b(sk|sess|rk|pk)-[A-Za-z0-9_-]{12,}"), r"\1-" + MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),  # Google API keys

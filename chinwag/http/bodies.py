@@ -90,9 +90,12 @@ class BodyLimits:
 
 
 def has_media_parts(prompt: Any) -> bool:
-    """True when a prompt (plain JSON values) carries an image, audio or file part."""
+    """True when a prompt (plain JSON values) carries an image, audio or file part: in a
+    message's content, or as an item of a bare list of content parts."""
     messages = prompt if isinstance(prompt, list) else [prompt]
     for message in messages:
+        if isinstance(message, dict) and message.get("type") in _MEDIA_PART_TYPES:
+            return True
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list) and any(
             isinstance(part, dict) and part.get("type") in _MEDIA_PART_TYPES for part in content

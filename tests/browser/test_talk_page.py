@@ -567,6 +567,18 @@ def test_model_failure_is_a_clear_message(live_server: Any, page: Any, screensho
     assert page.locator("#cw-send").is_visible()
     screenshot(page, "11-model-failure")
 
+    # "Try again" re-sends the stored message with its own Idempotency-Key: never a second copy.
+    for _ in range(2):
+        with page.expect_response(lambda r: r.url.endswith("/prompt")) as answer:
+            page.locator("#cw-banner button").first.click()
+        assert answer.value.status == 502
+        page.wait_for_selector("#cw-banner:not([hidden])", timeout=30_000)
+    page.reload()
+    page.wait_for_selector("#cw-app[data-state='ready']")
+    stored = live_server.public_messages(opened["accessKey"])
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["anyone there?"]
+    assert bubbles(page, "user") == ["anyone there?"]
+
 
 def test_expired_session_shows_the_expired_screen(
     live_server: Any, page: Any, screenshot: Any

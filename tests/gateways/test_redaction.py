@@ -37,6 +37,11 @@ CASES = [
     ),
     ('{"apiKey": "abc123secret", "model": "m"}', "abc123secret", None),
     ("password=hunter2 rest", "hunter2", None),
+    (
+        "POST /api/v1/public/chat-clients/wky_agrczpmfw5qbkdnxcrjbb5qxw7wd7p4irulysf2kyd/prompt",
+        "qbkdnxcrjbb5qxw7wd7p4irulysf2kyd",
+        "POST /api/v1/public/chat-clients/wky_agrczpmf***/prompt",
+    ),
 ]
 
 

@@ -283,3 +283,15 @@ async def test_api_json_is_never_stored_by_caches(server: ServerHandle) -> None:
     for response in answers:
         assert response.headers["content-type"].startswith("application/json")
         assert response.headers.get("cache-control") == "no-store", response.request.url
+
+
+async def test_bare_list_of_parts_with_an_image_gets_the_image_cap(server: ServerHandle) -> None:
+    # `prompt` may be a bare list of content parts (one message): its image counts too.
+    access_key = await open_public(server)
+    path = server.public_path(access_key, "prompt")
+    bare = (
+        b'{"prompt": [{"type": "text", "text": "what is this?"},'
+        b' {"type": "image_url", "image_url": {"url": "' + TINY_PNG.encode() + b'"}}]}'
+    )
+    answer = await server.anonymous.post(path, content=padded(bare, 2 * MiB), headers=JSON)
+    assert answer.status_code == 200, answer.text[:300]

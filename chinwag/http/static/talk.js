@@ -766,7 +766,7 @@
   }
 
   /* A request failed with an HTTP status: show it where the user will see it. */
-  function handleHttpError(error) {
+  function handleHttpError(error, storedEntry = null) {
     if (error.status === 401) {
       showExpired(cfg.expiresAt);
       return;
@@ -787,7 +787,7 @@
     showBanner(cfg.debug && error.message ? `${text} (${error.message})` : text, {
       tone: error.status >= 500 ? "error" : "warn",
       kind: "request",
-      action: retryable ? { label: S.retry, run: () => send(input.value) } : null,
+      action: retryable ? { label: S.retry, run: () => retry(storedEntry) } : null,
     });
   }
 
@@ -957,6 +957,20 @@
     return finished;
   }
 
+  /* "Try again" after a failure: a stored message is sent again with its own key. */
+  function retry(storedEntry) {
+    if (!storedEntry) {
+      send(input.value);
+      return;
+    }
+    hideBanner("request");
+    state.pending = [...state.pending, storedEntry];
+    writeStore("pending", state.pending);
+    list.appendChild(pendingElement(storedEntry));
+    scrollToBottom(true);
+    flushPending();
+  }
+
   /* A typed message: kept as pending (with its Idempotency-Key) until the server has it. */
   function send(text) {
     text = (text ?? "").trim();
@@ -1049,6 +1063,7 @@
     let refused = false; // the server refused the prompt before the reply started
     let lost = false; // the connection broke mid-reply
     let offline = false; // no answer at all: the message may not have reached the server
+    let failedEntry = null; // stored, but the model failed before its first token
     try {
       response = await api("prompt", {
         method: "POST",
@@ -1066,9 +1081,15 @@
         forgetPending(entry.key);
         userItem.remove();
         view.item.remove();
-        restoreToComposer(entry);
+        // A model failure (502/504) comes after the message was stored with an error marker:
+        // show the stored conversation and retry with the same Idempotency-Key, so the
+        // message is answered again instead of being stored twice.
+        const stored = response.status === 502 || response.status === 504;
+        if (stored) failedEntry = entry;
+        else restoreToComposer(entry);
         handleHttpError(
           new HttpError(response.status, body.message, response.headers.get("Retry-After")),
+          stored ? entry : null,
         );
       } else {
         acknowledge(entry, userItem);
@@ -1105,7 +1126,9 @@
       finished = (await followReply(view)) === "done";
       lost = !finished;
     }
-    if (finished || lost || (view.failed && !refused)) await resync(finished && !view.failed);
+    if (finished || lost || (view.failed && !refused) || failedEntry) {
+      await resync(finished && !view.failed);
+    }
     else if (app.dataset.turn === "streaming") app.dataset.turn = "idle";
     return refused ? "refused" : "sent";
   }
