@@ -16,6 +16,7 @@ from chinwag.integrations.inbox import InboxItem
 from chinwag.integrations.outbox import OutboxReply
 from chinwag.integrations.parse import IncomingMessage
 from chinwag.storage.engine import Put, StorageEngine
+from chinwag.storage.errors import ConditionFailed
 from chinwag.storage.integration_store import INBOX, IntegrationStore
 from chinwag.storage.keys import MAX_KEY_BYTES
 
@@ -66,3 +67,25 @@ async def test_an_undecodable_item_goes_to_on_error_and_the_scan_goes_on(
     assert failed == [b"c\x00telegram\x001"]
     with pytest.raises(msgspec.DecodeError):
         list(store.items())
+
+
+async def test_an_item_is_stored_once_and_replaced_only_over_the_version_read(
+    engine: StorageEngine,
+) -> None:
+    """Cluster mode's inbox writes: copies of one update stored once; a take-over claims an
+    item only if nobody changed it since it was read."""
+    store = IntegrationStore(engine, InboxItem, OutboxReply)
+    key = store.inbox_key("c", "telegram", "1:1")
+    await store.commit(store.put_item_once(key, _item("1:1", 1)))
+    with pytest.raises(ConditionFailed):
+        await store.commit(store.put_item_once(key, _item("1:1", 2)))
+    assert store.item(key) == _item("1:1", 1)
+
+    [(read_key, version, item)] = list(store.versioned_items())
+    assert (read_key, item) == (key, _item("1:1", 1))
+    mine = msgspec.structs.replace(item, node="node-a")
+    await store.commit(store.replace_item(key, version, mine))
+    theirs = msgspec.structs.replace(item, node="node-b")
+    with pytest.raises(ConditionFailed):  # the version read is stale now
+        await store.commit(store.replace_item(key, version, theirs))
+    assert store.item(key) == mine
