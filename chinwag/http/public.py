@@ -59,7 +59,14 @@ async def list_messages(access_key: str) -> Response:
     limit, before = page_query()
     service = deps.service()
     page = service.messages_page(session.id, limit=limit, before=before)
-    return ok(messages_view(page, public_errors().language, service.feedback_for(session.id, page)))
+    feedback = service.feedback_for(session.id, page)
+    shown = _shows_tool_calls(session.client_id)
+    return ok(messages_view(page, public_errors().language, feedback, show_tool_calls=shown))
+
+
+def _shows_tool_calls(client_id: str) -> bool:
+    """The client's `showToolCalls`: without it the public sees no tool call (URL or result)."""
+    return deps.service().get_client(client_id).client_parameters.show_tool_calls
 
 
 @blueprint.post("/prompt")
@@ -85,6 +92,7 @@ async def prompt(access_key: str) -> Response:
     check_prompt_size(body_size, user_prompt, BodyLimits.from_settings(deps.settings()))
     idempotency_key = idempotency_key_header()
     service = deps.service()
+    shown = _shows_tool_calls(session.client_id)
     if wants_event_stream(request.headers.get("Accept")):
         stream = service.prompt_stream(
             session.id,
@@ -106,7 +114,7 @@ async def prompt(access_key: str) -> Response:
             await close_stream(iterator)  # e.g. the client left while the turn was queued
             raise
         response = Response(
-            event_stream(first, iterator, public_errors(), started),
+            event_stream(first, iterator, public_errors(), started, show_tool_calls=shown),
             mimetype=SSE_MIMETYPE,
             headers=SSE_HEADERS,
         )
@@ -119,7 +127,7 @@ async def prompt(access_key: str) -> Response:
         instructions=body.instructions,
         idempotency_key=idempotency_key,
     )
-    return ok(turn_result_view(result, public_errors().language))
+    return ok(turn_result_view(result, public_errors().language, show_tool_calls=shown))
 
 
 def idempotency_key_header() -> str | None:
@@ -147,7 +155,8 @@ async def attach_to_reply(access_key: str) -> Response:
     pairs = await deps.service().follow_reply(session.id, last_event_id)
     if pairs is None:
         return Response("", status=204, headers={"Cache-Control": "no-store"})
-    body = numbered_event_stream(pairs, public_errors())
+    shown = _shows_tool_calls(session.client_id)
+    body = numbered_event_stream(pairs, public_errors(), show_tool_calls=shown)
     response = Response(body, mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     response.timeout = None
     return response
