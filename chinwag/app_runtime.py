@@ -490,10 +490,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
             await self._ask_session(session_id, start)
             async for item in receive:
                 if isinstance(item, TurnEnd):
-                    if item.error is not None:
-                        raise item.error
-                    assert item.result is not None
-                    yield TurnFinished(_turn_result(item.result))
+                    yield _turn_finished(item)
                     return
                 yield item
         raise ServiceUnavailable(
@@ -532,6 +529,8 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         async with _aclosing(stream):
             async for item in stream:
                 if isinstance(item, TurnFinished):
+                    if item.error is not None:
+                        raise item.error
                     return item.result
         raise ServiceUnavailable("the reply ended unexpectedly")
 
@@ -680,6 +679,18 @@ class ChinwagErrorBusy(ChinwagError):
         super().__init__(
             "this session is receiving too many requests; try again shortly", retry_after=1
         )
+
+
+def _turn_finished(end: TurnEnd) -> TurnFinished:
+    """The last item of a prompt stream. A turn that failed before it stored a reply raises its
+    error; one that failed after its reply started ends with its stored result (status "error")
+    and the error, so a stream shows `error` and then `done`."""
+    if end.result is None:
+        raise end.error or ChinwagError("the reply ended without a result")
+    result = _turn_result(end.result)
+    if end.error is not None:
+        result.status, result.error = "error", end.error.message
+    return TurnFinished(result, end.error)
 
 
 def _turn_result(data: dict[str, Any]) -> TurnResult:

@@ -30,7 +30,7 @@ from chinwag.http.views import messages_view, public_session_view, turn_result_v
 from chinwag.rules.bounds import IDEMPOTENCY_HEADER
 from chinwag.rules.fields import IdempotencyKey
 from chinwag.rules.prompt import check_idempotency_key
-from chinwag.service import ReplyStarted
+from chinwag.service import ReplyStarted, TurnFinished
 
 blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
 
@@ -108,6 +108,8 @@ async def prompt(access_key: str) -> Response:
             started = first if isinstance(first, ReplyStarted) else None
             if started is not None:  # the reply runs; its first event may still be a failure
                 first = await anext(iterator)
+            if isinstance(first, TurnFinished) and first.error is not None:
+                raise first.error  # failed before anything streamed: a JSON envelope
         except StopAsyncIteration:
             raise ModelFailed("The reply ended before it started.") from None
         except BaseException:

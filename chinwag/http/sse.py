@@ -96,8 +96,9 @@ def encode_item(
         result = item.result
         prefix = b""
         if result.status == "error":
-            failed = ModelFailed(result.error or "the reply failed")
-            prefix = _error_event(errors, failed, 502, ident)
+            failed = item.error or ModelFailed(result.error or "the reply failed")
+            _log_failure(errors, failed)
+            prefix = _error_event(errors, failed, failed.status, ident)
         view = turn_result_view(result, errors.language, show_tool_calls=show_tool_calls)
         done = {"usage": to_builtins(result.usage), "result": view}
         return prefix + encode_event("done", done, ident)
