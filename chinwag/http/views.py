@@ -16,7 +16,7 @@ from typing import Any
 
 from chinwag.http import i18n
 from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, to_builtins
-from chinwag.redaction import redact
+from chinwag.redaction import masked_url, redact
 from chinwag.service import OpenedSession, TurnResult
 
 # Session fields that are bookkeeping of the runtime, not part of the API.
@@ -31,6 +31,12 @@ def gateway_view(gateway: Gateway) -> dict[str, Any]:
     data = to_builtins(gateway)
     parameters = data["parameters"]
     parameters["apiKeySet"] = bool(parameters.pop("apiKey", None))
+    # A password in a URL is a credential too: shown masked, stored as given.
+    if parameters.get("baseUrl"):
+        parameters["baseUrl"] = masked_url(parameters["baseUrl"])
+    research = parameters.get("research") or {}
+    if research.get("webSearchUrl"):
+        research["webSearchUrl"] = masked_url(research["webSearchUrl"])
     return data
 
 
