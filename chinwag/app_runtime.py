@@ -236,14 +236,38 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
         return updated
 
     async def delete_gateway(self, gateway_id: str) -> None:
-        self.get_gateway(gateway_id)
-        users = [c.name for c in self.repo.clients() if c.ai_gateway_id == gateway_id]
-        if users:
-            raise Conflict(
-                f"AI gateway {gateway_id} is used by chat client(s) {', '.join(users[:5])}; "
-                "delete them or move them to another gateway first"
-            )
-        await self.repo.commit(self.repo.delete_gateway(gateway_id))
+        """409 while chat clients use the gateway. The batch checks the gateway's reference
+        version read before the clients were listed, so a client created meanwhile (on any
+        node) fails it, and the next look finds that client."""
+        for _ in range(_RACE_ATTEMPTS):
+            self.get_gateway(gateway_id)
+            guard = self.repo.gateway_delete_guard(gateway_id)
+            users = [c.name for c in self.repo.clients() if c.ai_gateway_id == gateway_id]
+            if users:
+                raise Conflict(
+                    f"AI gateway {gateway_id} is used by chat client(s) {', '.join(users[:5])}; "
+                    "delete them or move them to another gateway first"
+                )
+            try:
+                await self.repo.commit([*guard, *self.repo.delete_gateway(gateway_id)])
+                return
+            except ConditionFailed:
+                continue
+        raise Conflict(f"AI gateway {gateway_id} kept changing; try again")
+
+    async def _commit_pointing_at_gateway(self, client: ChatClient) -> None:
+        """Store `client` only if its gateway still exists when the batch is written (a
+        racing delete either sees this client or makes this batch fail: then 404)."""
+        for _ in range(_RACE_ATTEMPTS):
+            reference = self.repo.gateway_reference(client.ai_gateway_id)
+            if reference is None:
+                raise _missing_gateway(client.ai_gateway_id)
+            try:
+                await self.repo.commit([*reference, *self.repo.put_client(client)])
+                return
+            except ConditionFailed:
+                continue  # the gateway changed (updated or deleted) meanwhile: look again
+        raise Conflict(f"aiGatewayId: AI gateway {client.ai_gateway_id} kept changing; try again")
 
     # ------------------------------------------------------------------ chat clients
 
@@ -260,14 +284,14 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
             created_at=now,
             updated_at=now,
         )
-        await self.repo.commit(self.repo.put_client(client))
+        await self._commit_pointing_at_gateway(client)
         return client
 
     def _gateway_for_field(self, gateway_id: str) -> Gateway:
         try:
             return self.get_gateway(gateway_id)
         except NotFound:
-            raise NotFound(f"aiGatewayId: AI gateway {gateway_id} was not found") from None
+            raise _missing_gateway(gateway_id) from None
 
     def list_clients(self) -> list[ChatClient]:
         return self.repo.clients()
@@ -297,7 +321,7 @@ class Chinwag(FeedbackMixin, RepliesMixin, ChinwagService):
             limiting_parameters=limiting,
             updated_at=self.core.clock.now(),
         )
-        await self.repo.commit(self.repo.put_client(updated))
+        await self._commit_pointing_at_gateway(updated)
         return updated
 
     async def set_integrations(self, client_id: str, integrations: Integrations) -> ChatClient:
@@ -679,6 +703,14 @@ class ChinwagErrorBusy(ChinwagError):
         super().__init__(
             "this session is receiving too many requests; try again shortly", retry_after=1
         )
+
+
+# Conditional batches lost to a racing writer are retried this often before a 409.
+_RACE_ATTEMPTS = 5
+
+
+def _missing_gateway(gateway_id: str) -> NotFound:
+    return NotFound(f"aiGatewayId: AI gateway {gateway_id} was not found")
 
 
 def _turn_finished(end: TurnEnd) -> TurnFinished:
