@@ -60,6 +60,13 @@ class NotFound(ChinwagError):
         super().__init__(short_ids(message), retry_after=retry_after)
 
 
+class TooLarge(ChinwagError):
+    """413: the input itself is too large for a bound (sending it again cannot help)."""
+
+    status = 413
+    code = "too_large"
+
+
 class Conflict(ChinwagError):
     status = 409
     code = "conflict"
