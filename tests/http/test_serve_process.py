@@ -106,3 +106,27 @@ def test_first_start_prints_a_key_only_without_chinwag_api_key(
         )
         assert listed.returncode == 0, listed.stderr
         assert "admin (first start)" not in listed.stdout
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["a-file", "under-a-file"])
+def test_data_dir_that_is_a_file_is_one_clear_line(tmp_path: Path, inside: bool) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    data_dir = blocker / "data" if inside else blocker
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["CHINWAG_DATA_DIR"] = str(data_dir)
+    port, fd = reserve_port()
+    os.close(fd)
+    done = subprocess.run(
+        [sys.executable, "-m", "chinwag.cli", "serve", "--bind", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("Error:")]
+    assert str(data_dir) in line and "CHINWAG_DATA_DIR" in line
+    assert blocker.read_text() == "x"
