@@ -95,3 +95,13 @@ async def test_a_long_missing_id_is_not_echoed_whole(server: ServerHandle) -> No
     response = await server.client.get(f"{GATEWAYS}/{long_id}")
     assert response.status_code in (400, 404), response.text
     assert len(response.text) < 1000
+
+
+@pytest.mark.parametrize("output", ["md", "json"])
+async def test_transcripts_are_never_cached(server: ServerHandle, output: str) -> None:
+    client_id = await server.create_client()
+    session_id = (await server.open_session(client_id))["sessionId"]
+    path = f"{CLIENTS}/{client_id}/sessions/{session_id}/transcript"
+    response = await server.client.get(path, params={"format": output})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
