@@ -13,7 +13,6 @@ Rules (each replaces only the secret, so the sentence stays readable):
   `sig`, `signature`, `auth`, `access_token`, `client_secret`, …) → `name=***`
 - `Bearer <token>`, `Authorization: <scheme> <token>` → `Bearer ***`
 - OpenAI-style keys (`sk-…`, `sk-proj-…`, `sess-…`, `org-…` over 16 characters) → `sk-***`
-- chinwag access keys (`wky_…`, e.g. in an access log's request paths) → `wky_***`
 - Telegram bot tokens (`<digits>:<35 characters>`, also in `/bot<token>/` URLs) → `***`
 - Z-API instance tokens (`/token/<token>/`) → `/token/***/`
 - `apiKey=…`, `"api_key": "…"`, `password: …` style assignments → `apiKey=***`
@@ -30,8 +29,6 @@ MASK = "***"
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # user:password@ (or a lone token@) in any URL.
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@"), r"\1" + MASK + "@"),
-    # chinwag's own access keys (in public request paths and talk URLs).
-    (re.compile(r"\bwky_[A-Za-z0-9_-]{8,}"), "wky_" + MASK),
     # Telegram bot tokens: in /bot<token>/ URLs and bare.
     (re.compile(r"\bbot\d{5,}:[A-Za-z0-9_-]{20,}"), "bot" + MASK),
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}"), MASK),
