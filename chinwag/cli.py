@@ -192,6 +192,11 @@ def serve(config_file: str | None, access_log: bool, verbose: bool, **flags: Any
         trio.run(partial(run_server, settings, announce=click.echo, access_log=access_log))
     except ChinwagError as error:
         raise click.ClickException(error.message) from None
+    except BaseExceptionGroup as group:  # raised inside a nursery: one line, not a traceback
+        matched, _rest = group.split(ChinwagError)
+        if matched is None:
+            raise
+        raise click.ClickException(_first_leaf(matched).message) from None
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown
         sys.exit(130)
 

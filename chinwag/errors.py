@@ -6,6 +6,20 @@ know about status codes.
 
 from __future__ import annotations
 
+import re
+
+# Ids echoed in a message are cut to this many characters: a 5,000-character id in a URL is
+# not worth a 5 KB answer (or log line).
+MAX_ECHOED_ID_CHARS = 64
+_LONG_WORD = re.compile(rf"\S{{{MAX_ECHOED_ID_CHARS + 1},}}")
+
+
+def short_ids(message: str) -> str:
+    """`message` with every word longer than MAX_ECHOED_ID_CHARS cut, saying how long it was."""
+    return _LONG_WORD.sub(
+        lambda m: f"{m[0][:MAX_ECHOED_ID_CHARS]}… ({len(m[0])} characters)", message
+    )
+
 
 class ChinwagError(Exception):
     """Base error: `status` is the HTTP status, `message` the user-facing sentence."""
@@ -37,8 +51,20 @@ class LimitReached(ChinwagError):
 
 
 class NotFound(ChinwagError):
+    """404; the message names what was looked up, with long ids cut (see `short_ids`)."""
+
     status = 404
     code = "not_found"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(short_ids(message), retry_after=retry_after)
+
+
+class TooLarge(ChinwagError):
+    """413: the input itself is too large for a bound (sending it again cannot help)."""
+
+    status = 413
+    code = "too_large"
 
 
 class Conflict(ChinwagError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -74,6 +75,20 @@ def redact(text: str) -> str:
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
+
+
+def masked_url(url: str) -> str:
+    """A URL to show an operator: `user:password@` becomes `user:***@` (a lone `token@` becomes
+    `***@`), credential-like query parameters are masked; the stored URL is kept as is."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return redact(url)
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, has_password, _ = userinfo.partition(":")
+    shown = f"{user}:{MASK}" if has_password and user else MASK
+    rest = redact(urlunsplit(parts._replace(netloc=host)))
+    head = rest.find("://") + 3
+    return rest[:head] + shown + "@" + rest[head:]
 
 
 class RedactingFilter(logging.Filter):

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from chinwag.actors.reply_log import ReplyGap, ReplyStarted
 from chinwag.actors.reply_log import event_id as event_id  # re-exported for the HTTP layer
+from chinwag.errors import ChinwagError
 from chinwag.gateways.base import Event
 from chinwag.records import (
     ChatClient,
@@ -53,9 +54,11 @@ class TurnResult:
 
 @dataclass(frozen=True, slots=True)
 class TurnFinished:
-    """Last item of a prompt stream."""
+    """Last item of a prompt stream. A turn that failed after its reply started has a result
+    (status "error", what streamed is stored) and the `error` that ended it."""
 
     result: TurnResult
+    error: ChinwagError | None = None
 
 
 # A running reply's stream opens with ReplyStarted (the prefix of its event ids);

@@ -5,6 +5,7 @@ Passed explicitly to actors (no globals), so several runtimes can live in one pr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from chinwag.gateways.base import AssistantDeps
 from chinwag.records import ChatClient, Gateway, Session
 from chinwag.runtime.background import BackgroundFailures
 from chinwag.storage.repository import Repository
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -69,7 +72,11 @@ class ActorContext:
     def gateway_of(self, client: ChatClient) -> Gateway:
         gateway = self.repo.gateway(client.ai_gateway_id)
         if gateway is None:
-            raise NotFound(f"AI gateway {client.ai_gateway_id} of this chat client was not found")
+            # Said to the public too (a prompt): the internal id goes to the log only.
+            log.warning(
+                "chat client %s points at a missing AI gateway %s", client.id, client.ai_gateway_id
+            )
+            raise NotFound("the AI gateway of this chat client was not found")
         return gateway
 
     async def fetch_context(self, url: str) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chinwag.errors import LimitReached, RateLimited, SessionExpired
+from chinwag.errors import LimitReached, RateLimited, SessionExpired, TooLarge
 from chinwag.records import LimitingParameters, Session
 
 RENEWAL_WINDOW = 20 * 60
@@ -49,7 +49,14 @@ def record_prompt(session: Session, limits: LimitingParameters, now: float) -> l
 
 
 def check_history_size(session: Session, new_bytes: int, max_history_bytes: int | None) -> None:
-    """403 when storing `new_bytes` more would pass the session's history size bound."""
+    """403 when storing `new_bytes` more would pass the session's history size bound; 413
+    when the new messages alone pass it (clearing the conversation could not help)."""
+    if max_history_bytes is not None and new_bytes > max_history_bytes:
+        raise TooLarge(
+            f"this message is too large to keep: it takes {new_bytes} bytes once stored and a "
+            f"conversation's history may take at most {max_history_bytes} "
+            "(CHINWAG_MAX_HISTORY_BYTES); send a shorter message"
+        )
     if max_history_bytes is not None and session.history_bytes + new_bytes > max_history_bytes:
         raise LimitReached(
             f"this conversation is full: its history takes {session.history_bytes} bytes and "

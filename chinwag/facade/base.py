@@ -49,6 +49,8 @@ _PROCESS_NODE_ID = new_id()
 
 # Messages read per step when a transcript streams.
 STREAM_PAGE = 16
+# Conditional batches lost to a racing writer are retried this often before a 409.
+RACE_ATTEMPTS = 5
 
 
 def _is_id(value: Any) -> bool:

@@ -14,9 +14,11 @@ from chinwag.actors.session import (
     new_id,
 )
 from chinwag.errors import (
+    Conflict,
     NotFound,
 )
 from chinwag.facade.base import (
+    RACE_ATTEMPTS,
     FacadeBase,
 )
 from chinwag.records import (
@@ -25,6 +27,7 @@ from chinwag.records import (
     Integrations,
 )
 from chinwag.rules import checked
+from chinwag.storage.errors import ConditionFailed
 
 
 class ClientsFacade(FacadeBase):
@@ -41,14 +44,28 @@ class ClientsFacade(FacadeBase):
             created_at=now,
             updated_at=now,
         )
-        await self.repo.commit(self.repo.put_client(client))
+        await self._commit_pointing_at_gateway(client)
         return client
+
+    async def _commit_pointing_at_gateway(self, client: ChatClient) -> None:
+        """Store `client` only if its gateway still exists when the batch is written (a
+        racing delete either sees this client or makes this batch fail: then 404)."""
+        for _ in range(RACE_ATTEMPTS):
+            reference = self.repo.gateway_reference(client.ai_gateway_id)
+            if reference is None:
+                raise _missing_gateway(client.ai_gateway_id)
+            try:
+                await self.repo.commit([*reference, *self.repo.put_client(client)])
+                return
+            except ConditionFailed:
+                continue  # the gateway changed (updated or deleted) meanwhile: look again
+        raise Conflict(f"aiGatewayId: AI gateway {client.ai_gateway_id} kept changing; try again")
 
     def _gateway_for_field(self, gateway_id: str) -> Gateway:
         try:
             return self.get_gateway(gateway_id)
         except NotFound:
-            raise NotFound(f"aiGatewayId: AI gateway {gateway_id} was not found") from None
+            raise _missing_gateway(gateway_id) from None
 
     def list_clients(self) -> list[ChatClient]:
         return self.repo.clients()
@@ -72,7 +89,7 @@ class ClientsFacade(FacadeBase):
             limiting_parameters=limiting,
             updated_at=self.core.clock.now(),
         )
-        await self.repo.commit(self.repo.put_client(updated))
+        await self._commit_pointing_at_gateway(updated)
         return updated
 
     async def set_integrations(self, client_id: str, integrations: Integrations) -> ChatClient:
@@ -98,3 +115,7 @@ class ClientsFacade(FacadeBase):
     async def _delete_quietly(self, session_id: str) -> None:
         with suppress(NotFound):
             await self._ask_session(session_id, DeleteSession())
+
+
+def _missing_gateway(gateway_id: str) -> NotFound:
+    return NotFound(f"aiGatewayId: AI gateway {gateway_id} was not found")

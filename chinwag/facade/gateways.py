@@ -13,12 +13,14 @@ from chinwag.errors import (
     Conflict,
 )
 from chinwag.facade.base import (
+    RACE_ATTEMPTS,
     FacadeBase,
 )
 from chinwag.records import (
     Gateway,
 )
 from chinwag.rules import checked
+from chinwag.storage.errors import ConditionFailed
 
 
 class GatewaysFacade(FacadeBase):
@@ -43,11 +45,21 @@ class GatewaysFacade(FacadeBase):
         return updated
 
     async def delete_gateway(self, gateway_id: str) -> None:
-        self.get_gateway(gateway_id)
-        users = [c.name for c in self.repo.clients() if c.ai_gateway_id == gateway_id]
-        if users:
-            raise Conflict(
-                f"AI gateway {gateway_id} is used by chat client(s) {', '.join(users[:5])}; "
-                "delete them or move them to another gateway first"
-            )
-        await self.repo.commit(self.repo.delete_gateway(gateway_id))
+        """409 while chat clients use the gateway. The batch checks the gateway's reference
+        version read before the clients were listed, so a client created meanwhile (on any
+        node) fails it, and the next look finds that client."""
+        for _ in range(RACE_ATTEMPTS):
+            self.get_gateway(gateway_id)
+            guard = self.repo.gateway_delete_guard(gateway_id)
+            users = [c.name for c in self.repo.clients() if c.ai_gateway_id == gateway_id]
+            if users:
+                raise Conflict(
+                    f"AI gateway {gateway_id} is used by chat client(s) {', '.join(users[:5])}; "
+                    "delete them or move them to another gateway first"
+                )
+            try:
+                await self.repo.commit([*guard, *self.repo.delete_gateway(gateway_id)])
+                return
+            except ConditionFailed:
+                continue
+        raise Conflict(f"AI gateway {gateway_id} kept changing; try again")

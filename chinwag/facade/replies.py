@@ -46,15 +46,14 @@ class RepliesFacade(FacadeBase):
 
 
 async def _numbered(log: ReplyLog, start: int) -> AsyncIterator[Numbered]:
-    from chinwag.facade.turns import _turn_result  # the facade's TurnEnd -> TurnResult
-    from chinwag.service import TurnFinished
+    from chinwag.facade.turns import _turn_finished  # the facade's TurnEnd -> TurnFinished
 
     async for number, item in log.follow(start):
         ident = event_id(log.reply_id, number)
         if isinstance(item, TurnEnd):
-            if item.error is not None or item.result is None:
-                yield ident, item.error or ChinwagError("the reply ended without a result")
-            else:
-                yield ident, TurnFinished(_turn_result(item.result))
+            try:
+                yield ident, _turn_finished(item)
+            except ChinwagError as error:
+                yield ident, error
             return
         yield ident, item

@@ -17,6 +17,7 @@ from chinwag.actors.session import (
     TurnEnd,
 )
 from chinwag.errors import (
+    ChinwagError,
     ServiceUnavailable,
 )
 from chinwag.facade.base import (
@@ -67,10 +68,7 @@ class TurnsFacade(FacadeBase):
             await self._ask_session(session_id, start)
             async for item in receive:
                 if isinstance(item, TurnEnd):
-                    if item.error is not None:
-                        raise item.error
-                    assert item.result is not None
-                    yield TurnFinished(_turn_result(item.result))
+                    yield _turn_finished(item)
                     return
                 yield item
         raise ServiceUnavailable(
@@ -109,12 +107,26 @@ class TurnsFacade(FacadeBase):
         async with aclosing(stream):
             async for item in stream:
                 if isinstance(item, TurnFinished):
+                    if item.error is not None:
+                        raise item.error
                     return item.result
         raise ServiceUnavailable("the reply ended unexpectedly")
 
     async def stop(self, session_id: str) -> bool:
         _check_session_id(session_id)
         return bool(await self._ask_session(session_id, StopTurn()))
+
+
+def _turn_finished(end: TurnEnd) -> TurnFinished:
+    """The last item of a prompt stream. A turn that failed before it stored a reply raises its
+    error; one that failed after its reply started ends with its stored result (status "error")
+    and the error, so a stream shows `error` and then `done`."""
+    if end.result is None:
+        raise end.error or ChinwagError("the reply ended without a result")
+    result = _turn_result(end.result)
+    if end.error is not None:
+        result.status, result.error = "error", end.error.message
+    return TurnFinished(result, end.error)
 
 
 def _turn_result(data: dict[str, Any]) -> TurnResult:

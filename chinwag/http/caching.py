@@ -1,4 +1,4 @@
-"""`Cache-Control: no-store` on every JSON answer of the API.
+"""`Cache-Control: no-store` on every answer of the API (JSON, transcripts).
 
 Public answers carry a conversation, management ones access keys and talk URLs: neither may be
 kept by a browser cache or a shared proxy. The talk page sets its own headers (talk.py).
@@ -14,6 +14,10 @@ API_PREFIX = "/api/"
 def register_no_store(app: Quart) -> None:
     @app.after_request
     async def no_store(response: Response) -> Response:
-        if request.path.startswith(API_PREFIX) and response.mimetype == "application/json":
+        if not request.path.startswith(API_PREFIX):
+            return response
+        # JSON always; any other answer (a Markdown transcript, ...) unless its route chose
+        # (SSE streams say no-cache).
+        if response.mimetype == "application/json" or "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response

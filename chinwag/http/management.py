@@ -228,7 +228,10 @@ async def transcript(client_id: str, session_id: str) -> Response:
     pages = service.iter_messages(session.id)
     feedback = partial(service.feedback_for, session.id)
     filename = f"chinwag-session-{session.id}.{output}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",  # a whole conversation: never kept by a cache
+    }
     if output == "md":
         client = service.get_client(client_id)
         body = markdown_transcript(transcript_header(session, client.name), pages, feedback)

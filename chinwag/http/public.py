@@ -30,7 +30,7 @@ from chinwag.http.views import messages_view, public_session_view, turn_result_v
 from chinwag.rules.bounds import IDEMPOTENCY_HEADER
 from chinwag.rules.fields import IdempotencyKey
 from chinwag.rules.prompt import check_idempotency_key
-from chinwag.service import ReplyStarted
+from chinwag.service import ReplyStarted, TurnFinished
 
 blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-clients/<access_key>")
 
@@ -59,7 +59,14 @@ async def list_messages(access_key: str) -> Response:
     limit, before = page_query()
     service = deps.service()
     page = service.messages_page(session.id, limit=limit, before=before)
-    return ok(messages_view(page, public_errors().language, service.feedback_for(session.id, page)))
+    feedback = service.feedback_for(session.id, page)
+    shown = _shows_tool_calls(session.client_id)
+    return ok(messages_view(page, public_errors().language, feedback, show_tool_calls=shown))
+
+
+def _shows_tool_calls(client_id: str) -> bool:
+    """The client's `showToolCalls`: without it the public sees no tool call (URL or result)."""
+    return deps.service().get_client(client_id).client_parameters.show_tool_calls
 
 
 @blueprint.post("/prompt")
@@ -85,6 +92,7 @@ async def prompt(access_key: str) -> Response:
     check_prompt_size(body_size, user_prompt, BodyLimits.from_settings(deps.settings()))
     idempotency_key = idempotency_key_header()
     service = deps.service()
+    shown = _shows_tool_calls(session.client_id)
     if wants_event_stream(request.headers.get("Accept")):
         stream = service.prompt_stream(
             session.id,
@@ -100,13 +108,15 @@ async def prompt(access_key: str) -> Response:
             started = first if isinstance(first, ReplyStarted) else None
             if started is not None:  # the reply runs; its first event may still be a failure
                 first = await anext(iterator)
+            if isinstance(first, TurnFinished) and first.error is not None:
+                raise first.error  # failed before anything streamed: a JSON envelope
         except StopAsyncIteration:
             raise ModelFailed("The reply ended before it started.") from None
         except BaseException:
             await close_stream(iterator)  # e.g. the client left while the turn was queued
             raise
         response = Response(
-            event_stream(first, iterator, public_errors(), started),
+            event_stream(first, iterator, public_errors(), started, show_tool_calls=shown),
             mimetype=SSE_MIMETYPE,
             headers=SSE_HEADERS,
         )
@@ -119,7 +129,7 @@ async def prompt(access_key: str) -> Response:
         instructions=body.instructions,
         idempotency_key=idempotency_key,
     )
-    return ok(turn_result_view(result, public_errors().language))
+    return ok(turn_result_view(result, public_errors().language, show_tool_calls=shown))
 
 
 def idempotency_key_header() -> str | None:
@@ -147,7 +157,8 @@ async def attach_to_reply(access_key: str) -> Response:
     pairs = await deps.service().follow_reply(session.id, last_event_id)
     if pairs is None:
         return Response("", status=204, headers={"Cache-Control": "no-store"})
-    body = numbered_event_stream(pairs, public_errors())
+    shown = _shows_tool_calls(session.client_id)
+    body = numbered_event_stream(pairs, public_errors(), show_tool_calls=shown)
     response = Response(body, mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     response.timeout = None
     return response

@@ -72,14 +72,21 @@ def _error_event(
 
 
 def encode_item(
-    item: StreamItem | ChinwagError, errors: PublicErrors, ident: str | None = None
+    item: StreamItem | ChinwagError,
+    errors: PublicErrors,
+    ident: str | None = None,
+    *,
+    show_tool_calls: bool = False,
 ) -> bytes:
-    """The SSE bytes of one stream item (empty for items the wire does not carry)."""
+    """The SSE bytes of one stream item (empty for items the wire does not carry; `tool`
+    events only when the client shows tool calls)."""
     if isinstance(item, ContentDelta):
         return encode_event("content", {"text": item.text}, ident)
     if isinstance(item, ReasoningDelta):
         return encode_event("reasoning", {"text": item.text}, ident)
     if isinstance(item, ToolEvent):
+        if not show_tool_calls:
+            return b""
         return encode_event(
             "tool",
             {"id": item.id, "name": item.name, "arguments": item.arguments, "result": item.result},
@@ -89,9 +96,10 @@ def encode_item(
         result = item.result
         prefix = b""
         if result.status == "error":
-            failed = ModelFailed(result.error or "the reply failed")
-            prefix = _error_event(errors, failed, 502, ident)
-        view = turn_result_view(result, errors.language)
+            failed = item.error or ModelFailed(result.error or "the reply failed")
+            _log_failure(errors, failed)
+            prefix = _error_event(errors, failed, failed.status, ident)
+        view = turn_result_view(result, errors.language, show_tool_calls=show_tool_calls)
         done = {"usage": to_builtins(result.usage), "result": view}
         return prefix + encode_event("done", done, ident)
     if isinstance(item, ChinwagError):  # the turn ended with it (GET …/stream)
@@ -149,20 +157,29 @@ async def event_stream(
     rest: AsyncIterator[StreamItem],
     errors: PublicErrors,
     started: ReplyStarted | None = None,
+    *,
+    show_tool_calls: bool = False,
 ) -> AsyncIterator[bytes]:
     """The response body: `first` (already awaited by the route, after `started` when the
     reply runs), then the rest of the turn."""
-    async for chunk in numbered_event_stream(numbered(first, rest, started), errors, close=rest):
+    pairs = numbered(first, rest, started)
+    async for chunk in numbered_event_stream(
+        pairs, errors, close=rest, show_tool_calls=show_tool_calls
+    ):
         yield chunk
 
 
 async def numbered_event_stream(
-    pairs: AsyncIterator[Any], errors: PublicErrors, *, close: AsyncIterator[Any] | None = None
+    pairs: AsyncIterator[Any],
+    errors: PublicErrors,
+    *,
+    close: AsyncIterator[Any] | None = None,
+    show_tool_calls: bool = False,
 ) -> AsyncIterator[bytes]:
     """SSE bytes of (event id, item) pairs, up to `done` or an error; closes `close` at the end."""
     try:
         async for ident, item in pairs:
-            chunk = encode_item(item, errors, ident)
+            chunk = encode_item(item, errors, ident, show_tool_calls=show_tool_calls)
             if chunk:
                 yield chunk
             if isinstance(item, TurnFinished | ChinwagError):

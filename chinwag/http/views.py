@@ -16,7 +16,7 @@ from typing import Any
 
 from chinwag.http import i18n
 from chinwag.records import ChatClient, Feedback, Gateway, Message, Session, to_builtins
-from chinwag.redaction import redact
+from chinwag.redaction import masked_url, redact
 from chinwag.service import OpenedSession, TurnResult
 
 # Session fields that are bookkeeping of the runtime, not part of the API.
@@ -31,6 +31,12 @@ def gateway_view(gateway: Gateway) -> dict[str, Any]:
     data = to_builtins(gateway)
     parameters = data["parameters"]
     parameters["apiKeySet"] = bool(parameters.pop("apiKey", None))
+    # A password in a URL is a credential too: shown masked, stored as given.
+    if parameters.get("baseUrl"):
+        parameters["baseUrl"] = masked_url(parameters["baseUrl"])
+    research = parameters.get("research") or {}
+    if research.get("webSearchUrl"):
+        research["webSearchUrl"] = masked_url(research["webSearchUrl"])
     return data
 
 
@@ -114,14 +120,29 @@ def _public_messages(items: list[dict[str, Any]], language: str) -> list[dict[st
     return items
 
 
+def _without_tool_calls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Public message views of a client that does not show tool calls: the calls' URLs and
+    fetched text stay with the operator (management views keep them)."""
+    for item in items:
+        if "toolCalls" in item:
+            item["toolCalls"] = []
+    return items
+
+
 def messages_view(
     messages: list[Message],
     language: str = i18n.DEFAULT,
     feedback: dict[str, Feedback] | None = None,
+    *,
+    show_tool_calls: bool = False,
 ) -> list[dict[str, Any]]:
     """Public view of messages: a failed reply's error is the localized sentence only; with
-    `feedback` (by message id) each assistant message carries its `feedback` (or null)."""
-    return _with_feedback(_public_messages(to_builtins(messages), language), feedback)
+    `feedback` (by message id) each assistant message carries its `feedback` (or null); tool
+    calls only when the client shows them."""
+    items = _public_messages(to_builtins(messages), language)
+    if not show_tool_calls:
+        items = _without_tool_calls(items)
+    return _with_feedback(items, feedback)
 
 
 def management_messages_view(
@@ -158,14 +179,18 @@ def feedback_view(record: Feedback | None) -> dict[str, Any] | None:
     }
 
 
-def turn_result_view(result: TurnResult, language: str = i18n.DEFAULT) -> dict[str, Any]:
-    """The prompt result as the public sees it (JSON reply and the SSE `done` event)."""
+def turn_result_view(
+    result: TurnResult, language: str = i18n.DEFAULT, *, show_tool_calls: bool = False
+) -> dict[str, Any]:
+    """The prompt result as the public sees it (JSON reply and the SSE `done` event); tool
+    calls (what the model fetched, and the text it got) only when the client shows them."""
+    created = _public_messages(to_builtins(result.created_messages), language)
     data: dict[str, Any] = {
         "completionText": result.completion_text,
         "reasoning": result.reasoning,
-        "toolCalls": to_builtins(result.tool_calls),
+        "toolCalls": to_builtins(result.tool_calls) if show_tool_calls else [],
         "usage": to_builtins(result.usage),
-        "createdMessages": _public_messages(to_builtins(result.created_messages), language),
+        "createdMessages": created if show_tool_calls else _without_tool_calls(created),
         "status": result.status,
     }
     if result.error is not None:

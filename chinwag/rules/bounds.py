@@ -32,6 +32,9 @@ MAX_LABEL_CHARS = 1_000
 MAX_GATEWAY_INSTRUCTIONS_CHARS = 64 * KIB
 MAX_CUSTOM_CODE_CHARS = 64 * KIB  # customStyles, customScripts
 MAX_LIMIT_VALUE = 1_000_000_000  # every limitingParameters value and token count
+# A gateway's timeoutSeconds (connect, and between streamed chunks): 1 second to 10 minutes.
+MIN_MODEL_TIMEOUT = 1
+MAX_MODEL_TIMEOUT = 600
 MAX_LIST_ITEMS = 50
 MAX_SUGGESTION_BUTTONS = 20
 MAX_IMAGE_ORIGINS = 20

@@ -14,7 +14,17 @@ from chinwag.rules import bounds as b
 # also match before a final newline, ECMAScript's (JSON Schema's) never does.
 HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$(?!\n)"
 ORIGIN_PATTERN = r"^(https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self')$(?!\n)"
-VISIBLE_PATTERN = r"\S"
+# At least one visible character, no control characters (C0, DEL, C1): a name is shown in
+# pages, logs and terminals.
+_PLAIN = r"[^\x00-\x1f\x7f-\x9f]"
+NAME_PATTERN = rf"^{_PLAIN}*[^\s\x00-\x1f\x7f-\x9f]{_PLAIN}*$(?!\n)"
+# A CSS colour the talk page can put in a style: #rgb, #rgba, #rrggbb, #rrggbbaa, a colour
+# function of numbers (rgb(), hsl(), oklch(), ...) or a colour keyword.
+COLOR_PATTERN = (
+    r"^(#([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
+    r"|(rgba?|hsla?|oklch|oklab|lab|lch)\([0-9a-zA-Z.,%/ +-]*\)"
+    r"|[a-zA-Z]{3,30})$(?!\n)"
+)
 
 HttpUrl = Annotated[
     str,
@@ -30,8 +40,16 @@ Name = Annotated[
     Meta(
         min_length=1,
         max_length=b.MAX_NAME_CHARS,
-        pattern=VISIBLE_PATTERN,
-        extra={"rule": "text with at least one visible character"},
+        pattern=NAME_PATTERN,
+        extra={"rule": "text with at least one visible character and no control characters"},
+    ),
+]
+CssColor = Annotated[
+    str,
+    Meta(
+        max_length=64,
+        pattern=COLOR_PATTERN,
+        extra={"rule": "a CSS colour such as #0f766e, #abc, rgb(15, 118, 110) or teal"},
     ),
 ]
 Identifier = Annotated[str, Meta(min_length=1, max_length=b.MAX_ID_CHARS)]

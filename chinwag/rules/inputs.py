@@ -24,6 +24,7 @@ from chinwag.records import (
 )
 from chinwag.rules import bounds as b
 from chinwag.rules.fields import (
+    CssColor,
     CustomCode,
     Expires,
     ExtraContext,
@@ -76,7 +77,10 @@ class GatewayParametersInput(GatewayParameters):
     max_completion_tokens: LimitValue | None = None
     research: ResearchInput = field(default_factory=ResearchInput)
     context_window_tokens: LimitValue | None = None
-    timeout_seconds: Annotated[float, Meta(gt=0, le=3600, extra={"unit": "seconds"})] = 120.0
+    timeout_seconds: Annotated[
+        float,
+        Meta(ge=b.MIN_MODEL_TIMEOUT, le=b.MAX_MODEL_TIMEOUT, extra={"unit": "seconds"}),
+    ] = 120.0
     max_tool_steps: Annotated[int, Meta(ge=0, le=16)] = 4
     stream_delay_seconds: Annotated[float, Meta(ge=0, le=5, extra={"unit": "seconds"})] = 0.0
 
@@ -92,8 +96,10 @@ GatewayParametersPatch = patch_of(GatewayParametersInput, "GatewayParametersPatc
 
 
 class GatewayCreate(Body):
+    """`{name, parameters}`: both required (`{}` is an echo gateway)."""
+
     name: Name
-    parameters: GatewayParametersInput = field(default_factory=GatewayParametersInput)
+    parameters: GatewayParametersInput
 
 
 class GatewayUpdate(Body):
@@ -113,7 +119,7 @@ class SuggestionButtonInput(SuggestionButton):
 
 class ClientParametersInput(ClientParameters):
     page_title: Annotated[str, Meta(max_length=b.MAX_NAME_CHARS)] | None = None
-    primary_color: Annotated[str, Meta(max_length=64)] | None = None
+    primary_color: CssColor | None = None
     hello_label: Label | None = None
     hello_sub_label: Label | None = None
     text_area_placeholder: Label | None = None

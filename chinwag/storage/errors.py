@@ -24,6 +24,13 @@ class StorageClosed(StorageError):
     code = "storage_closed"
 
 
+class DataDirUnusable(StorageError):
+    """The data directory cannot be created or opened (a file is in its place, no permission)."""
+
+    status = 500
+    code = "data_dir_unusable"
+
+
 class DataDirLocked(StorageError):
     """Another process (or another engine in this one) already has the data directory open."""
 

@@ -12,6 +12,8 @@ import os
 import stat
 from pathlib import Path
 
+from chinwag.storage.errors import DataDirUnusable
+
 log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
@@ -21,7 +23,15 @@ FILE_MODE = 0o600
 def secure_data_dir(directory: str | os.PathLike[str]) -> Path:
     """Create `directory` (0700) if missing; remove group/other access from it and its files."""
     path = Path(directory)
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise DataDirUnusable(f"the data directory {path} is not a directory (CHINWAG_DATA_DIR)")
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DataDirUnusable(
+            f"cannot create the data directory {path} (CHINWAG_DATA_DIR): {reason}"
+        ) from None
     tighten(path, DIR_MODE)
     for entry in path.iterdir():
         if entry.is_file() and not entry.is_symlink():

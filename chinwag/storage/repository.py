@@ -103,6 +103,37 @@ class Repository:
     def delete_gateway(self, gateway_id: str) -> list[Write]:
         return [Delete("gateways", keys.id_bytes(gateway_id))]
 
+    # A gateway's reference version (meta `gateway_refs/<id>`) changes in every batch that
+    # points a chat client at the gateway. Deleting the gateway checks the version it read
+    # before looking for clients, so a client stored in between fails the delete's batch, and
+    # the client's batch checks the gateway record, so it fails once the gateway is gone.
+
+    def gateway_reference(self, gateway_id: str) -> list[Write] | None:
+        """Conditions + write for a batch that points a client at `gateway_id`: the gateway
+        still holds the bytes read now, and its reference version moves on. None when the
+        gateway does not exist."""
+        raw = self.engine.get("gateways", keys.id_bytes(gateway_id))
+        if raw is None:
+            return None
+        ref_key = self._gateway_ref_key(gateway_id)
+        version = self.engine.get("meta", ref_key)
+        following = ((int.from_bytes(version, "big") if version else 0) + 1).to_bytes(8, "big")
+        return [
+            Check("gateways", keys.id_bytes(gateway_id), raw),
+            CompareAndSet("meta", ref_key, version, following),
+        ]
+
+    def gateway_delete_guard(self, gateway_id: str) -> list[Write]:
+        """Read *before* listing the gateway's clients: conditions that fail the delete's batch
+        when a client was pointed at the gateway meanwhile (plus the version's removal)."""
+        ref_key = self._gateway_ref_key(gateway_id)
+        version = self.engine.get("meta", ref_key)
+        return [Check("meta", ref_key, version), Delete("meta", ref_key)]
+
+    @staticmethod
+    def _gateway_ref_key(gateway_id: str) -> bytes:
+        return b"gateway_refs/" + keys.id_bytes(gateway_id)
+
     def client(self, client_id: str) -> ChatClient | None:
         raw = self.engine.get("clients", keys.id_bytes(client_id))
         return decode(raw, ChatClient) if raw is not None else None

@@ -151,7 +151,11 @@ async def test_fetch_url_refusal_does_not_say_what_a_name_resolves_to(
     fake.script.append(tool_call_reply([("call_1", "fetch_url", {"url": target})]))
     fake.script.append(text_reply("I could not read it."))
     client_id = await server.create_client(
-        provider="openai", baseUrl=fake.base_url, model="m", research={"fetchUrl": True}
+        provider="openai",
+        baseUrl=fake.base_url,
+        model="m",
+        research={"fetchUrl": True},
+        client_parameters={"showToolCalls": True},
     )
     opened = await server.open_session(client_id)
     response = await server.anonymous.post(

@@ -106,3 +106,64 @@ def test_first_start_prints_a_key_only_without_chinwag_api_key(
         )
         assert listed.returncode == 0, listed.stderr
         assert "admin (first start)" not in listed.stdout
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["a-file", "under-a-file"])
+def test_data_dir_that_is_a_file_is_one_clear_line(tmp_path: Path, inside: bool) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    data_dir = blocker / "data" if inside else blocker
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["CHINWAG_DATA_DIR"] = str(data_dir)
+    port, fd = reserve_port()
+    os.close(fd)
+    done = subprocess.run(
+        [sys.executable, "-m", "chinwag.cli", "serve", "--bind", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("Error:")]
+    assert str(data_dir) in line and "CHINWAG_DATA_DIR" in line
+    assert blocker.read_text() == "x"
+
+
+def test_access_log_masks_access_keys(tmp_path: Path) -> None:
+    port, fd = reserve_port()
+    os.close(fd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["CHINWAG_API_KEY"] = CONFIGURED_KEY
+    log_path = tmp_path / "out.log"
+    command = [sys.executable, "-m", "chinwag.cli", "serve", "--access-log"]
+    command += ["--data-dir", str(tmp_path / "data"), "--bind", f"127.0.0.1:{port}"]
+    with log_path.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            if "is listening on" in log_path.read_text():
+                break
+            assert process.poll() is None, log_path.read_text()
+            threading.Event().wait(0.1)
+        auth = {"Authorization": f"Bearer {CONFIGURED_KEY}"}
+        client_id = httpx.get(f"{base_url}/api/v1/web-chat-client", headers=auth).json()["data"][0]
+        opened = httpx.post(
+            f"{base_url}/api/v1/web-chat-client/{client_id['id']}/sessions", headers=auth, json={}
+        ).json()["data"]
+        key = opened["accessKey"]
+        info = httpx.get(f"{base_url}/api/v1/public/chat-clients/{key}/session")
+        assert info.status_code == 200
+        for _ in range(100):
+            if "/session" in log_path.read_text().split("is listening on", 1)[1]:
+                break
+            threading.Event().wait(0.1)
+    finally:
+        stop(process)
+    text = log_path.read_text()
+    assert f"/api/v1/public/chat-clients/{key[:12]}***/session" in text, text
+    assert key not in text and key[12:] not in text

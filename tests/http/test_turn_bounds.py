@@ -39,11 +39,18 @@ async def test_history_size_bound_at_the_boundary(tmp_path: Path) -> None:
         fits = await server.open_session(client_id)
         over = await server.open_session(client_id)
 
-        # One byte more than the bound: refused, and nothing is stored.
-        response = await _prompt(server, over["accessKey"], text + "x")
-        assert response.status_code == 403, response.text
-        assert "conversation is full" in response.json()["message"]
-        assert "CHINWAG_MAX_HISTORY_BYTES" in response.json()["message"]
+        # One byte more than the bound, alone: clearing cannot help, so it is not "full" (403)
+        # but "this message is too large" (413); nothing is stored, for JSON and SSE alike.
+        for accept in ("application/json", "text/event-stream"):
+            response = await server.anonymous.post(
+                server.public_path(over["accessKey"], "prompt"),
+                json={"prompt": text + "x"},
+                headers={"Accept": accept},
+            )
+            assert response.status_code == 413, response.text
+            message = response.json()["message"]
+            assert "message is too large" in message and "clear" not in message
+            assert "CHINWAG_MAX_HISTORY_BYTES" in message
         messages = await server.anonymous.get(server.public_path(over["accessKey"], "messages"))
         assert messages.json()["data"] == []
 

@@ -43,4 +43,7 @@ def test_cli_gateway_rules_match_http(tmp_path: Path, flags: list[str], paramete
 def test_cli_key_name_rule(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["keys", "create", "   ", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "name must be text with at least one visible character." in result.output
+    assert (
+        "name must be text with at least one visible character and no control characters."
+        in result.output
+    )

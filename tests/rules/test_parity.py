@@ -25,6 +25,9 @@ GATEWAY_CASES: list[dict[str, Any]] = [
     {"name": "g", "parameters": {"baseUrl": "ftp://m.example"}},
     {"name": "g", "parameters": {"research": {"webSearchUrl": "not a url"}}},
     {"name": "g", "parameters": {"timeoutSeconds": 0}},
+    {"name": "g", "parameters": {"timeoutSeconds": 1e300}},
+    {"name": "g", "parameters": {"maxCompletionTokens": 2**64}},
+    {"name": "g\x00", "parameters": {}},
     {"name": "g", "parameters": {"maxToolSteps": 17}},
     {"name": "g", "parameters": {"streamDelaySeconds": 5.5}},
     {"name": "g", "parameters": {"contextWindowTokens": 0}},
@@ -44,6 +47,7 @@ CLIENT_PATCHES: list[dict[str, Any]] = [
     {"limitingParameters": {"maxConversationTokens": 2**63}},
     {"limitingParameters": {"userInputMaxTokens": "ten"}},
     {"clientParameters": {"messageDebounceInterval": 61}},
+    {"clientParameters": {"primaryColor": "red;}</style><script>"}},
     {"clientParameters": {"allowedFrameOrigins": ["https://a.example\nX-Injected: 1"]}},
     {"clientParameters": {"logoImageUrl": "javascript:alert(1)"}},
     {"clientParameters": {"inputModes": ["Video"]}},
@@ -213,7 +217,7 @@ async def test_embedding_api_refuses_what_http_refuses(server: ServerHandle) -> 
     assert (
         len(compared)
         == 2 * len(GATEWAY_CASES)
-        - 4
+        - sum(1 for case in GATEWAY_CASES if not case["parameters"])  # no PUT for those
         + 2 * len(CLIENT_PATCHES)
         + len(SESSION_CASES)
         + len(PROMPT_CASES)
