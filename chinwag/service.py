@@ -221,6 +221,14 @@ class ChinwagService(Protocol):
         cursor: str | None = None,
     ) -> tuple[list[Feedback], str | None]: ...
 
+    # ---- cluster mode
+    # This node of a cluster (chinwag.cluster.node.Node), or None on a single-process runtime.
+    node: Any
+
+    async def chat_session_id(self, client_id: str, channel: str, chat_id: str) -> str | None:
+        """The session a Telegram/WhatsApp chat talks in (None: none yet)."""
+        ...
+
     # ---- operations
     async def health(self) -> dict[str, Any]:
         """{status, node, storage, nodes} for /healthz."""

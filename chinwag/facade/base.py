@@ -128,6 +128,10 @@ class FacadeBase:
     def now(self) -> float:
         return self.core.clock.now()
 
+    async def chat_session_id(self, client_id: str, channel: str, chat_id: str) -> str | None:
+        """The session a Telegram/WhatsApp chat talks in (None: none yet)."""
+        return await self.repo.asession_id_by_channel(client_id, channel, chat_id)
+
     async def health(self) -> dict[str, Any]:
         """/healthz: this node, the storage engine, and how many live nodes share it."""
         nodes = len(await self.node.live_nodes()) if self.node is not None else 1

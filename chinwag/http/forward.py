@@ -57,7 +57,7 @@ def register_forwarding(app: QuartTrio) -> None:
         presented = request.headers.get(NODE_KEY_HEADER)
         if presented is None:
             return None
-        node = getattr(deps.service(), "node", None)
+        node = deps.service().node
         if node is None or not node.secret or not hmac.compare_digest(presented, node.secret):
             return fail(401, "invalid node credentials")
         g.chinwag_relayed = True
@@ -65,7 +65,7 @@ def register_forwarding(app: QuartTrio) -> None:
 
     @app.errorhandler(NotOwner)
     async def relay_to_owner(error: NotOwner) -> Response:
-        node = getattr(deps.service(), "node", None)
+        node = deps.service().node
         url = None
         if node is not None and not getattr(g, "chinwag_relayed", False) and error.node_id:
             url = await node.url_of(error.node_id)
@@ -84,10 +84,10 @@ async def relay_chat_update(client_id: str, channel: str, chat_id: str) -> Respo
     """A chat-app update whose chat session is active on another live node goes there, so the
     chat's owner stores and answers it (None: handle it here). A failed relay is handled here:
     the update is stored once either way (PutIfAbsent) and the fence keeps one writer."""
-    node = getattr(deps.service(), "node", None)
+    node = deps.service().node
     if node is None or getattr(g, "chinwag_relayed", False):
         return None
-    session_id = deps.service().repo.session_id_by_channel(client_id, channel, chat_id)
+    session_id = await deps.service().chat_session_id(client_id, channel, chat_id)
     url = await node.owner_url(session_id) if session_id is not None else None
     if url is None:
         return None

@@ -104,7 +104,7 @@ class IntegrationManager:
         self.inbox = Inbox(store, now=service.now)
         # Cluster mode (chinwag/cluster): items carry the node answering them, and the pending
         # items of dead nodes are taken over (see _take_over_loop).
-        self.node = getattr(service, "node", None)
+        self.node = service.node
         if self.node is not None:
             self.inbox.node_id = self.node.id
         self.outbox = Outbox(store, now=service.now)
