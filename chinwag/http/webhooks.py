@@ -136,7 +136,9 @@ def _token_bot_id(bot_token: str) -> int | None:
 
 
 async def _json_body() -> object:
-    raw = await request.get_data(cache=False, as_text=False)
+    # Cached: in cluster mode the same body may then be relayed to the chat's owner
+    # (http/forward.py reads it again); uncached, the owner got an empty body (400).
+    raw = await request.get_data(cache=True, as_text=False)
     try:
         return _json.decode(raw)
     except msgspec.DecodeError:
