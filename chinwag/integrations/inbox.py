@@ -37,6 +37,9 @@ class InboxItem(msgspec.Struct, kw_only=True):
     # Cluster mode: the node that answers it (the one that stored it, or one that took it over
     # from a dead node); "" on a single node.
     node: str = ""
+    # Cluster mode: handed to `node` by a node that could not answer it because `node` holds
+    # the chat's session; `node` picks it up at its next take-over pass.
+    handed_over: bool = False
 
 
 class Inbox:
@@ -103,13 +106,30 @@ class Inbox:
     async def take_over(
         self, key: bytes, version: Version, item: InboxItem, node_id: str
     ) -> InboxItem | None:
-        """Claim a pending item of a dead node for `node_id` (None when another node won)."""
-        claimed = msgspec.structs.replace(item, node=node_id)
+        """Claim a pending item of a dead node (or one handed to us) for `node_id` (None when
+        another node won)."""
+        claimed = msgspec.structs.replace(item, node=node_id, handed_over=False)
         try:
             await self._store.commit(self._store.replace_item(key, version, claimed))
         except ConditionFailed:
             return None
         return claimed
+
+    async def hand_over(self, key: bytes, node_id: str) -> bool:
+        """Give a pending item of this node to `node_id`, the live node holding its chat's
+        session (only that node can answer it). False when it is no longer ours to give."""
+        found = self._store.versioned_item(key)
+        if found is None:
+            return False
+        version, item = found
+        if item.state != "pending" or item.node != self.node_id:
+            return False
+        moved = msgspec.structs.replace(item, node=node_id, handed_over=True)
+        try:
+            await self._store.commit(self._store.replace_item(key, version, moved))
+        except ConditionFailed:
+            return False
+        return True
 
     def pending_versioned(
         self, on_error: OnError | None = None

@@ -25,7 +25,7 @@ from chinwag.integrations.backoff import QUICK
 from chinwag.integrations.delivery import TurnRunner
 from chinwag.integrations.duration import DEFAULT, parse_duration
 from chinwag.integrations.errors import IntegrationRejected, IntegrationUnavailable
-from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox
+from chinwag.integrations.inbox import DEDUP_RETENTION_SECONDS, Inbox, InboxItem
 from chinwag.integrations.jobs import Job, LaneKey, PendingJob, ResumeJob
 from chinwag.integrations.lanes import ChatLane
 from chinwag.integrations.outbox import Outbox, Store
@@ -42,6 +42,7 @@ from chinwag.records import (
 )
 from chinwag.runtime.background import BackgroundFailures
 from chinwag.service import ChinwagService
+from chinwag.storage.integration_store import Version
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +209,9 @@ class IntegrationManager:
         assert self.node is not None
         live = {node["id"] for node in await self.node.live_nodes()} | {self.node.id}
         on_error = self._item_failed("integration_takeover", "inbox")
-        orphans = [
-            entry for entry in self.inbox.pending_versioned(on_error) if entry[2].node not in live
-        ]
+        pending = self.inbox.pending_versioned(on_error)
+        await self._pick_up_handed_over(pending)
+        orphans = [entry for entry in pending if entry[2].node not in live]
         if not orphans:
             return 0
         replies = {
@@ -237,6 +238,16 @@ class IntegrationManager:
             log.info("took over %d chat-app item(s) of dead nodes", count)
         self.counters["items_recovered"] += count
         return count
+
+    async def _pick_up_handed_over(self, pending: list[tuple[bytes, Version, InboxItem]]) -> None:
+        """Dispatch the items other nodes handed to this one (it holds their chat's session)."""
+        assert self.node is not None
+        for key, version, item in pending:
+            if item.node == self.node.id and item.handed_over:
+                claimed = await self.inbox.take_over(key, version, item, self.node.id)
+                if claimed is not None:
+                    log.info("answering a chat-app item handed over by another node")
+                    self._dispatch(PendingJob(key, claimed))
 
     def stats(self) -> IntegrationStats:
         """Integration gauges and counters for /metrics."""

@@ -86,6 +86,11 @@ class IntegrationStore(Generic[Item, Reply]):
                 continue
             yield key, Version(raw), item
 
+    def versioned_item(self, key: bytes) -> tuple[Version, Item] | None:
+        """One stored item with its version, for a conditional `replace_item`."""
+        raw = self._engine.get(INBOX, key)
+        return None if raw is None else (Version(raw), self._items.decode(raw))
+
     def replace_item(self, key: bytes, version: Version, item: Item) -> list[Write]:
         """Write `item` only if the key still holds `version` (else ConditionFailed)."""
         return [CompareAndSet(INBOX, key, version, _encoder.encode(item))]
