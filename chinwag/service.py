@@ -67,6 +67,16 @@ StreamItem = Event | TurnFinished | ReplyStarted | ReplyGap
 
 
 @dataclass(frozen=True, slots=True)
+class FirstStart:
+    """The store's first-start setup: "none" (never claimed), "working" (a live process runs
+    it), "stale" (its process died before finishing), "done". `version` is the marker as read:
+    a claim succeeds only while the store still holds it."""
+
+    state: Literal["none", "working", "stale", "done"]
+    version: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKeyInfo:
     id: str
     name: str
@@ -228,6 +238,11 @@ class ChinwagService(Protocol):
     async def chat_session_id(self, client_id: str, channel: str, chat_id: str) -> str | None:
         """The session a Telegram/WhatsApp chat talks in (None: none yet)."""
         ...
+
+    # ---- first start (chinwag.bootstrap; decided once per store, chinwag.facade.setup)
+    async def first_start(self) -> FirstStart: ...
+    async def claim_first_start(self, seen: FirstStart) -> bool: ...
+    async def finish_first_start(self) -> None: ...
 
     # ---- operations
     async def health(self) -> dict[str, Any]:

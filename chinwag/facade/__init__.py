@@ -12,6 +12,7 @@ from chinwag.facade.gateways import GatewaysFacade
 from chinwag.facade.keys import ApiKeysFacade
 from chinwag.facade.replies import RepliesFacade
 from chinwag.facade.sessions import SessionsFacade
+from chinwag.facade.setup import SetupFacade
 from chinwag.facade.turns import TurnsFacade
 
 
@@ -24,6 +25,7 @@ class Chinwag(
     ChannelsFacade,
     FeedbackFacade,
     RepliesFacade,
+    SetupFacade,
     FacadeBase,
 ):
     """The facade over one runtime; implements `chinwag.service.ChinwagService`."""

@@ -27,12 +27,21 @@ from chinwag.storage.engine import (
 )
 
 MAX_SEQ = (1 << 64) - 1
+SETUP_MARKER = b"first_start"
 
 
 class ApiKeyRecord(Struct, kw_only=True):
     id: str
     name: str
     created_at: float
+
+
+class SetupMarker(Struct, kw_only=True):
+    """Who runs the first-start setup of a store (bootstrap), and whether it finished."""
+
+    holder: str  # the cluster node id, or the process id of a single-process runtime
+    done: bool = False
+    at: float = 0.0
 
 
 class MessageHead(Struct):
@@ -72,6 +81,18 @@ class Repository:
     def put_meta_once(self, name: str, value: bytes) -> list[Write]:
         """Store `value` only if `name` has none yet (ConditionFailed otherwise)."""
         return [PutIfAbsent("meta", name.encode(), value)]
+
+    async def asetup_marker(self) -> tuple[bytes, SetupMarker] | None:
+        """The first-start marker as stored (its bytes condition the next claim), or None."""
+        raw = await self.engine.aget("meta", SETUP_MARKER)
+        return None if raw is None else (raw, decode(raw, SetupMarker))
+
+    def claim_setup(self, seen: bytes | None, marker: SetupMarker) -> tuple[bytes, list[Write]]:
+        """Replace the first-start marker only if it still holds `seen` (None: absent), so of
+        processes starting together exactly one wins (the others get ConditionFailed).
+        Returns the new marker's bytes (what a later `claim_setup` is conditional on)."""
+        raw = encode(marker)
+        return raw, [CompareAndSet("meta", SETUP_MARKER, seen, raw)]
 
     # ---------------------------------------------------------------- API keys
 
