@@ -62,6 +62,11 @@ class Reply:
     done: bool = True
     # Frames sent per write; benchmarks batch them so the server is not the bottleneck.
     batch: int = 1
+    # Hold the stream after `hold_after` chunks until `release` is set, setting `held` then:
+    # a test sees what the client got mid-reply by events, not by timing.
+    hold_after: int | None = None
+    held: trio.Event = field(default_factory=trio.Event)
+    release: trio.Event = field(default_factory=trio.Event)
     content_type: str = "text/event-stream"
 
 
@@ -290,7 +295,8 @@ def build_app(fake: FakeOpenAI) -> QuartTrio:
         async def stream() -> Any:
             sent = 0
             finished = False
-            if reply.batch > 1 and not (reply.delay or reply.first_delay or reply.cut_after):
+            plain = not (reply.delay or reply.first_delay or reply.cut_after)
+            if reply.batch > 1 and plain and reply.hold_after is None:
                 frames = [*map(_encode, reply.chunks), *([_encode("[DONE]")] if reply.done else [])]
                 for start in range(0, len(frames), reply.batch):
                     yield b"".join(frames[start : start + reply.batch])
@@ -300,6 +306,9 @@ def build_app(fake: FakeOpenAI) -> QuartTrio:
                 if reply.first_delay:
                     await trio.sleep(reply.first_delay)
                 for payload in reply.chunks:
+                    if sent == reply.hold_after:
+                        reply.held.set()
+                        await reply.release.wait()
                     if reply.delay:
                         await trio.sleep(reply.delay)
                     yield _encode(payload)
