@@ -2,7 +2,8 @@
 
 Copies of one update delivered to both nodes are stored once and answered once; a later update
 of the chat sent to the other node is answered by the chat's owner; a pending update left by a
-dead node is taken over and answered by a live one.
+dead node is taken over and answered by a live one; an update stored on a node that does not
+hold the chat's session is handed to the node that does.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ async def test_duplicates_on_two_nodes_get_one_reply_from_the_chat_owner(
         # owns the chat's session answers it.
         await deliver(b, 71, "after")
         await deliver(a, 71, "after")
+        assert statuses == [200] * 8  # a relayed copy arrives whole (it once had no body)
         with trio.fail_after(WAIT):
             await a.telegram.wait_for("sendMessage", 2)
         await a.settled()
@@ -97,3 +99,31 @@ async def test_pending_updates_of_a_dead_node_are_taken_over(
         await a.settled()
         assert a.replies(77) == ["You said: left behind"]
         assert [await n.server.service.integrations.take_over_orphans() for n in (a, b)] == [0, 0]
+
+
+async def test_an_update_stored_where_the_chat_is_not_held_is_answered_by_its_owner(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A copy stored on a node that does not hold the chat's session (its relay to the owner
+    failed, or two updates of a new chat reached two nodes at once) is handed to the owner."""
+    async with two_nodes(tmp_path, database_url) as (a, b):
+        client_id, secret = await a.telegram_client()
+        await a.telegram_message(client_id, secret, 90, 13, "first")  # a holds the chat now
+        with trio.fail_after(WAIT):
+            await a.telegram.wait_for("sendMessage", 1)
+        message = IncomingMessage(
+            channel="telegram", update_key="123456:91", chat_id="13", text="second"
+        )
+        assert await b.server.service.integrations.accept(client_id, message)
+        store = b.server.service.integrations.store
+        key = store.inbox_key(client_id, "telegram", message.update_key)
+        with trio.fail_after(WAIT):
+            while not store.item(key).handed_over:  # noqa: ASYNC110 - no event to wait on
+                await trio.sleep(0.01)
+        assert store.item(key).node == a.server.service.node.id
+        assert await a.server.service.integrations.take_over_orphans() == 0  # picked up
+        with trio.fail_after(WAIT):
+            await a.telegram.wait_for("sendMessage", 2)
+        await a.settled()
+        assert a.replies(13) == ["You said: first", "You said: second"]
+        assert not store.item(key).handed_over and store.item(key).state == "done"
