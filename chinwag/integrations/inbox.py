@@ -118,7 +118,7 @@ class Inbox:
     async def hand_over(self, key: bytes, node_id: str) -> bool:
         """Give a pending item of this node to `node_id`, the live node holding its chat's
         session (only that node can answer it). False when it is no longer ours to give."""
-        found = self._store.versioned_item(key)
+        found = await self._store.aversioned_item(key)
         if found is None:
             return False
         version, item = found

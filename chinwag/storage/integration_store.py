@@ -86,9 +86,9 @@ class IntegrationStore(Generic[Item, Reply]):
                 continue
             yield key, Version(raw), item
 
-    def versioned_item(self, key: bytes) -> tuple[Version, Item] | None:
+    async def aversioned_item(self, key: bytes) -> tuple[Version, Item] | None:
         """One stored item with its version, for a conditional `replace_item`."""
-        raw = self._engine.get(INBOX, key)
+        raw = await self._engine.aget(INBOX, key)
         return None if raw is None else (Version(raw), self._items.decode(raw))
 
     def replace_item(self, key: bytes, version: Version, item: Item) -> list[Write]:
