@@ -68,11 +68,12 @@ class Inbox:
         arrive together, the second waits for the first one's write and then reports duplicate.
         """
         key = self._store.inbox_key(client_id, message.channel, message.update_key)
-        while True:
-            pending_write = self._writing.get(key)
-            if pending_write is not None:
-                await pending_write.wait()
-                continue
+        while (pending_write := self._writing.get(key)) is not None:
+            await pending_write.wait()
+        # Registered before the first await below (the store read may yield, e.g. on
+        # PostgreSQL), so a concurrent copy always finds it and waits instead of racing us.
+        done = self._writing[key] = trio.Event()
+        try:
             if self._store.has_item(key):
                 return None
             item = InboxItem(
@@ -82,16 +83,14 @@ class Inbox:
                 received_at=self._now(),
                 node=self.node_id,
             )
-            done = self._writing[key] = trio.Event()
-            try:
-                # Stored once: copies of one update reaching several nodes (cluster mode).
-                await self._store.commit(self._store.put_item_once(key, item))
-            except ConditionFailed:
-                return None
-            finally:
-                del self._writing[key]
-                done.set()
-            return key, item
+            # Stored once: copies of one update reaching several nodes (cluster mode).
+            await self._store.commit(self._store.put_item_once(key, item))
+        except ConditionFailed:
+            return None
+        finally:
+            del self._writing[key]
+            done.set()
+        return key, item
 
     def pending(self, on_error: OnError | None = None) -> list[tuple[bytes, InboxItem]]:
         """Every stored item not yet answered, oldest first (undecodable ones: `on_error`)."""
