@@ -185,9 +185,10 @@ async def test_owner_killed_after_acknowledging_an_update_one_reply_from_a_survi
         owner.kill()
         held.release.set()  # the dead owner's stream; the model answers others as usual
 
-        # Telegram gets no answer from nobody... a copy reaching a survivor is a duplicate;
-        # a new update reaching a survivor while the dead owner's lease still runs is stored
-        # there (the relay to the owner fails) and must be answered too.
+        # A copy of the acknowledged update reaching a survivor is a duplicate; a new update
+        # reaching a survivor while the dead owner's lease still runs is stored there (the
+        # relay to the owner fails) and must be answered too (it is handed to the session's
+        # node, the dead owner, whose items a survivor takes over once its lease ran out).
         assert await deliver(survivors[0], path, second, headers) == "duplicate"
         assert await deliver(survivors[1], path, telegram_update(82, 12, "third"), headers) == ""
 
