@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from markupsafe import Markup
 from quart import Blueprint, Response, render_template, request
 
@@ -41,6 +42,7 @@ from chinwag.http.links import talk_page_config
 from chinwag.http.openapi import doc
 from chinwag.records import ChatClient, ClientParameters, Session, to_builtins
 from chinwag.rules.bounds import ACCESS_KEY_PREFIX, MAX_IMAGE_BYTES
+from chinwag.rules.fields import CssColor
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = StaticFiles(STATIC_DIR)
@@ -51,12 +53,6 @@ MAX_ACCESS_KEY_LENGTH = 512
 
 blueprint = Blueprint("talk", __name__, template_folder="templates")
 
-# Colours the operator may give: #hex, a CSS colour function, or a named colour.
-_COLOR = re.compile(
-    r"^(#[0-9a-fA-F]{3,8}"
-    r"|(rgb|rgba|hsl|hsla|oklch|oklab|lab|lch)\([0-9a-zA-Z.,%/ +-]*\)"
-    r"|[a-zA-Z]{3,30})$"
-)
 # One frame-ancestors source: a scheme, a host (with optional scheme, wildcard and port) or 'self'.
 _FRAME_SOURCE = re.compile(r"^('self'|[a-zA-Z][a-zA-Z0-9+.-]*:(//[^\s;,']+)?|[^\s;,':]+(:\d+)?)$")
 # A host name or IP literal as it may appear in a CSP source (brackets for IPv6).
@@ -101,10 +97,14 @@ def css_text(text: str | None) -> Markup:
 
 
 def primary_color(value: str | None) -> str | None:
-    """The client's primaryColor when it is a plain CSS colour, else None (default theme)."""
-    if value and _COLOR.match(value.strip()):
-        return value.strip()
-    return None
+    """The client's primaryColor when it passes the input rule (`rules.fields.CssColor`), else
+    None (default theme): a record stored before that rule may hold anything."""
+    if not value:
+        return None
+    try:
+        return msgspec.convert(value.strip(), CssColor)
+    except msgspec.ValidationError:
+        return None
 
 
 def frame_ancestors(origins: list[str]) -> str:
