@@ -11,7 +11,9 @@ listener never holds the turn back) and park on a Trio event until something new
 
 Bounded: at most `max_entries` entries and `max_chars` characters of text are kept. Beyond that
 the oldest entries are dropped; a follower that asks for a dropped entry gets `ReplyGap` first
-(it should reload the stored conversation) and then continues from the oldest kept entry.
+(it should reload the stored conversation) and then continues from the oldest kept entry. A
+follower gets at most one `ReplyGap`: falling behind again later skips to the oldest kept
+entry without another notice.
 """
 
 from __future__ import annotations
@@ -126,13 +128,15 @@ class ReplyLog:
     async def follow(self, start: int = 1) -> AsyncIterator[tuple[int, Any]]:
         """(number, item) from `start` on, waiting for new entries, until the final one."""
         number = max(1, start)
-        if number < self._first:
-            yield self._first - 1, ReplyGap(self._first)
-            number = self._first
+        gap_told = False
         while True:
             while number <= self.last_number:
-                if number < self._first:  # dropped while we were away
-                    yield self._first - 1, ReplyGap(self._first)
+                if number < self._first:  # dropped before we got here, or while we were away
+                    # One notice is enough: the listener reloads the stored conversation at
+                    # the end anyway, so a listener that keeps falling behind is not flooded.
+                    if not gap_told:
+                        gap_told = True
+                        yield self._first - 1, ReplyGap(self._first)
                     number = self._first
                     continue
                 item = self._entries[number - self._first]

@@ -46,3 +46,54 @@ async def test_talk_page_uses_the_rules_colour_check(server: ServerHandle) -> No
     assert '"primaryColor":null' in page.text.replace(" ", "")
     # One rule, one place: the page has no colour pattern of its own.
     assert "re.compile" not in inspect.getsource(talk.primary_color)
+
+
+# ------------------------------------------------------------------ one gap per late listener
+
+
+async def test_a_far_behind_listener_gets_one_gap_then_what_is_kept(
+    server: ServerHandle, nursery: trio.Nursery
+) -> None:
+    """A reply far larger than the reply log keeps (4 M characters) and a listener on
+    `GET …/stream` that keeps pausing, so it falls behind again and again: it is told once that
+    the start is gone, then follows what is kept to `done` (before: a `gap` at every fall)."""
+    from gateways.fake_openai import start_fake_openai, text_reply
+    from httpx_sse import aconnect_sse
+
+    piece = "x" * 199_999 + " "
+    pieces = [piece] * 120  # 24 M characters, 6x the log's bound
+    fake = await start_fake_openai(nursery)
+    fake.default = lambda body: text_reply("", pieces=pieces, delay=0.01)
+    client_id = await server.create_client(
+        provider="openai", baseUrl=fake.base_url, model="m", apiKey="sk-x"
+    )
+    key = (await server.open_session(client_id))["accessKey"]
+    started = trio.Event()
+    prompt_done = trio.Event()
+
+    async def prompt() -> None:
+        path = server.public_path(key, "prompt")
+        async with aconnect_sse(server.anonymous, "POST", path, json={"prompt": "go"}) as src:
+            async for event in src.aiter_sse():
+                if event.event == "content":
+                    started.set()
+        prompt_done.set()
+
+    nursery.start_soon(prompt)
+    with trio.fail_after(30):
+        await started.wait()
+    kinds: list[str] = []
+    contents_after_gap = 0
+    async with aconnect_sse(server.anonymous, "GET", server.public_path(key, "stream")) as src:
+        assert src.response.status_code == 200
+        async for event in src.aiter_sse():
+            kinds.append(event.event)
+            if event.event == "content" and "gap" in kinds:
+                contents_after_gap += 1
+            if len(kinds) % 5 == 1:
+                await trio.sleep(0.3)  # a slow phone: the server's buffers fill, the log moves on
+    with trio.fail_after(30):
+        await prompt_done.wait()
+    assert kinds.count("gap") == 1, kinds.count("gap")
+    assert kinds[-1] == "done"
+    assert contents_after_gap > 0
