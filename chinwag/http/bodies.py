@@ -9,6 +9,11 @@ Why it is shaped like this:
   public prompt 10 MiB (the bigger cap is only for prompts with image parts, see
   `check_prompt_size`), management 8 MiB. Quart enforces it: a declared Content-Length above
   it is refused before reading, a chunked body as soon as it passes it (413).
+- A prompt body is read past the public cap only when what arrived so far names an image (or
+  other media) part: a prompt's text and instructions are bounded far below 1 MiB, so the
+  first media part always starts within it. Anything else (padding, an unknown field holding
+  megabytes) is refused with 413 as soon as it passes 1 MiB, not after up to 10 MiB was read
+  only to be refused (`GatedBody.append`).
 - A body that does not arrive within `body_timeout_seconds` of being read gets 408, so a
   trickled body cannot hold a connection for long.
 - An answer given before the body arrived (401, 404, ...) closes the connection; the rest of
@@ -38,6 +43,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Keys this module adds to the ASGI scope (read back by `BoundedRequest`).
 LIMIT_SCOPE_KEY = "chinwag.body_limit"
 GATE_SCOPE_KEY = "chinwag.body_gate"
+MEDIA_SCOPE_KEY = "chinwag.body_media_limits"  # the prompt route: its larger cap needs media
 
 # After an early answer, the rest of the body is discarded for at most this long.
 LINGER_SECONDS = 2.0
@@ -46,6 +52,8 @@ _NO_LINGER_STATUSES = frozenset({408, 413})
 
 _PROMPT_PATH = re.compile(r"^/api/v1/public/chat-clients/[^/]+/prompt/?$")
 _MEDIA_PART_TYPES = frozenset({"image_url", "input_audio", "file"})
+# How a media part's type looks in the raw JSON (see GatedBody.append).
+_MEDIA_MARKERS = tuple(f'"{kind}"'.encode() for kind in sorted(_MEDIA_PART_TYPES))
 
 
 class BodyTooLarge(ChinwagError):
@@ -76,10 +84,14 @@ class BodyLimits:
             prompt=max(settings.max_prompt_body_bytes, settings.max_public_body_bytes),
         )
 
+    @staticmethod
+    def is_prompt(method: str, path: str) -> bool:
+        return method == "POST" and _PROMPT_PATH.match(path) is not None
+
     def for_route(self, method: str, path: str) -> int:
         """The cap for a request: public and webhooks small, management larger."""
         if path.startswith("/api/v1/public/"):
-            if method == "POST" and _PROMPT_PATH.match(path):
+            if self.is_prompt(method, path):
                 return self.prompt
             return self.public
         if path.startswith("/api/v1/webhooks/"):
@@ -107,11 +119,15 @@ def has_media_parts(prompt: Any) -> bool:
 def check_prompt_size(body_size: int, prompt: Any, limits: BodyLimits) -> None:
     """413 for a prompt above the public cap that has no image parts to justify its size."""
     if body_size > limits.public and not has_media_parts(prompt):
-        raise BodyTooLarge(
-            f"The request body is larger than the limit of {limits.public} bytes "
-            f"({mib(limits.public)}) for a prompt without image parts; with image parts the "
-            f"limit is {limits.prompt} bytes ({mib(limits.prompt)})."
-        )
+        raise prompt_too_large(limits)
+
+
+def prompt_too_large(limits: BodyLimits) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"The request body is larger than the limit of {limits.public} bytes "
+        f"({mib(limits.public)}) for a prompt without image parts; with image parts the "
+        f"limit is {limits.prompt} bytes ({mib(limits.prompt)})."
+    )
 
 
 class GatedBody(TrioBody):
@@ -119,6 +135,19 @@ class GatedBody(TrioBody):
     streaming it) is what opens the gate: until then none of it is received."""
 
     gate: _Exchange | None = None
+    # On the prompt route: its caps, until a media part is seen (then None: the larger cap).
+    media_limits: BodyLimits | None = None
+
+    def append(self, data: bytes) -> None:
+        super().append(data)
+        limits = self.media_limits
+        if limits is None or self._must_raise is not None or len(self._data) <= limits.public:
+            return
+        # Once, on passing the public cap: only a media part justifies reading on.
+        self.media_limits = None
+        if not any(marker in self._data for marker in _MEDIA_MARKERS):
+            self._must_raise = prompt_too_large(limits)
+            self.set_complete()
 
     def _open_gate(self) -> None:
         if self.gate is not None:
@@ -147,6 +176,7 @@ class BoundedRequest(TrioRequest):
         if limit is not None:
             self.max_content_length = limit
         self.body.gate = scope.get(GATE_SCOPE_KEY)
+        self.body.media_limits = scope.get(MEDIA_SCOPE_KEY)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -213,6 +243,10 @@ class BodyGate:
         exchange = _Exchange(limit, _declared_length(scope), _may_have_body(scope))
         scope[LIMIT_SCOPE_KEY] = limit
         scope[GATE_SCOPE_KEY] = exchange
+        if self.limits.prompt > self.limits.public and BodyLimits.is_prompt(
+            scope.get("method", "GET"), scope.get("path", "")
+        ):
+            scope[MEDIA_SCOPE_KEY] = self.limits
 
         async def gated_receive() -> Message:
             if not exchange.body_done:

@@ -97,3 +97,60 @@ async def test_a_far_behind_listener_gets_one_gap_then_what_is_kept(
     assert kinds.count("gap") == 1, kinds.count("gap")
     assert kinds[-1] == "done"
     assert contents_after_gap > 0
+
+
+# ------------------------------------------------------------------ a prompt body read no further than its cap
+
+MiB = 1024 * 1024
+
+
+async def _paced_upload(server: ServerHandle, path: str, body: bytes) -> tuple[int, int, bytes]:
+    """Send `body` 64 KiB at a time while watching for the answer; (status, bytes sent when it
+    came, its body). The server reads as the bytes arrive, so what was sent is what it read
+    (plus what the kernel buffers)."""
+    from support.rawhttp import RawConnection, request_head
+
+    connection = await RawConnection.open(server.base_url)
+    head = request_head(
+        "POST", path, length=len(body), headers={"Content-Type": "application/json"}
+    )
+    answer: list = []
+    sent = 0
+    async with trio.open_nursery() as nursery:
+
+        async def read() -> None:
+            answer.append(await connection.response())
+            answer.append(sent)
+
+        nursery.start_soon(read)
+        await connection.send(head)
+        for offset in range(0, len(body), 65536):
+            if answer or not await connection.send(body[offset : offset + 65536]):
+                break
+            sent = offset + 65536
+            await trio.sleep(0.004)
+    await connection.aclose()
+    response, sent_when_answered = answer
+    return response.status, sent_when_answered, response.body
+
+
+async def test_prompt_with_an_unknown_field_is_refused_at_the_public_cap(
+    server: ServerHandle,
+) -> None:
+    """9 MiB in an unknown field of a prompt without image parts: the answer comes once a little
+    over 1 MiB (the cap for a prompt without images) has arrived, not after 9 MiB were read to
+    find the unknown field."""
+    client_id = await server.create_client(client_parameters={"inputModes": ["Image"]})
+    key = (await server.open_session(client_id))["accessKey"]
+    path = server.public_path(key, "prompt")
+    body = b'{"prompt": "hello", "bogus": "' + b"a" * (9 * MiB) + b'"}'
+    status, sent, answer = await _paced_upload(server, path, body)
+    message = json.loads(answer)["message"]
+    assert status == 413, answer
+    assert "1 MiB" in message and "image" in message
+    assert sent < 3 * MiB, f"{sent} bytes were sent before the answer"
+    # A small body with an unknown field is still the 400 naming it; nothing was stored.
+    small = await server.anonymous.post(path, json={"prompt": "hello", "bogus": 1})
+    assert small.status_code == 400 and "bogus" in small.json()["message"]
+    messages = await server.anonymous.get(server.public_path(key, "messages"))
+    assert messages.json()["data"] == []
