@@ -8,7 +8,9 @@ Audiences:
   talk page's sentence in the client's language ("The assistant couldn't answer right now.
   Please try again.") plus the request id; for any other 5xx, "internal error" plus the id.
 
-Errors under 500 are the caller's own mistakes and keep their actionable message.
+Errors under 500 are the caller's own mistakes and keep their actionable message; on the public
+API (`/api/v1/public/…`, JSON envelopes and SSE `error` events alike) it is followed by the
+request id too, so the person who saw it can quote it (`quotable`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ log = logging.getLogger("chinwag.errors")
 
 INTERNAL_ERROR = "internal error"
 MANAGEMENT_PREFIXES = ("/api/v1/ai-gateways", "/api/v1/web-chat-client")
+PUBLIC_PREFIX = "/api/v1/public/"
 
 
 def is_management_path(path: str) -> bool:
@@ -55,10 +58,23 @@ class PublicErrors:
         return f"{text} (request id {self.request_id})"
 
     def message(self, error: ChinwagError) -> str:
-        """What a public client is told about `error`: the error itself under 500."""
+        """What a public client is told about `error`: the error itself under 500, and the
+        request id."""
         if error.status < 500:
-            return error.message
+            return _with_id(error.message, self.request_id)
         return self.sentence(error)
+
+
+def _with_id(message: str, rid: str) -> str:
+    return message if rid in message else f"{message} (request id {rid})"
+
+
+def quotable(message: str) -> str:
+    """An error envelope's message: on the public API, followed by the request id (the one in
+    `X-Request-Id` and in the server log), so a person reporting it can quote it."""
+    if request.path.startswith(PUBLIC_PREFIX):
+        return _with_id(message, request_id())
+    return message
 
 
 def _client_language() -> str | None:

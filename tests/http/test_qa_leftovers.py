@@ -154,3 +154,100 @@ async def test_prompt_with_an_unknown_field_is_refused_at_the_public_cap(
     assert small.status_code == 400 and "bogus" in small.json()["message"]
     messages = await server.anonymous.get(server.public_path(key, "messages"))
     assert messages.json()["data"] == []
+
+
+# ------------------------------------------------------------------ request ids a person can quote
+
+
+def _quotes_its_id(response) -> str:
+    """The error envelope's message names the response's X-Request-Id; returns the message."""
+    rid = response.headers["X-Request-Id"]
+    message = response.json()["message"]
+    assert response.json()["data"] is None
+    assert f"(request id {rid})" in message, (response.status_code, message)
+    return message
+
+
+async def test_every_public_error_quotes_its_request_id(
+    server: ServerHandle, nursery: trio.Nursery
+) -> None:
+    client_id = await server.create_client(limiting_parameters={"maxMessages": 2})
+    key = (await server.open_session(client_id))["accessKey"]
+    public = server.anonymous
+    messages = server.public_path(key, "messages")
+    # History (GET …/messages) refusals: a bad page and an unknown key.
+    assert "limit" in _quotes_its_id(await public.get(messages, params={"limit": 0}))
+    assert "before" in _quotes_its_id(await public.get(messages, params={"before": "x"}))
+    unknown = await public.get(server.public_path("wky_unknown", "messages"))
+    assert unknown.status_code == 401
+    _quotes_its_id(unknown)
+    # A caller's own well-formed id is the one quoted.
+    mine = await public.get(messages, params={"limit": 0}, headers={"X-Request-Id": "ticket-42"})
+    assert mine.headers["X-Request-Id"] == "ticket-42"
+    assert "(request id ticket-42)" in _quotes_its_id(mine)
+    # Prompt refusals: invalid field, body too large, a limit, no such route, wrong method.
+    prompt = server.public_path(key, "prompt")
+    _quotes_its_id(await public.post(prompt, json={"prompt": "x", "bogus": 1}))
+    big = await public.post(prompt, json={"prompt": "x" * (2 * MiB)})
+    assert big.status_code == 413
+    _quotes_its_id(big)
+    assert (await public.post(prompt, json={"prompt": "fills the conversation"})).status_code == 200
+    blocked = await public.post(prompt, json={"prompt": "one more"})
+    assert blocked.status_code == 403
+    _quotes_its_id(blocked)
+    missing = await public.get(server.public_path(key, "nothing-here"))
+    assert missing.status_code == 404
+    _quotes_its_id(missing)
+    _quotes_its_id(await public.put(messages))
+    feedback = server.public_path(key, "messages/nope/feedback")
+    _quotes_its_id(await public.post(feedback, json={"rating": "sideways"}))
+    # Management errors are for developers and keep their sentence as it was.
+    management = await server.client.get(f"{CLIENTS}/{client_id}/sessions", params={"limit": 0})
+    assert management.status_code == 400
+    assert "request id" not in management.json()["message"]
+
+
+async def test_sse_error_events_quote_the_request_id_of_their_response(
+    server: ServerHandle, nursery: trio.Nursery
+) -> None:
+    """A reply that fails after it started: its `error` event names the id of the response it
+    arrives on (also when the reply is followed on `GET …/stream`)."""
+    from gateways.fake_openai import start_fake_openai, text_reply
+    from httpx_sse import aconnect_sse
+
+    fake = await start_fake_openai(nursery)
+    fake.default = lambda body: text_reply(
+        "one two three four five six", delay=0.05, cut_after=4
+    )
+    client_id = await server.create_client(
+        provider="openai", baseUrl=fake.base_url, model="m", apiKey="sk-x"
+    )
+    key = (await server.open_session(client_id))["accessKey"]
+    follower: dict = {}
+
+    async def follow() -> None:
+        path = server.public_path(key, "stream")
+        with trio.fail_after(20):
+            while True:
+                async with aconnect_sse(server.anonymous, "GET", path) as src:
+                    if src.response.status_code == 200:
+                        follower["id"] = src.response.headers["X-Request-Id"]
+                        async for event in src.aiter_sse():
+                            if event.event == "error":
+                                follower["error"] = json.loads(event.data)
+                        return
+                await trio.sleep(0.01)
+
+    nursery.start_soon(follow)
+    path = server.public_path(key, "prompt")
+    async with aconnect_sse(server.anonymous, "POST", path, json={"prompt": "go"}) as src:
+        rid = src.response.headers["X-Request-Id"]
+        errors = [json.loads(e.data) async for e in src.aiter_sse() if e.event == "error"]
+    assert len(errors) == 1, errors
+    assert errors[0]["requestId"] == rid
+    assert f"(request id {rid})" in errors[0]["message"]
+    with trio.fail_after(20):
+        while "error" not in follower:
+            await trio.sleep(0.05)
+    assert follower["error"]["requestId"] == follower["id"] != rid
+    assert f"(request id {follower['id']})" in follower["error"]["message"]

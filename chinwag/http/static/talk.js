@@ -129,21 +129,26 @@
     }
   }
 
+  /* A refused request, with the id (X-Request-Id) a person can quote when reporting it. */
   class HttpError extends Error {
-    constructor(status, message, retryAfter) {
-      super(message || `HTTP ${status}`);
-      this.status = status;
-      this.retryAfter = retryAfter;
+    constructor(response, body) {
+      super(body.message || `HTTP ${response.status}`);
+      this.status = response.status;
+      this.retryAfter = response.headers.get("Retry-After");
+      this.requestId = response.headers.get("X-Request-Id");
     }
   }
 
   async function apiJson(path, options) {
     const response = await api(path, options);
     const body = await envelope(response);
-    if (!response.ok) {
-      throw new HttpError(response.status, body.message, response.headers.get("Retry-After"));
-    }
+    if (!response.ok) throw new HttpError(response, body);
     return body.data;
+  }
+
+  /* `text` followed by the request id (when there is one), for error banners. */
+  function withRequestId(text, id) {
+    return id && !text.includes(id) ? `${text} ${t("requestId", { id })}` : text;
   }
 
   const nearBottom = () =>
@@ -551,7 +556,8 @@
     renderMarkdown(view.bubble, view.stopped ? closeMarkdown(view.content) : view.content);
     if (message.status === "error") showMessageError(view, message.error);
     body.appendChild(metaLine(message, view));
-    if (message.id) body.appendChild(feedbackBar(message));
+    // Feedback is for answers: an error marker (the model failed) gets none.
+    if (message.id && message.status !== "error") body.appendChild(feedbackBar(message));
     if (view.content) view.meta.appendChild(copyMessageButton(view));
     return view;
   }
@@ -784,7 +790,8 @@
     }
     const text = describeError(error);
     const retryable = error.status === 502 || error.status === 504 || error.status === 503;
-    showBanner(cfg.debug && error.message ? `${text} (${error.message})` : text, {
+    const shown = cfg.debug && error.message ? `${text} (${error.message})` : text;
+    showBanner(withRequestId(shown, error.requestId), {
       tone: error.status >= 500 ? "error" : "warn",
       kind: "request",
       action: retryable ? { label: S.retry, run: () => retry(storedEntry) } : null,
@@ -940,7 +947,7 @@
       } else if (event === "error") {
         view.failed = true;
         const status = Number(data.status) || 502;
-        const text = status === 504 ? S.modelTimeout : S.modelFailed;
+        const text = withRequestId(status === 504 ? S.modelTimeout : S.modelFailed, data.requestId);
         showMessageError(view, data.message, text);
         // Also outside the bubble: the resync after the turn may re-render the conversation.
         showBanner(cfg.debug && data.message ? `${text} (${data.message})` : text, {
@@ -1087,10 +1094,7 @@
         const stored = response.status === 502 || response.status === 504;
         if (stored) failedEntry = entry;
         else restoreToComposer(entry);
-        handleHttpError(
-          new HttpError(response.status, body.message, response.headers.get("Retry-After")),
-          stored ? entry : null,
-        );
+        handleHttpError(new HttpError(response, body), stored ? entry : null);
       } else {
         acknowledge(entry, userItem);
         if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
@@ -1727,7 +1731,7 @@
       updateEmptyState();
       if (error instanceof HttpError) {
         if (error.status === 401) showExpired(cfg.expiresAt);
-        else showBanner(S.loadFailed, { tone: "error", kind: "load", action: { label: S.retry, run: () => location.reload() } });
+        else showBanner(withRequestId(S.loadFailed, error.requestId), { tone: "error", kind: "load", action: { label: S.retry, run: () => location.reload() } });
       } else {
         connectionLost();
       }
