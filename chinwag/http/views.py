@@ -11,6 +11,7 @@ replace it with the talk page's localized sentence (see public_errors.py).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,14 +205,60 @@ def _when(unix_time: float | None) -> str:
     return datetime.fromtimestamp(unix_time, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+# Markdown that could make a message's text look like the transcript's own structure: a heading
+# (ATX `## …`, also inside quotes and list items), a setext underline (`---`, `===` under a
+# line), an HTML block or tag (`<h2>`), and a code fence (an unclosed one would swallow the
+# next speaker's heading).
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CONTAINER = r"^((?: {0,3}(?:>|[-*+]|\d{1,9}[.)])(?=\s|$)[ \t]?)*)"
+_ATX = re.compile(_CONTAINER + r"( {0,3})#(?=#{0,5}(?:\s|$))")
+_SETEXT = re.compile(_CONTAINER + r"( {0,3})(?=(?:=+|-+)[ \t]*$)")
+_CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def _inert_line(line: str) -> str:
+    """`line` with what would start a heading or an HTML block or tag escaped (as character
+    references, so a raw-text reader does not see `## ` either); code spans are left alone."""
+    line = _ATX.sub(r"\1\2&#35;", line, count=1)
+    line = _SETEXT.sub(r"\1\2\\", line, count=1)
+    pieces, last = [], 0
+    for span in _CODE_SPAN.finditer(line):
+        pieces += [_TAG.sub("&lt;", line[last : span.start()]), span.group(0)]
+        last = span.end()
+    return "".join([*pieces, _TAG.sub("&lt;", line[last:])])
+
+
+def inert_markdown(text: str) -> str:
+    """A message's text as it goes into the Markdown transcript: its own Markdown kept, but
+    nothing in it can pass for a speaker heading (`## Assistant · …`), whoever wrote it. Code
+    blocks are kept as they are (nothing in them is structure) and an unclosed one is closed."""
+    lines, fence = [], ""
+    for line in text.splitlines():
+        mark = _FENCE.match(line)
+        if fence:
+            if mark and mark.group(1)[0] == fence[0] and len(mark.group(1)) >= len(fence):
+                if not line.strip().strip(fence[0]):
+                    fence = ""
+            lines.append(line)
+        elif mark and not (mark.group(1)[0] == "`" and "`" in line[mark.end() :]):
+            fence = mark.group(1)
+            lines.append(line)
+        else:
+            lines.append(_inert_line(line))
+    if fence:
+        lines.append(fence)
+    return "\n".join(lines)
+
+
 def _content_markdown(content: str | list[dict[str, Any]]) -> str:
     if isinstance(content, str):
-        return content
+        return inert_markdown(content)
     pieces = []
     for part in content:
         kind = part.get("type")
         if kind == "text":
-            pieces.append(str(part.get("text", "")))
+            pieces.append(inert_markdown(str(part.get("text", ""))))
         elif kind == "image_url":
             pieces.append("*[image]*")
         elif kind == "input_audio":
@@ -227,13 +274,13 @@ def transcript_header(session: Session, client_name: str) -> str:
     lines = [
         f"# Conversation {session.id}",
         "",
-        f"- Chat client: {client_name}",
+        f"- Chat client: {_one_line(client_name)}",
         f"- Channel: {session.channel}",
     ]
     if session.tag:
-        lines.append(f"- Tag: {session.tag}")
+        lines.append(f"- Tag: {_one_line(session.tag)}")
     if session.external_id:
-        lines.append(f"- External id: {session.external_id}")
+        lines.append(f"- External id: {_one_line(session.external_id)}")
     lines += [
         f"- Created: {_when(session.created_at)}",
         f"- Expires: {_when(session.expires_at)}",
@@ -251,13 +298,14 @@ def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
     status = "" if message.status == "complete" else f" ({message.status})"
     lines = [f"## {who}{status} · {_when(message.created_at)}", ""]
     if message.reasoning:
-        quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
+        reasoning = inert_markdown(message.reasoning)
+        quoted = "\n".join(f"> {line}" for line in reasoning.splitlines())
         lines += ["> **Reasoning**", ">", quoted, ""]
     for call in message.tool_calls:
-        lines += [f"*Tool `{call.name}`*: `{call.arguments}`", ""]
+        lines += [f"*Tool `{call.name}`*: `{' '.join(call.arguments.split())}`", ""]
     lines += [_content_markdown(message.content), ""]
     if message.error:
-        lines += [f"*Error: {redact(message.error)}*", ""]
+        lines += [f"*Error: {_one_line(redact(message.error))}*", ""]
     if feedback is not None:
         thumb = "👍 up" if feedback.rating == "up" else "👎 down"
         comment = f": {_one_line(feedback.comment)}" if feedback.comment else ""
@@ -266,8 +314,9 @@ def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
 
 
 def _one_line(text: str) -> str:
-    """A user's comment inside an emphasised line: no line breaks, no Markdown markers."""
-    return " ".join(text.split()).replace("*", "\\*").replace("_", "\\_")
+    """Text from outside inside one line of the transcript (a comment, an error, a tag): no
+    line breaks, no emphasis markers, no HTML tags."""
+    return _TAG.sub("&lt;", " ".join(text.split()).replace("*", "\\*").replace("_", "\\_"))
 
 
 def transcript_markdown(
