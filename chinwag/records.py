@@ -212,6 +212,9 @@ class Message(Api):
     # On an assistant message: the seq of the user message it answers (a retried prompt is
     # answered with exactly this message, whatever came after it in the session).
     in_reply_to: int | None = None
+    # On a failed reply (status "error"): the id of the request whose turn failed, the one its
+    # response and the server log named, so whoever sees the marker later can quote it.
+    request_id: str | None = None
 
 
 FeedbackRating = Literal["up", "down"]

@@ -112,6 +112,7 @@ class StartTurn:
     instructions: str | None
     sink: trio.MemorySendChannel[Any]
     idempotency_key: str | None = None
+    request_id: str | None = None  # the HTTP request asking (kept on an error marker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ class _Pending:
     instructions: str | None
     sink: trio.MemorySendChannel[Any]
     idempotency_key: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -422,7 +424,12 @@ class SessionActor(Actor):
                 max_history_bytes=self.core.settings.max_history_bytes,
             )
         pending = _Pending(
-            contents, message.commit, message.instructions, message.sink, message.idempotency_key
+            contents,
+            message.commit,
+            message.instructions,
+            message.sink,
+            message.idempotency_key,
+            message.request_id,
         )
         if self.running is not None:
             if len(self.queue) >= self.core.settings.max_queued_prompts:
@@ -706,6 +713,7 @@ class SessionActor(Actor):
             status=outcome.status,  # type: ignore[arg-type]
             error=outcome.error.message if outcome.error else None,
             in_reply_to=answered.seq if commit and answered is not None else None,
+            request_id=running.pending.request_id if running and outcome.error else None,
         )
         updated = msgspec.structs.replace(
             session,

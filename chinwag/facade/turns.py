@@ -33,6 +33,7 @@ from chinwag.records import (
     ToolCall,
     Usage,
 )
+from chinwag.request_context import current_request_id
 from chinwag.rules.prompt import check_idempotency_key, prompt_input
 from chinwag.service import (
     PromptInput,
@@ -64,7 +65,9 @@ class TurnsFacade(FacadeBase):
         prompt = await self._inline_remote_images(session_id, prompt)
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:
-            start = StartTurn(prompt, commit, instructions, send, idempotency_key)
+            start = StartTurn(
+                prompt, commit, instructions, send, idempotency_key, current_request_id()
+            )
             await self._ask_session(session_id, start)
             async for item in receive:
                 if isinstance(item, TurnEnd):

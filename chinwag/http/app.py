@@ -33,7 +33,7 @@ from chinwag.http.management import blueprint as management_blueprint
 from chinwag.http.metrics import Metrics
 from chinwag.http.openapi import build_openapi, doc, docs_html
 from chinwag.http.public import blueprint as public_blueprint
-from chinwag.http.public_errors import INTERNAL_ERROR, error_message, quotable
+from chinwag.http.public_errors import INTERNAL_ERROR, error_message
 from chinwag.http.request_id import register_request_ids, request_id, with_request_id
 from chinwag.http.talk import blueprint as talk_blueprint
 from chinwag.http.webhooks import blueprint as webhooks_blueprint
@@ -103,7 +103,7 @@ def _register_error_handlers(app: QuartTrio) -> None:
         # A 5xx is worded by audience and logged with the request id (see public_errors.py);
         # a storage failure is always an "internal error", whatever its class says.
         status = max(error.status, 500) if isinstance(error, StorageError) else error.status
-        return fail(status, quotable(error_message(error)), retry_after=error.retry_after)
+        return fail(status, error_message(error), retry_after=error.retry_after)
 
     @app.errorhandler(HTTPException)
     async def on_http_error(error: HTTPException) -> Response:
@@ -114,7 +114,7 @@ def _register_error_handlers(app: QuartTrio) -> None:
         if code == 413:
             # The rest of the body will not be read: close, or the client blocks sending it.
             headers["Connection"] = "close"
-        return fail(code, quotable(_http_error_message(error)), headers=headers)
+        return fail(code, _http_error_message(error), headers=headers)
 
     @app.errorhandler(Exception)
     async def on_unexpected(error: Exception) -> Response:

@@ -8,9 +8,8 @@ Audiences:
   talk page's sentence in the client's language ("The assistant couldn't answer right now.
   Please try again.") plus the request id; for any other 5xx, "internal error" plus the id.
 
-Errors under 500 are the caller's own mistakes and keep their actionable message; on the public
-API (`/api/v1/public/…`, JSON envelopes and SSE `error` events alike) it is followed by the
-request id too, so the person who saw it can quote it (`quotable`).
+Errors under 500 are the caller's own mistakes and keep their actionable message (the same
+sentence HTTP, the CLI and the embedding API give); their request id is in `X-Request-Id`.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ log = logging.getLogger("chinwag.errors")
 
 INTERNAL_ERROR = "internal error"
 MANAGEMENT_PREFIXES = ("/api/v1/ai-gateways", "/api/v1/web-chat-client")
-PUBLIC_PREFIX = "/api/v1/public/"
 
 
 def is_management_path(path: str) -> bool:
@@ -58,23 +56,10 @@ class PublicErrors:
         return f"{text} (request id {self.request_id})"
 
     def message(self, error: ChinwagError) -> str:
-        """What a public client is told about `error`: the error itself under 500, and the
-        request id."""
+        """What a public client is told about `error`: the error itself under 500."""
         if error.status < 500:
-            return _with_id(error.message, self.request_id)
+            return error.message
         return self.sentence(error)
-
-
-def _with_id(message: str, rid: str) -> str:
-    return message if rid in message else f"{message} (request id {rid})"
-
-
-def quotable(message: str) -> str:
-    """An error envelope's message: on the public API, followed by the request id (the one in
-    `X-Request-Id` and in the server log), so a person reporting it can quote it."""
-    if request.path.startswith(PUBLIC_PREFIX):
-        return _with_id(message, request_id())
-    return message
 
 
 def _client_language() -> str | None:

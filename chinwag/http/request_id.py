@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-from contextvars import ContextVar
 
 import uuid_utils
 from quart import Response, g
 from quart_trio import QuartTrio
 
+from chinwag.request_context import current as _current
+
 HEADER = "X-Request-Id"
 # Printable and short: a header value that goes into logs must not carry newlines or megabytes.
 _VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}$")
-
-_current: ContextVar[str | None] = ContextVar("chinwag_request_id", default=None)
 
 
 def new_request_id() -> str:

@@ -114,10 +114,23 @@ def public_error_text(language: str = i18n.DEFAULT) -> str:
     return i18n.strings(language)["modelFailed"]
 
 
+def _message_items(messages: list[Message]) -> list[dict[str, Any]]:
+    """Messages as wire dicts; `requestId` only where there is one (error markers)."""
+    items = to_builtins(messages)
+    for item in items:
+        if item.get("requestId") is None:
+            item.pop("requestId", None)
+    return items
+
+
 def _public_messages(items: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    """A failed reply's error becomes the public sentence, with the id of the request that
+    failed (as its response said it) when the marker has one."""
     for item in items:
         if item.get("error"):
-            item["error"] = public_error_text(language)
+            rid = item.get("requestId")
+            suffix = f" (request id {rid})" if rid else ""
+            item["error"] = public_error_text(language) + suffix
     return items
 
 
@@ -140,7 +153,7 @@ def messages_view(
     """Public view of messages: a failed reply's error is the localized sentence only; with
     `feedback` (by message id) each assistant message carries its `feedback` (or null); tool
     calls only when the client shows them."""
-    items = _public_messages(to_builtins(messages), language)
+    items = _public_messages(_message_items(messages), language)
     if not show_tool_calls:
         items = _without_tool_calls(items)
     return _with_feedback(items, feedback)
@@ -150,7 +163,7 @@ def management_messages_view(
     messages: list[Message], feedback: dict[str, Feedback] | None = None
 ) -> list[dict[str, Any]]:
     """Management view of messages: the error detail, credentials redacted (and feedback)."""
-    items = to_builtins(messages)
+    items = _message_items(messages)
     for item in items:
         if item.get("error"):
             item["error"] = redact(item["error"])
@@ -185,7 +198,7 @@ def turn_result_view(
 ) -> dict[str, Any]:
     """The prompt result as the public sees it (JSON reply and the SSE `done` event); tool
     calls (what the model fetched, and the text it got) only when the client shows them."""
-    created = _public_messages(to_builtins(result.created_messages), language)
+    created = _public_messages(_message_items(result.created_messages), language)
     data: dict[str, Any] = {
         "completionText": result.completion_text,
         "reasoning": result.reasoning,
@@ -237,9 +250,9 @@ def inert_markdown(text: str) -> str:
     for line in text.splitlines():
         mark = _FENCE.match(line)
         if fence:
-            if mark and mark.group(1)[0] == fence[0] and len(mark.group(1)) >= len(fence):
-                if not line.strip().strip(fence[0]):
-                    fence = ""
+            closing = mark and mark.group(1)[0] == fence[0] and len(mark.group(1)) >= len(fence)
+            if closing and not line.strip().strip(fence[0]):
+                fence = ""
             lines.append(line)
         elif mark and not (mark.group(1)[0] == "`" and "`" in line[mark.end() :]):
             fence = mark.group(1)
@@ -274,13 +287,13 @@ def transcript_header(session: Session, client_name: str) -> str:
     lines = [
         f"# Conversation {session.id}",
         "",
-        f"- Chat client: {_one_line(client_name)}",
+        f"- Chat client: {_flat(client_name)}",
         f"- Channel: {session.channel}",
     ]
     if session.tag:
-        lines.append(f"- Tag: {_one_line(session.tag)}")
+        lines.append(f"- Tag: {_flat(session.tag)}")
     if session.external_id:
-        lines.append(f"- External id: {_one_line(session.external_id)}")
+        lines.append(f"- External id: {_flat(session.external_id)}")
     lines += [
         f"- Created: {_when(session.created_at)}",
         f"- Expires: {_when(session.expires_at)}",
@@ -305,7 +318,8 @@ def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
         lines += [f"*Tool `{call.name}`*: `{' '.join(call.arguments.split())}`", ""]
     lines += [_content_markdown(message.content), ""]
     if message.error:
-        lines += [f"*Error: {_one_line(redact(message.error))}*", ""]
+        rid = f" (request id {message.request_id})" if message.request_id else ""
+        lines += [f"*Error: {_flat(redact(message.error))}{rid}*", ""]
     if feedback is not None:
         thumb = "👍 up" if feedback.rating == "up" else "👎 down"
         comment = f": {_one_line(feedback.comment)}" if feedback.comment else ""
@@ -313,10 +327,15 @@ def message_markdown(message: Message, feedback: Feedback | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flat(text: str) -> str:
+    """Text from outside on one line of the transcript (a tag, an error): no line breaks (a
+    line of its own could pass for a speaker heading), no HTML tags."""
+    return _TAG.sub("&lt;", " ".join(text.split()))
+
+
 def _one_line(text: str) -> str:
-    """Text from outside inside one line of the transcript (a comment, an error, a tag): no
-    line breaks, no emphasis markers, no HTML tags."""
-    return _TAG.sub("&lt;", " ".join(text.split()).replace("*", "\\*").replace("_", "\\_"))
+    """A user's comment inside an emphasised line: one line, no Markdown markers."""
+    return _flat(text).replace("*", "\\*").replace("_", "\\_")
 
 
 def transcript_markdown(

@@ -134,6 +134,22 @@ class LiveServer:
         )
         return {**opened, "clientId": client_id}
 
+    def fake_chat(self, fake: FakeOpenAI, **client_parameters: Any) -> dict[str, Any]:
+        """A client whose gateway is the scripted model server `fake`, and one session of it:
+        {sessionId, accessKey, talkUrl, clientId}."""
+        parameters = {"provider": "openai", "baseUrl": fake.base_url, "apiKey": "sk-test"}
+        gateway = self.api(
+            "POST",
+            "/api/v1/ai-gateways",
+            {"name": "fake", "parameters": {**parameters, "model": "m"}},
+        )
+        body = {"name": "fake", "aiGatewayId": gateway["id"], "clientParameters": client_parameters}
+        client_id = self.api("POST", "/api/v1/web-chat-client", body)["id"]
+        opened = self.api(
+            "POST", f"/api/v1/web-chat-client/{client_id}/sessions", {"expires": 3600}
+        )
+        return {**opened, "clientId": client_id}
+
     def public_messages(self, access_key: str) -> list[dict[str, Any]]:
         response = self.http.get(f"/api/v1/public/chat-clients/{access_key}/messages")
         assert response.status_code == 200, response.text

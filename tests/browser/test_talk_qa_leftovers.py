@@ -11,28 +11,7 @@ from test_talk_page import open_chat, send, wait_idle, wait_js
 
 def _fake_chat(live_server: Any) -> tuple[Any, dict[str, Any]]:
     fake = live_server.fake_openai()
-    gateway = live_server.api(
-        "POST",
-        "/api/v1/ai-gateways",
-        {
-            "name": "fake",
-            "parameters": {
-                "provider": "openai",
-                "baseUrl": fake.base_url,
-                "apiKey": "sk-test",
-                "model": "m",
-            },
-        },
-    )
-    client = live_server.api(
-        "POST",
-        "/api/v1/web-chat-client",
-        {"name": "qa", "aiGatewayId": gateway["id"], "clientParameters": {}},
-    )
-    opened = live_server.api(
-        "POST", f"/api/v1/web-chat-client/{client['id']}/sessions", {"expires": 3600}
-    )
-    return fake, opened
+    return fake, live_server.fake_chat(fake)
 
 
 def _banner(page: Any) -> str:
@@ -54,7 +33,13 @@ def test_error_banners_quote_the_request_id(live_server: Any, page: Any, screens
     rid = answer.value.headers["x-request-id"]
     text = _banner(page)
     assert "couldn't answer" in text and f"(request id {rid})" in text, text
+    # The stored failure in the conversation names it too, also after a reload.
+    marker = "document.querySelector('.cw-msg-error')?.textContent || ''"
+    wait_js(page, f"() => ({marker}).includes('{rid}')")
     screenshot(page, "qa-request-id-banner")
+    page.reload()
+    page.wait_for_selector("#cw-app[data-state=ready]")
+    wait_js(page, f"() => ({marker}).includes('(request id {rid})')")
 
     # A reply that fails after it started: the SSE error event's id, the POST's own.
     fake.script.append(text_reply("one two three four five", cut_after=3, delay=0.05))

@@ -68,11 +68,13 @@ async def test_upstream_401_is_a_sentence_with_request_id_for_the_public(
     }
     _assert_clean(response.text)
 
-    # The restored conversation shows the failure as the sentence only.
+    # The restored conversation shows the failure as the sentence only, with the id of the
+    # request that failed (the one its response and the log named).
     messages = await server.anonymous.get(server.public_path(key, "messages"))
     _assert_clean(messages.text)
     failed = [m for m in messages.json()["data"] if m.get("error")]
-    assert failed and failed[0]["error"] == EN_SENTENCE
+    assert failed and failed[0]["error"] == f"{EN_SENTENCE} (request id {request_id})"
+    assert failed[0]["requestId"] == request_id
 
     # Operators see what happened, with the key masked.
     as_json, as_md = await _transcripts(server, client_id, opened["sessionId"])
@@ -139,7 +141,8 @@ async def test_the_sentence_follows_the_client_language(server: ServerHandle, nu
     assert response.json()["message"].startswith(i18n.strings("pt-BR")["modelFailed"])
     messages = await server.anonymous.get(server.public_path(opened["accessKey"], "messages"))
     errors = [m["error"] for m in messages.json()["data"] if m.get("error")]
-    assert errors == [i18n.strings("pt-BR")["modelFailed"]]
+    request_id = response.headers["X-Request-Id"]
+    assert errors == [f"{i18n.strings('pt-BR')['modelFailed']} (request id {request_id})"]
 
 
 async def test_fetch_url_refusal_does_not_say_what_a_name_resolves_to(

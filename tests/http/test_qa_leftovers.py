@@ -99,7 +99,7 @@ async def test_a_far_behind_listener_gets_one_gap_then_what_is_kept(
     assert contents_after_gap > 0
 
 
-# ------------------------------------------------------------------ a prompt body read no further than its cap
+# ------------------------------------------------------------------ prompt bodies and their cap
 
 MiB = 1024 * 1024
 
@@ -159,52 +159,42 @@ async def test_prompt_with_an_unknown_field_is_refused_at_the_public_cap(
 # ------------------------------------------------------------------ request ids a person can quote
 
 
-def _quotes_its_id(response) -> str:
-    """The error envelope's message names the response's X-Request-Id; returns the message."""
-    rid = response.headers["X-Request-Id"]
-    message = response.json()["message"]
-    assert response.json()["data"] is None
-    assert f"(request id {rid})" in message, (response.status_code, message)
-    return message
-
-
-async def test_every_public_error_quotes_its_request_id(
+async def test_history_error_markers_quote_the_failed_request_id(
     server: ServerHandle, nursery: trio.Nursery
 ) -> None:
-    client_id = await server.create_client(limiting_parameters={"maxMessages": 2})
-    key = (await server.open_session(client_id))["accessKey"]
-    public = server.anonymous
-    messages = server.public_path(key, "messages")
-    # History (GET …/messages) refusals: a bad page and an unknown key.
-    assert "limit" in _quotes_its_id(await public.get(messages, params={"limit": 0}))
-    assert "before" in _quotes_its_id(await public.get(messages, params={"before": "x"}))
-    unknown = await public.get(server.public_path("wky_unknown", "messages"))
-    assert unknown.status_code == 401
-    _quotes_its_id(unknown)
-    # A caller's own well-formed id is the one quoted.
-    mine = await public.get(messages, params={"limit": 0}, headers={"X-Request-Id": "ticket-42"})
-    assert mine.headers["X-Request-Id"] == "ticket-42"
-    assert "(request id ticket-42)" in _quotes_its_id(mine)
-    # Prompt refusals: invalid field, body too large, a limit, no such route, wrong method.
-    prompt = server.public_path(key, "prompt")
-    _quotes_its_id(await public.post(prompt, json={"prompt": "x", "bogus": 1}))
-    big = await public.post(prompt, json={"prompt": "x" * (2 * MiB)})
-    assert big.status_code == 413
-    _quotes_its_id(big)
-    assert (await public.post(prompt, json={"prompt": "fills the conversation"})).status_code == 200
-    blocked = await public.post(prompt, json={"prompt": "one more"})
-    assert blocked.status_code == 403
-    _quotes_its_id(blocked)
-    missing = await public.get(server.public_path(key, "nothing-here"))
-    assert missing.status_code == 404
-    _quotes_its_id(missing)
-    _quotes_its_id(await public.put(messages))
-    feedback = server.public_path(key, "messages/nope/feedback")
-    _quotes_its_id(await public.post(feedback, json={"rating": "sideways"}))
-    # Management errors are for developers and keep their sentence as it was.
-    management = await server.client.get(f"{CLIENTS}/{client_id}/sessions", params={"limit": 0})
-    assert management.status_code == 400
-    assert "request id" not in management.json()["message"]
+    """A failed reply restored from `GET …/messages` (and the prompt's own JSON answer) names
+    the id of the prompt request that failed: the X-Request-Id its response carried and the
+    server log holds, not the id of the later history request."""
+    from gateways.fake_openai import error_reply, start_fake_openai
+
+    fake = await start_fake_openai(nursery)
+    fake.script.append(error_reply(401, "Incorrect API key provided: sk-secret"))
+    client_id = await server.create_client(
+        provider="openai", baseUrl=fake.base_url, model="m", apiKey="sk-x"
+    )
+    opened = await server.open_session(client_id)
+    key = opened["accessKey"]
+    failed = await server.anonymous.post(
+        server.public_path(key, "prompt"), json={"prompt": "hello"}, headers={"X-Request-Id": "t-1"}
+    )
+    assert failed.status_code == 502
+    assert failed.headers["X-Request-Id"] == "t-1"
+    assert failed.json()["message"].endswith("(request id t-1)")
+    history = await server.anonymous.get(server.public_path(key, "messages"))
+    assert history.headers["X-Request-Id"] != "t-1"
+    markers = [m for m in history.json()["data"] if m["role"] == "assistant"]
+    assert len(markers) == 1 and markers[0]["status"] == "error"
+    assert markers[0]["error"].endswith("(request id t-1)")
+    assert markers[0]["requestId"] == "t-1"
+    assert "sk-secret" not in history.text
+    users = [m for m in history.json()["data"] if m["role"] == "user"]
+    assert "requestId" not in users[0]  # only failures carry one
+    # Operators find the same id in the management views and the Markdown transcript.
+    base = f"{CLIENTS}/{client_id}/sessions/{opened['sessionId']}"
+    managed = (await server.client.get(f"{base}/messages")).json()["data"]
+    assert [m.get("requestId") for m in managed] == [None, "t-1"]
+    markdown = (await server.client.get(f"{base}/transcript", params={"format": "md"})).text
+    assert "(request id t-1)*" in markdown
 
 
 async def test_sse_error_events_quote_the_request_id_of_their_response(
@@ -245,10 +235,14 @@ async def test_sse_error_events_quote_the_request_id_of_their_response(
     assert errors[0]["requestId"] == rid
     assert f"(request id {rid})" in errors[0]["message"]
     with trio.fail_after(20):
-        while "error" not in follower:
+        while "error" not in follower:  # noqa: ASYNC110 - the follower task fills it
             await trio.sleep(0.05)
     assert follower["error"]["requestId"] == follower["id"] != rid
     assert f"(request id {follower['id']})" in follower["error"]["message"]
+    # The stored marker names the prompt's request, whoever followed it.
+    history = await server.anonymous.get(server.public_path(key, "messages"))
+    marker = history.json()["data"][-1]
+    assert marker["status"] == "error" and marker["requestId"] == rid
 
 
 # ------------------------------------------------------------------ Markdown transcript headings

@@ -554,7 +554,10 @@
     view.content = contentParts(message.content).text;
     view.stopped = message.status === "stopped";
     renderMarkdown(view.bubble, view.stopped ? closeMarkdown(view.content) : view.content);
-    if (message.status === "error") showMessageError(view, message.error);
+    // A stored failure names the request that failed, so it can be quoted after a reload too.
+    if (message.status === "error") {
+      showMessageError(view, message.error, withRequestId(S.modelFailed, message.requestId));
+    }
     body.appendChild(metaLine(message, view));
     // Feedback is for answers: an error marker (the model failed) gets none.
     if (message.id && message.status !== "error") body.appendChild(feedbackBar(message));
