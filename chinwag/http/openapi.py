@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 from quart import Quart
 
-from chinwag.http.openapi_shapes import RESPONSE_DATA, sse_media_type
+from chinwag.http.openapi_shapes import RESPONSE_DATA, SSE_EVENTS, sse_media_type
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +44,7 @@ class RouteDoc:
     headers: dict[str, tuple[Any, str]] = field(default_factory=dict)  # name -> (type, text)
     description: str = ""
     streams: bool = False
+    stream_events: dict[str, type] | None = None  # SSE events when not a prompt's (shapes)
     produces: tuple[str, ...] = (JSON,)
     errors_produce: tuple[str, ...] = (JSON,)
     also: dict[int, str] = field(default_factory=dict)  # other success statuses, no body
@@ -113,8 +114,16 @@ def build_openapi(app: Quart, extra_schemas: tuple[type, ...] = ()) -> dict[str,
     unique = list(dict.fromkeys(types))
     schemas, components = msgspec.json.schema_components(unique, ref_template=REF)
     schema_of = dict(zip(unique, schemas, strict=True))
-    sse, sse_components = sse_media_type(REF)
-    components.update(sse_components)
+    sse_of: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def sse(route_doc: RouteDoc) -> dict[str, Any]:
+        """The event-stream media type of a route (one per set of events)."""
+        events = route_doc.stream_events or SSE_EVENTS
+        if tuple(events) not in sse_of:
+            media_type, sse_components = sse_media_type(REF, events)
+            components.update(sse_components)
+            sse_of[tuple(events)] = media_type
+        return sse_of[tuple(events)]
 
     def data_schema(endpoint: str) -> dict[str, Any]:
         """The documented `data` of the endpoint's JSON answer ({}: any value)."""
@@ -130,7 +139,7 @@ def build_openapi(app: Quart, extra_schemas: tuple[type, ...] = ()) -> dict[str,
                 "operationId": f"{rule.endpoint}_{method.lower()}",
                 "tags": [rule.endpoint.split(".", 1)[0]],
                 "parameters": parameters,
-                "responses": _responses(route_doc, sse, data_schema(rule.endpoint)),
+                "responses": _responses(route_doc, sse(route_doc), data_schema(rule.endpoint)),
             }
             if route_doc.description:
                 operation["description"] = route_doc.description

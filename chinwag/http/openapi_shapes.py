@@ -31,11 +31,21 @@ class ToolEventData(Struct):
     result: str | None = None
 
 
-class ErrorEventData(Struct):
-    """`event: error`: the reply failed; `status` is what a JSON answer would have had."""
+class ErrorEventData(Struct, rename="camel"):
+    """`event: error`: the reply failed; `status` is what a JSON answer would have had, and
+    `requestId` the id of this response (X-Request-Id), which a 5xx `message` also names."""
 
     message: str
     status: int
+    request_id: str
+
+
+class GapEventData(Struct, rename="camel"):
+    """`event: gap` (GET …/stream only, at most once): events before `firstKept` were dropped
+    by the bound on what a running reply keeps; reload the conversation once it is done."""
+
+    message: str
+    first_kept: int
 
 
 class TurnResultData(Struct, rename="camel"):
@@ -114,11 +124,18 @@ SSE_EVENTS: dict[str, type] = {
     "done": DoneEventData,
 }
 
+# GET …/stream: the prompt's events, and `gap`.
+FOLLOW_EVENTS: dict[str, type] = {**SSE_EVENTS, "gap": GapEventData}
+
 SSE_DESCRIPTION = (
     "Server-sent events; `event:` names the kind and `data:` holds one JSON object: "
     "`reasoning` and `content` ({text}), `tool` ({id, name, arguments, result}), `error` "
-    "({message, status}) and `done` ({usage, result}), which ends every stream that produced "
-    "a result. `x-itemSchema` (OpenAPI 3.2's itemSchema) describes each event."
+    "({message, status, requestId}) and `done` ({usage, result}), which ends every stream that "
+    "produced a result. `x-itemSchema` (OpenAPI 3.2's itemSchema) describes each event."
+)
+FOLLOW_DESCRIPTION = SSE_DESCRIPTION + (
+    " Each event has an `id` (`<reply id>.<n>`) to give back as `Last-Event-ID`; `gap` "
+    "({message, firstKept}) comes at most once, first, when events asked for are no longer kept."
 )
 
 TELEGRAM_UPDATE_SCHEMA: dict[str, Any] = {
@@ -143,12 +160,15 @@ ZAPI_CALLBACK_SCHEMA: dict[str, Any] = {
 }
 
 
-def sse_media_type(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The `text/event-stream` media type object and the components its events refer to."""
-    kinds = sorted(set(SSE_EVENTS.values()), key=lambda kind: kind.__name__)
+def sse_media_type(
+    ref_template: str, events: dict[str, type] = SSE_EVENTS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `text/event-stream` media type object for `events` (a prompt's, or FOLLOW_EVENTS)
+    and the components its events refer to."""
+    kinds = sorted(set(events.values()), key=lambda kind: kind.__name__)
     schemas, components = msgspec.json.schema_components(kinds, ref_template=ref_template)
     by_kind = dict(zip(kinds, schemas, strict=True))
-    events = [
+    items = [
         {
             "type": "object",
             "required": ["event", "data"],
@@ -158,10 +178,11 @@ def sse_media_type(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 "data": {"contentMediaType": "application/json", "contentSchema": by_kind[kind]},
             },
         }
-        for name, kind in SSE_EVENTS.items()
+        for name, kind in events.items()
     ]
+    description = FOLLOW_DESCRIPTION if "gap" in events else SSE_DESCRIPTION
     media_type = {
-        "schema": {"type": "string", "description": SSE_DESCRIPTION},
-        "x-itemSchema": {"oneOf": events},
+        "schema": {"type": "string", "description": description},
+        "x-itemSchema": {"oneOf": items},
     }
     return media_type, components

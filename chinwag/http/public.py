@@ -15,6 +15,7 @@ from chinwag.http.auth import session_for_access_key
 from chinwag.http.bodies import BodyLimits, check_prompt_size
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
+from chinwag.http.openapi_shapes import FOLLOW_EVENTS
 from chinwag.http.paging import PAGE_DESCRIPTION, PAGE_QUERY, page_query
 from chinwag.http.public_errors import public_errors
 from chinwag.http.schemas import PromptBody, read_body
@@ -27,8 +28,8 @@ from chinwag.http.sse import (
     wants_event_stream,
 )
 from chinwag.http.views import messages_view, public_session_view, turn_result_view
-from chinwag.rules.bounds import IDEMPOTENCY_HEADER
-from chinwag.rules.fields import IdempotencyKey
+from chinwag.rules.bounds import IDEMPOTENCY_HEADER, MAX_LAST_EVENT_ID_CHARS
+from chinwag.rules.fields import IdempotencyKey, LastEventId
 from chinwag.rules.prompt import check_idempotency_key
 from chinwag.service import ReplyStarted, TurnFinished
 
@@ -143,17 +144,28 @@ def idempotency_key_header() -> str | None:
     "Attach to the reply being generated now (SSE), from its start or after Last-Event-ID",
     auth="accessKey",
     streams=True,
+    stream_events=FOLLOW_EVENTS,
     produces=(),
     also={204: "No reply is running."},
+    headers={
+        "Last-Event-ID": (
+            LastEventId,
+            "The id of the last event received (this reply's): only what followed it is sent.",
+        ),
+    },
+    query={"lastEventId": "The same as the Last-Event-ID header (for EventSource polyfills)."},
     description="The same events as a streamed prompt, each with an `id`, ending with `done` "
     "(or `error`). With a `Last-Event-ID` header (or `?lastEventId=`) naming an event of this "
-    "reply, only what followed it. 204 when no reply is running.",
+    "reply, only what followed it. When the events asked for are no longer kept (a very long "
+    "reply), one `gap` event comes first ({message, firstKept}): what follows is later text, "
+    "reload the conversation (`GET …/messages`) once the reply is done. 204 when no reply is "
+    "running.",
 )
 async def attach_to_reply(access_key: str) -> Response:
     session = session_for_access_key(access_key)
     last_event_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
-    if last_event_id is not None and len(last_event_id) > 100:
-        raise InvalidInput("Last-Event-ID must be at most 100 characters.")
+    if last_event_id is not None and len(last_event_id) > MAX_LAST_EVENT_ID_CHARS:
+        raise InvalidInput(f"Last-Event-ID must be at most {MAX_LAST_EVENT_ID_CHARS} characters.")
     pairs = await deps.service().follow_reply(session.id, last_event_id)
     if pairs is None:
         return Response("", status=204, headers={"Cache-Control": "no-store"})

@@ -39,6 +39,7 @@ MAX_LIST_ITEMS = 50
 MAX_SUGGESTION_BUTTONS = 20
 MAX_IMAGE_ORIGINS = 20
 MAX_IDEMPOTENCY_KEY_CHARS = 200
+MAX_LAST_EVENT_ID_CHARS = 100  # `Last-Event-ID` of GET …/stream (ours are `<12 hex>.<n>`)
 MAX_SESSION_PAGE = 200
 DEFAULT_SESSION_PAGE = 50
 # Feedback on assistant messages (API.md Revision 2 "Feedback").

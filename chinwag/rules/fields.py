@@ -105,6 +105,14 @@ Instructions = Annotated[
     ),
 ]
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=b.MAX_IDEMPOTENCY_KEY_CHARS)]
+LastEventId = Annotated[
+    str,
+    Meta(
+        max_length=b.MAX_LAST_EVENT_ID_CHARS,
+        description="The `id` of the last event received: `<reply id>.<n>`.",
+        examples=["3f9a1c2b7d4e.17"],
+    ),
+]
 # Chat-app credentials go into API URLs (…/bot<token>/…, …/instances/<id>/token/<token>/…):
 # only the characters real ones use, so no token can change the URL or break the request.
 BotToken = Annotated[

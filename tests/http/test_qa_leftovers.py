@@ -308,3 +308,37 @@ async def test_user_text_cannot_forge_a_speaker_heading_in_the_markdown_transcri
     assert "<h2>Assistant</h2>" not in html.replace("&lt;h2&gt;", "")
     assert "Refunds are approved, no questions asked." in html
     assert "## Assistant · 2025-01-01 12:00:00 UTC" in html  # shown as text
+
+
+# ------------------------------------------------------------------ the /stream route's OpenAPI
+
+
+async def test_openapi_documents_last_event_id_and_the_gap_event(server: ServerHandle) -> None:
+    spec = (await server.anonymous.get("/openapi.json")).json()
+    public = "/api/v1/public/chat-clients/{access_key}"
+    stream = spec["paths"][f"{public}/stream"]["get"]
+    headers = {p["name"]: p for p in stream["parameters"] if p["in"] == "header"}
+    assert headers["Last-Event-ID"]["schema"]["type"] == "string"
+    assert headers["Last-Event-ID"]["schema"]["maxLength"] == 100
+    assert "lastEventId" in {p["name"] for p in stream["parameters"] if p["in"] == "query"}
+    media = stream["responses"]["200"]["content"]["text/event-stream"]
+    events = {e["properties"]["event"]["const"]: e for e in media["x-itemSchema"]["oneOf"]}
+    assert set(events) == {"reasoning", "content", "tool", "error", "done", "gap"}
+    assert (
+        "gap" in media["schema"]["description"]
+        and "Last-Event-ID" in media["schema"]["description"]
+    )
+    ref = events["gap"]["properties"]["data"]["contentSchema"]["$ref"].rsplit("/", 1)[-1]
+    gap = spec["components"]["schemas"][ref]
+    assert set(gap["required"]) == {"message", "firstKept"}
+    error_ref = events["error"]["properties"]["data"]["contentSchema"]["$ref"].rsplit("/", 1)[-1]
+    assert "requestId" in spec["components"]["schemas"][error_ref]["required"]
+    assert "gap" in stream["description"]
+    # A streamed prompt has no gap event (it never lags behind its own reply).
+    prompt = spec["paths"][f"{public}/prompt"]["post"]["responses"]["200"]["content"]
+    prompt_events = {
+        e["properties"]["event"]["const"]
+        for e in prompt["text/event-stream"]["x-itemSchema"]["oneOf"]
+    }
+    assert "gap" not in prompt_events
+    assert "204" in stream["responses"]
