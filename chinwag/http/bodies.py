@@ -11,9 +11,10 @@ Why it is shaped like this:
   it is refused before reading, a chunked body as soon as it passes it (413).
 - A prompt body is read past the public cap only when what arrived so far names an image (or
   other media) part: a prompt's text and instructions are bounded far below 1 MiB, so the
-  first media part always starts within it. Anything else (padding, an unknown field holding
-  megabytes) is refused with 413 as soon as it passes 1 MiB, not after up to 10 MiB was read
-  only to be refused (`GatedBody.append`).
+  first media part always starts within it. Anything else is refused as soon as it passes
+  1 MiB, not after up to 10 MiB was read only to be refused (`GatedBody.append`): 400 naming
+  the field when an unknown top-level field has arrived by then (what the whole body would
+  have got), else 413.
 - A body that does not arrive within `body_timeout_seconds` of being read gets 408, so a
   trickled body cannot hold a connection for long.
 - An answer given before the body arrived (401, 404, ...) closes the connection; the rest of
@@ -28,11 +29,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import trio
 from quart_trio.wrappers.request import TrioBody, TrioRequest
 
 from chinwag.config import Settings
-from chinwag.errors import ChinwagError
+from chinwag.errors import ChinwagError, InvalidInput
+from chinwag.rules.prompt import PromptBody
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,6 +57,9 @@ _PROMPT_PATH = re.compile(r"^/api/v1/public/chat-clients/[^/]+/prompt/?$")
 _MEDIA_PART_TYPES = frozenset({"image_url", "input_audio", "file"})
 # How a media part's type looks in the raw JSON (see GatedBody.append).
 _MEDIA_MARKERS = tuple(f'"{kind}"'.encode() for kind in sorted(_MEDIA_PART_TYPES))
+# JSON tokens that matter for finding top-level keys: whole strings and punctuation.
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]')
+_PROMPT_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(PromptBody))
 
 
 class BodyTooLarge(ChinwagError):
@@ -130,6 +136,31 @@ def prompt_too_large(limits: BodyLimits) -> BodyTooLarge:
     )
 
 
+def unknown_top_level_field(prefix: bytes, known: frozenset[str]) -> str | None:
+    """The first top-level key of the JSON object that `prefix` begins, among the keys that
+    arrived whole, that is not in `known` (None: none so far, or not a JSON object)."""
+    depth = 0
+    expect_key = False
+    for match in _JSON_TOKEN.finditer(prefix):
+        token = match.group()
+        if token in (b"{", b"["):
+            depth += 1
+            expect_key = token == b"{" and depth == 1
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b",":
+            expect_key = depth == 1
+        elif token != b":" and expect_key:
+            expect_key = False
+            try:
+                key = msgspec.json.decode(token)
+            except msgspec.DecodeError:
+                return None
+            if key not in known:
+                return str(key)
+    return None
+
+
 class GatedBody(TrioBody):
     """The request body; awaiting or iterating it (get_data, get_json, form parsing, a handler
     streaming it) is what opens the gate: until then none of it is received."""
@@ -146,7 +177,12 @@ class GatedBody(TrioBody):
         # Once, on passing the public cap: only a media part justifies reading on.
         self.media_limits = None
         if not any(marker in self._data for marker in _MEDIA_MARKERS):
-            self._must_raise = prompt_too_large(limits)
+            unknown = unknown_top_level_field(bytes(self._data), _PROMPT_FIELDS)
+            self._must_raise = (
+                InvalidInput(f"Unknown field `{unknown}`.")
+                if unknown is not None
+                else prompt_too_large(limits)
+            )
             self.set_complete()
 
     def _open_gate(self) -> None:
