@@ -33,7 +33,7 @@ from chinwag.records import (
     ToolCall,
     Usage,
 )
-from chinwag.request_context import current_request_id
+from chinwag.request_context import request_id_here
 from chinwag.rules.prompt import check_idempotency_key, prompt_input
 from chinwag.service import (
     PromptInput,
@@ -66,7 +66,7 @@ class TurnsFacade(FacadeBase):
         send, receive = trio.open_memory_channel[Any](math.inf)
         async with receive:
             start = StartTurn(
-                prompt, commit, instructions, send, idempotency_key, current_request_id()
+                prompt, commit, instructions, send, idempotency_key, request_id_here()
             )
             await self._ask_session(session_id, start)
             async for item in receive:

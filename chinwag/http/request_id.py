@@ -18,7 +18,7 @@ import uuid_utils
 from quart import Response, g
 from quart_trio import QuartTrio
 
-from chinwag.request_context import current as _current
+from chinwag.request_context import inherited_request_id, set_request_id
 
 HEADER = "X-Request-Id"
 # Printable and short: a header value that goes into logs must not carry newlines or megabytes.
@@ -43,7 +43,7 @@ def current_request_id() -> str | None:
         found = getattr(g, "chinwag_request_id", None)
     except RuntimeError:  # no request or app context
         found = None
-    return found or _current.get()
+    return found or inherited_request_id()
 
 
 def request_id() -> str:
@@ -53,7 +53,7 @@ def request_id() -> str:
         found = new_request_id()
         with contextlib.suppress(RuntimeError):  # no request context: the variable suffices
             g.chinwag_request_id = found
-        _current.set(found)
+        set_request_id(found)
     return found
 
 
@@ -70,7 +70,7 @@ def register_request_ids(app: QuartTrio) -> None:
     async def assign_request_id() -> None:
         rid = accepted(request.headers.get(HEADER)) or new_request_id()
         g.chinwag_request_id = rid
-        _current.set(rid)
+        set_request_id(rid)
 
     @app.after_request
     async def return_request_id(response: Response) -> Response:

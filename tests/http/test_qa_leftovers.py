@@ -349,3 +349,32 @@ async def test_openapi_documents_last_event_id_and_the_gap_event(server: ServerH
     }
     assert "gap" not in prompt_events
     assert "204" in stream["responses"]
+
+
+async def test_a_chat_failure_does_not_borrow_the_webhook_request_id(
+    tmp_path, nursery: trio.Nursery
+) -> None:
+    """A Telegram turn runs in the chat's lane, a task started while a webhook request was
+    served: its error marker must not carry that (unrelated, long finished) request's id."""
+    from gateways.fake_openai import error_reply, start_fake_openai
+    from integrations.harness import rig
+
+    async with rig(tmp_path / "data") as r:
+        fake = await start_fake_openai(nursery)
+        fake.default = lambda body: error_reply(401, "Incorrect API key provided: sk-x")
+        client_id, secret = await r.telegram_client(
+            provider="openai", baseUrl=fake.base_url, model="m", apiKey="sk-x"
+        )
+        webhook = await r.telegram_message(client_id, secret, 1, 77, "hello")
+        assert webhook.status_code == 200
+        with trio.fail_after(20):
+            await r.telegram.wait_for("sendMessage", 1)
+        sessions = await r.server.client.get(
+            f"{CLIENTS}/{client_id}/sessions", params={"filter": "77"}
+        )
+        (session,) = sessions.json()["data"]["items"]
+        path = f"{CLIENTS}/{client_id}/sessions/{session['sessionId']}/messages"
+        messages = (await r.server.client.get(path)).json()["data"]
+        marker = messages[-1]
+        assert marker["status"] == "error"
+        assert marker.get("requestId") != webhook.headers["X-Request-Id"]
