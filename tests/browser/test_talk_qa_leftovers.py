@@ -80,7 +80,7 @@ def test_thumbs_only_on_real_answers(live_server: Any, page: Any) -> None:
 
     def assistant_messages() -> list[dict[str, Any]]:
         return page.evaluate(
-            """() => [...document.querySelectorAll('.cw-msg--assistant')].map((m) => ({
+            """() => [...document.querySelectorAll('.cw-msg--assistant[data-id]')].map((m) => ({
                 error: !!m.querySelector('.cw-msg-error'),
                 thumbs: m.querySelectorAll('.cw-feedback-button').length,
             }))"""
