@@ -29,6 +29,8 @@ SETTING_HELP: dict[str, str] = {
     "database_url": "postgresql://user:password@host:port/db: keep all state in PostgreSQL "
     "(cluster mode) instead of LMDB in the data directory.",
     "bind": "host:port to listen on.",
+    "workers": "Worker processes sharing the port and the store, supervised by this one "
+    "(1: serve in this process).",
     "node_url": "Cluster mode: base URL at which the other nodes reach this one "
     "(default: http://<bind>).",
     "node_lease_seconds": "Cluster mode: a node silent this long is dead and its sessions move.",
@@ -171,15 +173,26 @@ def main() -> None:
 @_setting_options(list(field_types()))
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def serve(config_file: str | None, access_log: bool, verbose: bool, **flags: Any) -> None:
+# Internal: how the parent of `--workers N` starts a worker (settings arrive on stdin).
+@click.option("--worker-socket-fd", type=int, default=None, hidden=True)
+@click.option("--worker-lock-fd", type=int, default=-1, hidden=True)
+def serve(
+    config_file: str | None,
+    access_log: bool,
+    verbose: bool,
+    worker_socket_fd: int | None,
+    worker_lock_fd: int,
+    **flags: Any,
+) -> None:
     """Run the HTTP server until SIGINT/SIGTERM (in-flight replies finish, writes are flushed).
 
+    With --workers N (N > 1) this process binds the port and supervises N worker processes
+    that share it and the store (see "Run a cluster" in the README).
     Every setting can also be given in the TOML file (--config) or the environment.
     """
     from chinwag.http.server import run_server
     from chinwag.redaction import install_log_redaction
 
-    settings = _settings(config_file, flags)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -188,8 +201,27 @@ def serve(config_file: str | None, access_log: bool, verbose: bool, **flags: Any
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Whatever a library or an upstream error puts in a log line, credentials are masked.
     install_log_redaction()
+    if worker_socket_fd is not None:
+        from chinwag.workers.child import worker_main
+
+        _serving(partial(worker_main, worker_socket_fd, worker_lock_fd, access_log=access_log))
+        return
+    settings = _settings(config_file, flags)
+    if settings.workers > 1:
+        from chinwag.workers.parent import run_group
+
+        server = partial(
+            run_group, settings, announce=click.echo, access_log=access_log, verbose=verbose
+        )
+    else:
+        server = partial(run_server, settings, announce=click.echo, access_log=access_log)
+    _serving(partial(trio.run, server))
+
+
+def _serving(run: Callable[[], object]) -> None:
+    """Run a server; its ChinwagErrors become one line and exit 1, not a traceback."""
     try:
-        trio.run(partial(run_server, settings, announce=click.echo, access_log=access_log))
+        run()
     except ChinwagError as error:
         raise click.ClickException(error.message) from None
     except BaseExceptionGroup as group:  # raised inside a nursery: one line, not a traceback

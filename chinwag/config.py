@@ -22,6 +22,8 @@ class Settings(Struct, kw_only=True):
     node_lease_seconds: float = 10.0
     node_renew_seconds: float = 5.0
     bind: str = "127.0.0.1:8080"
+    # `chinwag serve`: worker processes sharing the bound port and the store (1: one process).
+    workers: int = 1
     public_url: str | None = None
     api_key: str | None = None
     openai_base_url: str | None = None

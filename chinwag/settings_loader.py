@@ -25,6 +25,9 @@ CONFIG_ENV = "CHINWAG_CONFIG"
 # Conventional names read in addition to CHINWAG_<FIELD> (which wins when both are set).
 ALIAS_ENV = {"OPENAI_API_KEY": "openai_api_key"}
 
+# Worker processes of one `chinwag serve` (each is a cluster node with its own memory).
+MAX_WORKERS = 64
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -109,6 +112,8 @@ def _check(settings: Settings) -> Settings:
     for name in ("max_body_bytes", "max_public_body_bytes", "max_prompt_body_bytes"):
         if getattr(settings, name) < 1024:
             raise InvalidInput(f"{name} must be at least 1024.")
+    if not 1 <= settings.workers <= MAX_WORKERS:
+        raise InvalidInput(f"workers must be between 1 and {MAX_WORKERS}.")
     if not 0 < settings.body_timeout_seconds <= 3600:
         raise InvalidInput("body_timeout_seconds must be above 0 and at most 3600.")
     if settings.public_url is not None and not settings.public_url.startswith(

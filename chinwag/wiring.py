@@ -6,11 +6,11 @@
 
 Built here: the storage engine (LMDB, or PostgreSQL at `CHINWAG_DATABASE_URL`) and its
 `Repository` and `IntegrationStore`, the HTTP clients, the actor system and the actors' context
-(clock, settings, counters), the cluster node (PostgreSQL only), the facade, and the
-integration manager (handed to the HTTP app by the caller: `create_app(cw, settings,
-cw.integrations)`). Shutdown order matters for "nothing acknowledged is lost": background
-tasks stop, running replies are cancelled and stored as stopped, mailboxes drain, the writer
-flushes, the engine closes.
+(clock, settings, counters), the cluster node (PostgreSQL, or a worker of `serve --workers`),
+the facade, and the integration manager (handed to the HTTP app by the caller:
+`create_app(cw, settings, cw.integrations)`). Shutdown order matters for "nothing acknowledged
+is lost": background tasks stop, running replies are cancelled and stored as stopped, mailboxes
+drain, the writer flushes, the engine closes.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from chinwag.actors.context import ActorContext
 from chinwag.actors.tree import build_actor_tree
 from chinwag.clock import WallClock
 from chinwag.cluster.node import Node, relay_client
+from chinwag.cluster.retire import retire_node
 from chinwag.config import Settings
 from chinwag.facade import Chinwag
 from chinwag.gateways.base import AssistantDeps
@@ -56,9 +57,12 @@ async def _load_secret(repo: Repository, name: str = "access_key_secret") -> byt
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings | None = None, **overrides: Any
+    settings: Settings | None = None, *, node_id: str | None = None, **overrides: Any
 ) -> AsyncIterator[Chinwag]:
-    """Open the storage (LMDB data directory or PostgreSQL) and run chinwag inside Trio."""
+    """Open the storage (LMDB data directory or PostgreSQL) and run chinwag inside Trio.
+
+    `node_id`: this process's id as a cluster node (default: a fresh one), for a supervisor
+    that must know it (`serve --workers`)."""
     settings = settings or Settings()
     if overrides:
         settings = msgspec.structs.replace(settings, **overrides)
@@ -80,7 +84,7 @@ async def open_runtime(
                 assistant_deps=AssistantDeps(http, settings.fetch_allow_private),
                 nursery=turns,
             )
-            node = _cluster_node(settings, engine, core.clock)
+            node = _cluster_node(settings, engine, core.clock, node_id)
             if node is not None:
                 node.secret = (await _load_secret(repo, "cluster_node_secret")).hex()
                 node.http = relay_http
@@ -101,13 +105,20 @@ async def open_runtime(
                 finally:
                     background.cancel_scope.cancel()
             chinwag.stop_all_turns()
+        if node is not None:  # every actor stopped and released its sessions: leave at once
+            with trio.CancelScope(shield=True):
+                await retire_node(engine, node.id, core.clock.now())
     finally:
         engine.close()
 
 
-def _cluster_node(settings: Settings, engine: StorageEngine, clock: WallClock) -> Node | None:
-    """This process as a cluster node when the store is shared (PostgreSQL), else None."""
-    if not settings.database_url:
+def _cluster_node(
+    settings: Settings, engine: StorageEngine, clock: WallClock, node_id: str | None = None
+) -> Node | None:
+    """This process as a cluster node when the store is shared (PostgreSQL, or the LMDB env of
+    a `serve --workers N` group, whose workers set node_url to their internal listener), else
+    None: a single process on LMDB runs no cluster layer at all."""
+    if not settings.database_url and settings.workers <= 1:
         return None
     return Node(
         engine=engine,
@@ -115,4 +126,5 @@ def _cluster_node(settings: Settings, engine: StorageEngine, clock: WallClock) -
         url=(settings.node_url or f"http://{settings.bind}").rstrip("/"),
         lease_seconds=settings.node_lease_seconds,
         renew_seconds=settings.node_renew_seconds,
+        **({"id": node_id} if node_id else {}),
     )

@@ -15,6 +15,7 @@ one transaction and one fsync. `PostgresEngine` (postgres.py) is the shared one.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -40,6 +41,8 @@ from chinwag.storage.ops import (
 from chinwag.storage.permissions import FILE_MODE
 from chinwag.storage.readgate import ReadGate
 from chinwag.storage.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Check",
@@ -192,8 +195,12 @@ class LmdbEngine(LocalStorageEngine):
             dir_lock.release()
             raise
         try:
-            with env.begin(write=True) as txn:
-                dbs = {name: env.open_db(name.encode(), txn=txn, create=True) for name in names}
+            # Reader slots left by a process of a worker group that was killed (SIGKILL) pin old
+            # snapshots, so the file could only grow: free them (a no-op when there are none).
+            stale = env.reader_check()
+            if stale:
+                log.info("freed %d stale LMDB reader slot(s) of dead processes", stale)
+            dbs = _open_tables(env, names)
         except BaseException:
             env.close()
             dir_lock.release()
@@ -222,14 +229,18 @@ class LmdbEngine(LocalStorageEngine):
         if not key or len(key) > self._max_key_size:
             return None  # such a key can never have been stored
         gate = self._gate
-        gate.enter()
-        try:
-            if self._closed:
-                raise StorageClosed("the storage engine is closed")
-            with self._env.begin(db=db) as txn:
-                return txn.get(key)
-        finally:
-            gate.leave()
+        while True:
+            gate.enter()
+            try:
+                if self._closed:
+                    raise StorageClosed("the storage engine is closed")
+                with self._env.begin(db=db) as txn:
+                    return txn.get(key)
+            except lmdb.MapResizedError:
+                pass  # another process grew the map: adopt its size (outside the gate), retry
+            finally:
+                gate.leave()
+            self._adopt_map_size()
 
     def scan(
         self,
@@ -249,33 +260,41 @@ class LmdbEngine(LocalStorageEngine):
             return []
         low, high = bounds
         gate = self._gate
-        gate.enter()
-        try:
-            self._check_open()
-            with self._env.begin(db=db) as txn:
-                cursor = txn.cursor()
-                if reverse:
-                    return _scan_backward(cursor, low, high, limit)
-                return _scan_forward(cursor, low, high, limit)
-        finally:
-            gate.leave()
+        while True:
+            gate.enter()
+            try:
+                self._check_open()
+                with self._env.begin(db=db) as txn:
+                    cursor = txn.cursor()
+                    if reverse:
+                        return _scan_backward(cursor, low, high, limit)
+                    return _scan_forward(cursor, low, high, limit)
+            except lmdb.MapResizedError:
+                pass
+            finally:
+                gate.leave()
+            self._adopt_map_size()
 
     def count(self, table: str, prefix: bytes = b"") -> int:
         db = self._db(table)
-        with self._gate.reading():
+        while True:
+            try:
+                with self._gate.reading():
+                    self._check_open()
+                    with self._env.begin(db=db) as txn:
+                        return _count(txn, db, prefix)
+            except lmdb.MapResizedError:
+                self._adopt_map_size()
+
+    def _adopt_map_size(self) -> None:
+        """Another process (a sibling worker) grew the map past ours (MDB_MAP_RESIZED): take
+        the env's size. set_mapsize needs no open transaction in this process, so readers and
+        the writer are held off by the gate meanwhile."""
+        with self._gate.exclusive():
             self._check_open()
-            with self._env.begin(db=db) as txn:
-                if not prefix:
-                    return txn.stat(db)["entries"]
-                cursor = txn.cursor()
-                if not cursor.set_range(prefix):
-                    return 0
-                total = 0
-                for key in cursor.iternext(keys=True, values=False):
-                    if not key.startswith(prefix):
-                        break
-                    total += 1
-                return total
+            self._env.set_mapsize(0)
+            size = self._env.info()["map_size"]
+        log.info("LMDB map size %d adopted from another process", size)
 
     # -- the async reads of the shared contract: answered inline ------------------------------
 
@@ -372,6 +391,16 @@ class LmdbEngine(LocalStorageEngine):
             return self._env.info()["map_size"]
 
 
+def _open_tables(env: lmdb.Environment, names: list[str]) -> dict[str, Any]:
+    """One named database per table, created if missing (a sibling may have grown the map)."""
+    while True:
+        try:
+            with env.begin(write=True) as txn:
+                return {name: env.open_db(name.encode(), txn=txn, create=True) for name in names}
+        except lmdb.MapResizedError:
+            env.set_mapsize(0)  # nothing else of this engine runs yet
+
+
 _current_task = trio.lowlevel.current_task
 _current_trio_token = trio.lowlevel.current_trio_token
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
@@ -403,6 +432,20 @@ def validate_op(op: Write, table_check: Callable[[str], object]) -> None:
         op.expected is None or type(op.expected) is bytes  # type: ignore[union-attr]
     ):
         raise StorageError(f"{name} expected value for table {op.table!r} must be bytes or None")
+
+
+def _count(txn: lmdb.Transaction, db: Any, prefix: bytes) -> int:
+    if not prefix:
+        return txn.stat(db)["entries"]
+    cursor = txn.cursor()
+    if not cursor.set_range(prefix):
+        return 0
+    total = 0
+    for key in cursor.iternext(keys=True, values=False):
+        if not key.startswith(prefix):
+            break
+        total += 1
+    return total
 
 
 def _scan_forward(

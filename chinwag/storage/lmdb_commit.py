@@ -115,7 +115,18 @@ class LmdbCommitter:
             # Condition failures of this attempt: redone from scratch with the transaction, since
             # dropping a failed call can change what the later calls' conditions see.
             refused: dict[int, BaseException] = {}
-            txn = self._env.begin(write=True)
+            # The write transaction counts as a reader of the gate, so a read path adopting a
+            # sibling process's map size (set_mapsize) waits for it to end.
+            self._gate.enter()
+            try:
+                txn = self._env.begin(write=True)
+            except lmdb.MapResizedError:
+                self._gate.leave()
+                self._adopt()  # a sibling process grew the map; take its size and retry
+                continue
+            except BaseException:
+                self._gate.leave()
+                raise
             try:
                 for index in live:
                     ops = batch[index]
@@ -133,12 +144,14 @@ class LmdbCommitter:
                         break
                 else:
                     txn.commit()
+                    self._gate.leave()
                     self.commits += 1
                     self.calls += len(live) - len(refused)
                     errors.update(refused)
                     return errors
             except lmdb.MapFullError:
                 _abort(txn)
+                self._gate.leave()
                 try:
                     self._grow()
                 except StorageError as exc:
@@ -147,18 +160,36 @@ class LmdbCommitter:
                 continue
             except Exception as exc:  # the commit itself failed (disk error): nobody is durable
                 _abort(txn)
+                self._gate.leave()
                 error = StorageError(f"commit failed, nothing of this write was stored: {exc}")
                 error.__cause__ = exc
                 errors.update(dict.fromkeys(live, error))
                 return errors
             _abort(txn)
+            self._gate.leave()
             live.remove(failed)  # type: ignore[arg-type]
         return errors
+
+    def _adopt(self) -> None:
+        """MDB_MAP_RESIZED: take the size another process (a sibling worker) grew the map to."""
+        with self._gate.exclusive():
+            self._env.set_mapsize(0)
+            size = self._env.info()["map_size"]
+        log.info("LMDB map size %d adopted from another process", size)
 
     def _grow(self) -> None:
         """Double the map; readers are held off because set_mapsize needs no open transaction."""
         with self._gate.exclusive():
             size = self._env.info()["map_size"]
+            # A sibling process (worker group) may have grown the env already: take its size
+            # first, and double only when that brings nothing (set_mapsize(0) never goes below
+            # the pages in use; the max() undoes it picking an older, smaller size).
+            self._env.set_mapsize(0)
+            adopted = self._env.info()["map_size"]
+            if adopted > size:
+                log.info("LMDB map size %d adopted from another process", adopted)
+                return
+            size = max(size, adopted)
             if size >= MAX_MAP_SIZE:
                 raise StorageError(f"the database is full at its largest map size ({size} bytes)")
             new_size = min(size * 2, MAX_MAP_SIZE)

@@ -62,6 +62,11 @@ def renew(node_id: str, record: NodeRecord) -> list[Write]:
     return [Put(NODES, node_key(node_id), encode(record))]
 
 
+def retire(node_id: str, raw: bytes, record: NodeRecord) -> list[Write]:
+    """Replace exactly `raw` (a node's row as read) by `record` (its lease ended)."""
+    return [CompareAndSet(NODES, node_key(node_id), raw, encode(record))]
+
+
 async def read_owner(engine: StorageEngine, session_id: str) -> bytes | None:
     return await engine.aget(OWNERS, owner_key(session_id))
 
