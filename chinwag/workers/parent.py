@@ -248,6 +248,9 @@ async def run_group(
         if lock is not None:
             join_group(lock.fd)  # the bootstrap's engine opens under the group's lock
         listener = bind_public(settings.bind)
+        # Port 0 picks a free port: everyone (talk URLs, workers) uses the one bound.
+        host = settings.bind.rpartition(":")[0]
+        settings = msgspec.structs.replace(settings, bind=f"{host}:{listener.getsockname()[1]}")
         try:
             await bootstrap_once(settings, announce)
             group = WorkerGroup(settings, listener, lock, access_log=access_log, verbose=verbose)
