@@ -8,13 +8,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from .group import Group, start_group
+from .group import Group, child_env, start_group
 from .test_group import _open, _pairs, _pinned, _prompt, _setup_client
 
 BIG = "x" * 20_000
@@ -138,3 +140,34 @@ def test_workers_dying_past_the_restart_intensity_stop_the_group(tmp_path: Path)
     # 5th is skipped when the 6th death comes during its restart delay).
     assert text.count(" died: killed by SIGKILL") == 6
     assert len(group.started_pids()) in (6, 7)
+
+
+def test_workers_of_a_killed_parent_stop_and_free_the_directory(tmp_path: Path) -> None:
+    group = start_group(tmp_path)
+    pids = [pid for pid, _url in group.workers().values()]
+    group.process.kill()
+    group.process.wait(10)
+    deadline = time.monotonic() + 30
+    for pid in pids:  # no orphan: each sees its stdin pipe close and stops gracefully
+        while _alive(pid):
+            assert time.monotonic() < deadline, group.text()[-3000:]
+            time.sleep(0.05)
+    assert group.text().count("the parent process is gone: this worker stops") == 2
+    assert group.text().count("stopped; its writes are flushed") == 2
+    listed = subprocess.run(
+        [sys.executable, "-m", "chinwag.cli", "keys", "list"],
+        env=child_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (the workers' parent is gone: init reaps)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -185,3 +185,29 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_workers_on_postgresql_are_nodes_of_the_database(tmp_path: Path, database_url: str) -> None:
+    group = start_group(tmp_path, database_url=database_url)
+    try:
+        pinned = _pinned(group)
+        (_a, http_a), (_b, http_b) = pinned.items()
+        assert group.healthz(http_a)["storage"] == "postgresql"
+        client = _setup_client(http_a)
+        key = _open(http_a, client)["accessKey"]
+        assert _prompt(http_a, key, "on a").status_code == 200
+        relayed = _prompt(http_b, key, "via b")
+        assert relayed.status_code == 200, relayed.text
+        assert _metric(http_b.get("/metrics").text, "chinwag_forwarded_requests_total") == 1
+        assert [text for _role, text in _pairs(group, key)] == [
+            "on a",
+            "You said: on a",
+            "via b",
+            "You said: via b",
+        ]
+        # No data directory was needed: the lock is not taken, LMDB is not opened.
+        assert not (tmp_path / "data" / "data.mdb").exists()
+        for http in pinned.values():
+            http.close()
+    finally:
+        assert group.stop() == 0, group.text()[-3000:]
