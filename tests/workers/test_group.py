@@ -147,16 +147,20 @@ def test_two_workers_share_the_port_relay_agree_on_tags_and_stop_cleanly(tmp_pat
             assert wrong.json() == {"message": "invalid node credentials", "data": None}
 
         # While the group runs, a standalone server or CLI data command is refused.
-        for command in (["serve", "--bind", "127.0.0.1:0"], ["keys", "list"]):
-            refused = subprocess.run(
+        refused = [
+            subprocess.Popen(
                 [sys.executable, "-m", "chinwag.cli", *command],
                 env=child_env(tmp_path / "data"),
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=60,
             )
-            assert refused.returncode == 1, refused.stdout + refused.stderr
-            assert "already in use" in refused.stderr
+            for command in (["serve", "--bind", "127.0.0.1:0"], ["keys", "list"])
+        ]
+        for process in refused:
+            out, err = process.communicate(timeout=60)
+            assert process.returncode == 1, out + err
+            assert "already in use" in err
         for http in pinned.values():
             http.close()
 
