@@ -26,6 +26,9 @@ LOCK_FILE_NAME = "chinwag.lock"
 class DirLock:
     """Holds the lock file descriptor until `release()`; create it with `lock_directory`."""
 
+    shared = False
+    """True when a worker group holds the lock, so other processes write the env too."""
+
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd: int | None = fd
@@ -48,6 +51,8 @@ class _GroupLock(DirLock):
     """This process's use of its worker group's lock: releasing it only ends the use (the
     descriptor stays open, and unlocking it would unlock the whole group)."""
 
+    shared = True
+
     def __init__(self, path: Path, fd: int) -> None:
         super().__init__(path, fd)
 
@@ -69,6 +74,12 @@ def join_group(fd: int) -> None:
     """Make this process a member of the worker group whose locked descriptor is `fd`: the
     next `lock_directory` of that directory uses it instead of taking a lock of its own."""
     _group.fd = fd
+    _group.in_use = False
+
+
+def leave_group() -> None:
+    """Forget the group (the descriptor stays with whoever owns it)."""
+    _group.fd = None
     _group.in_use = False
 
 

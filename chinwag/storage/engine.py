@@ -146,6 +146,7 @@ class LmdbEngine(LocalStorageEngine):
         *,
         group_commit: bool,
         max_batch: int,
+        sync_after_commit: bool = False,
     ) -> None:
         self._env = env
         self._dbs = dbs
@@ -153,7 +154,8 @@ class LmdbEngine(LocalStorageEngine):
         self._gate = ReadGate()
         self._closed = False
         self._max_key_size = env.max_key_size()
-        self._committer = LmdbCommitter(env, dbs, self._gate)
+        self._sync_after_commit = sync_after_commit
+        self._committer = LmdbCommitter(env, dbs, self._gate, sync_after_commit=sync_after_commit)
         self._writer = GroupCommitWriter(
             self._committer, group_commit=group_commit, max_batch=max_batch
         )
@@ -175,13 +177,17 @@ class LmdbEngine(LocalStorageEngine):
         if not names:
             raise StorageError("LmdbEngine.open needs at least one table name")
         dir_lock = lock_directory(path)
+        # Shared by a worker group: LMDB's write lock serialises the processes' commits, so the
+        # meta page's fsync is taken out of it (metasync off keeps LMDB atomic and consistent)
+        # and done by the committer after the lock is released, before any caller is told.
+        sync_after_commit = sync and dir_lock.shared
         try:
             env = lmdb.open(
                 str(Path(path)),
                 map_size=map_size,
                 max_dbs=len(names),
                 sync=sync,
-                metasync=sync,
+                metasync=sync and not sync_after_commit,
                 # Each thread that reads holds a reader slot while it reads; LMDB's default of 126
                 # slots is raised so a busy pool of worker threads can never run out.
                 max_readers=512,
@@ -205,7 +211,14 @@ class LmdbEngine(LocalStorageEngine):
             env.close()
             dir_lock.release()
             raise
-        return cls(env, dbs, dir_lock, group_commit=group_commit, max_batch=max_batch)
+        return cls(
+            env,
+            dbs,
+            dir_lock,
+            group_commit=group_commit,
+            max_batch=max_batch,
+            sync_after_commit=sync_after_commit,
+        )
 
     # -- reads: synchronous, on the caller's thread -------------------------------------------
 
@@ -376,7 +389,7 @@ class LmdbEngine(LocalStorageEngine):
         """True when every commit is fsynced (data and meta page) before it is acknowledged."""
         self._check_open()
         flags = self._env.flags()
-        return bool(flags["sync"] and flags["metasync"])
+        return bool(flags["sync"] and (flags["metasync"] or self._sync_after_commit))
 
     @property
     def commit_stats(self) -> tuple[int, int]:

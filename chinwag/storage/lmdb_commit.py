@@ -92,8 +92,17 @@ def _delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> None:
 class LmdbCommitter:
     """The writer thread's commit function for one LMDB env, with batch statistics."""
 
-    def __init__(self, env: lmdb.Environment, dbs: dict[str, Any], gate: ReadGate) -> None:
+    def __init__(
+        self,
+        env: lmdb.Environment,
+        dbs: dict[str, Any],
+        gate: ReadGate,
+        *,
+        sync_after_commit: bool = False,
+    ) -> None:
         self._env = env
+        # Worker group (metasync off): flush the meta page after LMDB's write lock is released.
+        self._sync_after_commit = sync_after_commit
         self._dbs = dbs
         self._gate = gate
         self._max_key = env.max_key_size()
@@ -148,6 +157,8 @@ class LmdbCommitter:
                     self.commits += 1
                     self.calls += len(live) - len(refused)
                     errors.update(refused)
+                    if self._sync_after_commit:
+                        self._flush(live, errors)
                     return errors
             except lmdb.MapFullError:
                 _abort(txn)
@@ -169,6 +180,16 @@ class LmdbCommitter:
             self._gate.leave()
             live.remove(failed)  # type: ignore[arg-type]
         return errors
+
+    def _flush(self, live: list[int], errors: dict[int, BaseException]) -> None:
+        """fsync the commit's meta page (its data pages were synced inside the commit); the
+        sibling processes commit meanwhile, since LMDB's write lock is no longer held."""
+        try:
+            self._env.sync(True)
+        except lmdb.Error as exc:
+            error = StorageError(f"the write may or may not be stored (sync failed): {exc}")
+            for index in live:
+                errors.setdefault(index, error)
 
     def _adopt(self) -> None:
         """MDB_MAP_RESIZED: take the size another process (a sibling worker) grew the map to."""
