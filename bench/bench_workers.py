@@ -1,6 +1,9 @@
 """`chinwag serve --workers 2` vs `--workers 1` on this machine: LMDB, echo gateway (no delay),
 JSON prompt round trips driven by `wrk` (C, little CPU), rounds interleaved 1, 2, 1, 2, ...
 
+Also printed: the CPU the server processes used (cores: CPU seconds per second), which tells a
+machine whose cores are taken by others (or a server that waits) from one that computes.
+
 Each wrk thread holds one connection (-t C -c C): it asks /healthz which worker accepted it, opens
 its own session there with the management API (so that worker owns it and relaying stays rare),
 then sends prompts to it for `--seconds`. Printed per round: turns/s, failures, and how the
@@ -91,6 +94,26 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its live children (the workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            pids += [int(child) for child in children.read().split()]
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def make_client(url: str) -> str:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
         gateway = http.post(
@@ -111,7 +134,9 @@ def one_round(wrk: str, workers: int, args: argparse.Namespace, root: Path) -> d
         c = str(args.connections)
         command = [wrk, "-t", c, "-c", c, "-d", f"{args.seconds}s", "--latency"]
         command += ["-s", str(ROOT / "bench" / "wrk_prompts.lua"), url, "--", client, API_KEY]
+        cpu_before = cpu_seconds(process.pid)
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        cores = (cpu_seconds(process.pid) - cpu_before) / args.seconds
     finally:
         stop(process)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -126,6 +151,7 @@ def one_round(wrk: str, workers: int, args: argparse.Namespace, root: Path) -> d
     return {
         "workers": workers,
         "turns_per_s": turns / args.seconds,
+        "cores": cores,
         "failures": failures,
         "connections": sorted(per_node_connections.values(), reverse=True),
         "turns": sorted(per_node_turns.values(), reverse=True),
@@ -139,6 +165,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (interleaved)")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration of a round")
     parser.add_argument("--connections", type=int, default=8, help="wrk threads = connections")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="where the data directories go (default: the temp dir; /dev/shm takes fsync's "
+        "cost out, to see what the CPU alone allows)",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
     print(
@@ -146,14 +178,15 @@ def main() -> None:
         f"-d{args.seconds}s, {args.rounds} interleaved rounds of each"
     )
     results: dict[int, list[float]] = {1: [], 2: []}
-    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-workers-", dir=args.data_root) as tmp:
         for round_index in range(args.rounds):
             for workers in (1, 2):
                 r = one_round(wrk, workers, args, Path(tmp))
                 results[workers].append(r["turns_per_s"])
                 print(
                     f"round {round_index + 1} --workers {workers}: {r['turns_per_s']:8.1f} "
-                    f"turns/s  failures {r['failures']}  p50 {r['p50_ms']:.1f} ms  "
+                    f"turns/s  server CPU {r['cores']:.2f} cores  failures {r['failures']}  "
+                    f"p50 {r['p50_ms']:.1f} ms  "
                     f"p99 {r['p99_ms']:.1f} ms  connections per worker {r['connections']}  "
                     f"turns per worker {r['turns']}",
                     flush=True,
