@@ -48,9 +48,13 @@ operations = Blueprint("operations", __name__)
 
 
 @operations.get("/healthz")
-@doc("Liveness: 200 {status: ok, node, storage, nodes}")
+@doc("Health: 200 {status: ok, node, storage, nodes}; 503 {status: unavailable} on store failure")
 async def healthz() -> Response:
-    return ok(await deps.service().health())
+    health = await deps.service().health()
+    if health["status"] != "ok":
+        # A load balancer reads the status code; the body says why without any detail.
+        return ok(health, status=503, message="The storage is unavailable.")
+    return ok(health)
 
 
 @operations.get("/metrics")
