@@ -38,6 +38,10 @@ class InvalidInput(ChinwagError):
     code = "invalid_input"
 
 
+class PromptTooLong(InvalidInput):
+    """400: the prompt's text passes CHINWAG_MAX_PROMPT_CHARS (chats get the "too long" notice)."""
+
+
 class Unauthorized(ChinwagError):
     status = 401
     code = "unauthorized"

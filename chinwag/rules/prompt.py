@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from chinwag.errors import InvalidInput
+from chinwag.errors import InvalidInput, PromptTooLong
 from chinwag.rules import bounds as b
 from chinwag.rules.fields import Instructions
 from chinwag.rules.inputs import Body
@@ -149,7 +149,7 @@ def check_prompt_size(body: PromptBody, max_chars: int) -> None:
     """One prompt holds at most `max_chars` characters of text (400 naming the limit)."""
     chars = prompt_chars(body.prompt)
     if chars > max_chars:
-        raise InvalidInput(
+        raise PromptTooLong(
             f"prompt must be at most {max_chars} characters of text (CHINWAG_MAX_PROMPT_CHARS); "
             f"it has {chars}."
         )
