@@ -9,6 +9,7 @@ the settings (`CHINWAG_MAX_PROMPT_CHARS`) and is `check_prompt_size`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,7 +17,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from chinwag.errors import InvalidInput, PromptTooLong
 from chinwag.rules import bounds as b
-from chinwag.rules.fields import Instructions
+from chinwag.rules.fields import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, Instructions
 from chinwag.rules.inputs import Body
 from chinwag.rules.messages import convert
 
@@ -166,10 +167,15 @@ def prompt_input(prompt: Any, *, commit: Any, instructions: Any, max_chars: int)
 
 
 def check_idempotency_key(value: Any) -> str:
-    """An `Idempotency-Key` (HTTP header or embedding argument): 1 to 200 characters."""
-    if not isinstance(value, str) or not 0 < len(value) <= b.MAX_IDEMPOTENCY_KEY_CHARS:
+    """An `Idempotency-Key` (HTTP header or embedding argument): 1 to 200 printable ASCII
+    characters (the pattern of `rules.fields.IdempotencyKey`, which the OpenAPI shows)."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= b.MAX_IDEMPOTENCY_KEY_CHARS
+        or re.match(IDEMPOTENCY_KEY_PATTERN, value) is None
+    ):
         raise InvalidInput(
             f"The {b.IDEMPOTENCY_HEADER} header must be 1 to {b.MAX_IDEMPOTENCY_KEY_CHARS} "
-            "characters."
+            f"{IDEMPOTENCY_KEY_RULE}."
         )
     return value
