@@ -47,6 +47,16 @@ class Unauthorized(ChinwagError):
     code = "unauthorized"
 
 
+class UnknownAccessKey(Unauthorized):
+    """401 for an access key that opens no session: one sentence on every route."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(
+            message or "Unknown access key: the link is invalid or its session has been deleted.",
+            retry_after=retry_after,
+        )
+
+
 class LimitReached(ChinwagError):
     """The conversation is blocked by one of the chat client's limits."""
 

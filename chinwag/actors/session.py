@@ -207,6 +207,8 @@ class _Running:
     log: ReplyLog = field(default_factory=ReplyLog)  # what GET …/stream (re)attaches to
     # A retried prompt whose stored answer is an error marker: the new answer takes its place.
     replaces: Message | None = None
+    # Why its result will not be stored (clear, end, delete), told to whoever waits for it.
+    abandoned: ChinwagError | None = None
 
 
 def new_id() -> str:
@@ -385,7 +387,9 @@ class SessionActor(Actor):
 
     async def _delete(self) -> None:
         session = self._require()
-        self._abandon_turns(Conflict("the session was deleted"))
+        self._abandon_turns(
+            NotFound("the session was deleted while this prompt was waiting or being answered")
+        )
         await self.core.repo.commit(self.core.repo.delete_session(session))
         self.session = None
         self.ref.stop()
@@ -394,6 +398,7 @@ class SessionActor(Actor):
         """Cancel the running turn (its result is discarded) and fail the queued ones."""
         self.epoch += 1
         if self.running is not None:
+            self.running.abandoned = error
             self.running.scope.cancel()
         while self.queue:
             pending = self.queue.popleft()
@@ -577,7 +582,7 @@ class SessionActor(Actor):
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
         if result is None and outcome.error is None:
-            end = TurnEnd(None, Conflict("the conversation was cleared"))
+            end = TurnEnd(None, running.abandoned or Conflict("the conversation was cleared"))
         else:
             end = TurnEnd(result, outcome.error)
         running.log.finish(end)

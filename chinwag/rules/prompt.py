@@ -39,6 +39,10 @@ class ImageUrl(Struct, forbid_unknown_fields=True, omit_defaults=True):
             description="An http(s) URL, or a base64 data: URL of a PNG, JPEG, GIF or WebP "
             f"image of at most {b.MAX_IMAGE_BYTES // b.MIB} MiB. Accepted only when the chat "
             "client's inputModes has Image.",
+            extra={
+                "note": f"images may be at most {b.MAX_IMAGE_BYTES // b.MIB} MiB, "
+                "which a base64 data: URL holds in that many characters"
+            },
         ),
     ]
     detail: Literal["auto", "low", "high"] | None = None
