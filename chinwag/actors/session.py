@@ -743,6 +743,10 @@ class SessionActor(Actor):
             if replaced is not None:
                 # The marker's stored size (the repository measures it as it would store it).
                 _ops, replaced_size = self.core.repo.put_messages_sized(session.id, [replaced])
+                # Feedback is kept per seq: a rating of the marker must not pass to its successor.
+                old_feedback = self.core.repo.feedback(session.id, replaced.seq)
+                if old_feedback is not None:
+                    extra += self.core.repo.delete_feedback(old_feedback)
                 updated = msgspec.structs.replace(
                     updated,
                     history_bytes=max(0, session.history_bytes - replaced_size) + size,

@@ -23,6 +23,15 @@ async def test_retries_of_a_failed_prompt_leave_one_answer(server: ServerHandle,
     for _ in range(2):
         failed = await server.anonymous.post(prompt, json={"prompt": "hello"}, headers=headers)
         assert failed.status_code == 502, failed.text
+    # A rating of the error marker does not pass to the answer that replaces it.
+    shown = await server.anonymous.get(server.public_path(opened["accessKey"], "messages"))
+    marker = shown.json()["data"][-1]
+    assert marker["status"] == "error"
+    rated = await server.anonymous.post(
+        server.public_path(opened["accessKey"], f"messages/{marker['id']}/feedback"),
+        json={"rating": "down"},
+    )
+    assert rated.status_code == 200, rated.text
     answered = await server.anonymous.post(prompt, json={"prompt": "hello"}, headers=headers)
     assert answered.status_code == 200, answered.text
     assert answered.json()["data"]["completionText"] == "You said: hello"
@@ -38,6 +47,9 @@ async def test_retries_of_a_failed_prompt_leave_one_answer(server: ServerHandle,
             f"/api/v1/web-chat-client/{client_id}/sessions/{opened['sessionId']}"
         )
     ).json()["data"]
+    assert messages[-1]["feedback"] is None
+    listing = await server.client.get(f"/api/v1/web-chat-client/{client_id}/feedback")
+    assert listing.json()["data"]["items"] == []
     assert view["messageCount"] == 2
     stored_bytes = view["historyBytes"]
     rows = server.service.engine.scan("messages", prefix=id_bytes(opened["sessionId"]))
