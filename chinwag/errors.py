@@ -38,9 +38,23 @@ class InvalidInput(ChinwagError):
     code = "invalid_input"
 
 
+class PromptTooLong(InvalidInput):
+    """400: the prompt's text passes CHINWAG_MAX_PROMPT_CHARS (chats get the "too long" notice)."""
+
+
 class Unauthorized(ChinwagError):
     status = 401
     code = "unauthorized"
+
+
+class UnknownAccessKey(Unauthorized):
+    """401 for an access key that opens no session: one sentence on every route."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(
+            message or "Unknown access key: the link is invalid or its session has been deleted.",
+            retry_after=retry_after,
+        )
 
 
 class LimitReached(ChinwagError):

@@ -15,7 +15,8 @@ Rules (each replaces only the secret, so the sentence stays readable):
 - OpenAI-style keys (`sk-…`, `sk-proj-…`, `sess-…`, `org-…` over 16 characters) → `sk-***`
 - Telegram bot tokens (`<digits>:<35 characters>`, also in `/bot<token>/` URLs) → `***`
 - Z-API instance tokens (`/token/<token>/`) → `/token/***/`
-- `apiKey=…`, `"api_key": "…"`, `password: …` style assignments → `apiKey=***`
+- `apiKey=…`, `"api_key": "…"`, `password: …`, `secret=…`, `token=…` style assignments (also
+  inside an upstream's HTML or text error page) → `apiKey=***`
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"(?i)([\"']?\b(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret"
-            r"|password|passwd|bot[_-]?token|instance[_-]?token|client[_-]?token|auth[_-]?token"
-            r"|access[_-]?token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
+            r"|password|passwd|pwd|passphrase|secret|token|bot[_-]?token|instance[_-]?token"
+            r"|client[_-]?token|auth[_-]?token|access[_-]?token|refresh[_-]?token|id[_-]?token"
+            r"|session[_-]?token|private[_-]?key|credentials?)[\"']?\s*[:=]\s*[\"']?)"
+            r"[^\s\"',;&}]+"
         ),
         r"\1" + MASK,
     ),

@@ -207,6 +207,10 @@ class _Running:
     pending: _Pending
     user_messages: list[Message]
     log: ReplyLog = field(default_factory=ReplyLog)  # what GET …/stream (re)attaches to
+    # A retried prompt whose stored answer is an error marker: the new answer takes its place.
+    replaces: Message | None = None
+    # Why its result will not be stored (clear, end, delete), told to whoever waits for it.
+    abandoned: ChinwagError | None = None
 
 
 def new_id() -> str:
@@ -385,7 +389,9 @@ class SessionActor(Actor):
 
     async def _delete(self) -> None:
         session = self._require()
-        self._abandon_turns(Conflict("the session was deleted"))
+        self._abandon_turns(
+            NotFound("the session was deleted while this prompt was waiting or being answered")
+        )
         await self.core.repo.commit(self.core.repo.delete_session(session))
         self.session = None
         self.ref.stop()
@@ -394,6 +400,7 @@ class SessionActor(Actor):
         """Cancel the running turn (its result is discarded) and fail the queued ones."""
         self.epoch += 1
         if self.running is not None:
+            self.running.abandoned = error
             self.running.scope.cancel()
         while self.queue:
             pending = self.queue.popleft()
@@ -450,12 +457,14 @@ class SessionActor(Actor):
         max_bytes = self.core.settings.max_history_bytes
         try:
             retried = self._keyed_turn(session, pending)
+            replaces: Message | None = None
             if retried is not None and retried[1] is not None:
                 # The same prompt was answered already: hand back its stored answer, ask nothing.
                 user, reply = retried
                 if self._stored_answer_stands(session, reply):
                     _finish(pending.sink, TurnEnd(_result_of(reply, [user, reply]), None))
                     return
+                replaces = reply  # an error marker, the newest message: answer it again
             if retried is None and await self._answer_unanswered_first(session, pending):
                 return
             limits.check_turn(
@@ -471,9 +480,9 @@ class SessionActor(Actor):
             _finish(pending.sink, TurnEnd(None, exc))
             return
         if retried is not None:
-            # Stored before a crash but never answered: answer it without storing it again,
-            # from the history up to it.
-            await self._launch(pending, [retried[0]])
+            # Stored before a crash but never answered, or answered by an error marker: answer
+            # it without storing it again, from the history up to it.
+            await self._launch(pending, [retried[0]], replaces=replaces)
             return
         seq = session.next_seq
         last = len(pending.contents) - 1
@@ -546,11 +555,13 @@ class SessionActor(Actor):
         await self._launch(recovery, [tail])
         return True
 
-    async def _launch(self, pending: _Pending, user_messages: list[Message]) -> None:
+    async def _launch(
+        self, pending: _Pending, user_messages: list[Message], *, replaces: Message | None = None
+    ) -> None:
         session = self._require()
         self.core.metrics.turns_started += 1
         scope = trio.CancelScope()
-        self.running = _Running(scope, self.epoch, pending, user_messages)
+        self.running = _Running(scope, self.epoch, pending, user_messages, replaces=replaces)
         self.reply_log = self.running.log
         _send(pending.sink, ReplyStarted(self.reply_log.reply_id))
         self.core.start_task(self._run_turn, self.running, name=f"turn:{session.id}")
@@ -578,7 +589,7 @@ class SessionActor(Actor):
             log.info("turn result of %s not stored: %s", self.session_id, exc)
             result = None
         if result is None and outcome.error is None:
-            end = TurnEnd(None, Conflict("the conversation was cleared"))
+            end = TurnEnd(None, running.abandoned or Conflict("the conversation was cleared"))
         else:
             end = TurnEnd(result, outcome.error)
         running.log.finish(end)
@@ -689,7 +700,10 @@ class SessionActor(Actor):
         if running is None or not running.pending.commit or not running.user_messages:
             return running is not None
         session = self._require()
-        return running.user_messages[-1].seq == session.next_seq - 1
+        newest = session.next_seq - 1
+        if running.replaces is not None:
+            return running.replaces.seq == newest  # its error marker is still the newest
+        return running.user_messages[-1].seq == newest
 
     async def _store_reply(self, outcome: TurnOutcome, running: _Running | None) -> dict[str, Any]:
         session = self._require()
@@ -701,9 +715,15 @@ class SessionActor(Actor):
             usage = msgspec.structs.replace(
                 usage, total_tokens=usage.input_tokens + usage.output_tokens
             )
+        # A retry answering an error marker that is still the newest message stores its answer
+        # in the marker's place: one answer per user message, no pile of markers counting
+        # toward maxMessages and the history size.
+        replaced = running.replaces if running is not None and commit else None
+        if replaced is not None and replaced.seq != session.next_seq - 1:
+            replaced = None
         reply = Message(
             id=new_id(),
-            seq=session.next_seq,
+            seq=replaced.seq if replaced is not None else session.next_seq,
             role="assistant",
             content=outcome.content,
             created_at=now,
@@ -728,12 +748,24 @@ class SessionActor(Actor):
                 extra += self.core.repo.put_idempotency(
                     session.id, answered.idempotency_key, answered.seq, reply.seq
                 )
-            updated = msgspec.structs.replace(
-                updated,
-                next_seq=session.next_seq + 1,
-                message_count=session.message_count + 1,
-                history_bytes=session.history_bytes + size,
-            )
+            if replaced is not None:
+                # The marker's stored size (the repository measures it as it would store it).
+                _ops, replaced_size = self.core.repo.put_messages_sized(session.id, [replaced])
+                # Feedback is kept per seq: a rating of the marker must not pass to its successor.
+                old_feedback = self.core.repo.feedback(session.id, replaced.seq)
+                if old_feedback is not None:
+                    extra += self.core.repo.delete_feedback(old_feedback)
+                updated = msgspec.structs.replace(
+                    updated,
+                    history_bytes=max(0, session.history_bytes - replaced_size) + size,
+                )
+            else:
+                updated = msgspec.structs.replace(
+                    updated,
+                    next_seq=session.next_seq + 1,
+                    message_count=session.message_count + 1,
+                    history_bytes=session.history_bytes + size,
+                )
         await self._save(updated, extra)
         created = (running.user_messages if running is not None else []) + [reply] if commit else []
         return _result_of(reply, created)

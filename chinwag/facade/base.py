@@ -10,6 +10,8 @@ import logging
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from chinwag.actors.access_keys import AccessKeys
 from chinwag.actors.context import ActorContext
 from chinwag.actors.session import (
@@ -35,6 +37,7 @@ from chinwag.service import (
     RuntimeStats,
 )
 from chinwag.storage.engine import StorageEngine
+from chinwag.storage.errors import StorageError
 from chinwag.storage.keys import id_bytes
 
 if TYPE_CHECKING:  # built around the facade by open_runtime; no import at run time
@@ -46,6 +49,10 @@ log = logging.getLogger("chinwag")
 # /healthz's `node` of a single-process (LMDB) runtime: fixed for the life of the process.
 _PROCESS_NODE_ID = new_id()
 
+
+# /healthz answers within this many seconds even when the store hangs (a load balancer's check
+# must not wait for a database connect timeout).
+HEALTH_TIMEOUT = 1.5
 
 # Messages read per step when a transcript streams.
 STREAM_PAGE = 16
@@ -133,11 +140,24 @@ class FacadeBase:
         return await self.repo.asession_id_by_channel(client_id, channel, chat_id)
 
     async def health(self) -> dict[str, Any]:
-        """/healthz: this node, the storage engine, and how many live nodes share it."""
-        nodes = len(await self.node.live_nodes()) if self.node is not None else 1
+        """/healthz: this node, the storage engine, and how many live nodes share it.
+
+        `status` is "unavailable" (and `nodes` None) when one read of the store fails or does not
+        answer within HEALTH_TIMEOUT: the read runs in a thread that is abandoned on timeout, so a
+        database that hangs (or refuses connections) never holds the health check."""
+        node = self.node.id if self.node is not None else _PROCESS_NODE_ID
+        nodes: int | None = None
+        with trio.move_on_after(HEALTH_TIMEOUT):
+            try:
+                await trio.to_thread.run_sync(self.repo.meta, "health", abandon_on_cancel=True)
+                nodes = len(await self.node.live_nodes()) if self.node is not None else 1
+            except StorageError as exc:
+                log.warning("health check: the store failed: %s", exc)
+        if nodes is None:
+            log.warning("health check: the store did not answer")
         return {
-            "status": "ok",
-            "node": self.node.id if self.node is not None else _PROCESS_NODE_ID,
+            "status": "ok" if nodes is not None else "unavailable",
+            "node": node,
             "storage": self.engine.name,
             "nodes": nodes,
         }

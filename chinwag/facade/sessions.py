@@ -20,7 +20,7 @@ from chinwag.actors.session import (
 from chinwag.errors import (
     InvalidInput,
     NotFound,
-    Unauthorized,
+    UnknownAccessKey,
 )
 from chinwag.facade.base import (
     STREAM_PAGE,
@@ -169,7 +169,7 @@ class SessionsFacade(FacadeBase):
         )
         session = self.repo.session(session_id) if session_id else None
         if session is None:
-            raise Unauthorized("unknown access key: the link is invalid or the session was deleted")
+            raise UnknownAccessKey()
         if not allow_expired:
             limits.ensure_active(session, self.core.clock.now())
         return session

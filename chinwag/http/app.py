@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from chinwag.config import Settings
 from chinwag.errors import ChinwagError
 from chinwag.http import deps
+from chinwag.http.auth import challenge
 from chinwag.http.bodies import install_body_bounds, mib
 from chinwag.http.caching import register_no_store
 from chinwag.http.cors import register_cors
@@ -48,9 +49,13 @@ operations = Blueprint("operations", __name__)
 
 
 @operations.get("/healthz")
-@doc("Liveness: 200 {status: ok, node, storage, nodes}")
+@doc("Health: 200 {status: ok, node, storage, nodes}; 503 {status: unavailable} on store failure")
 async def healthz() -> Response:
-    return ok(await deps.service().health())
+    health = await deps.service().health()
+    if health["status"] != "ok":
+        # A load balancer reads the status code; the body says why without any detail.
+        return ok(health, status=503, message="The storage is unavailable.")
+    return ok(health)
 
 
 @operations.get("/metrics")
@@ -103,7 +108,8 @@ def _register_error_handlers(app: QuartTrio) -> None:
         # A 5xx is worded by audience and logged with the request id (see public_errors.py);
         # a storage failure is always an "internal error", whatever its class says.
         status = max(error.status, 500) if isinstance(error, StorageError) else error.status
-        return fail(status, error_message(error), retry_after=error.retry_after)
+        headers = {"WWW-Authenticate": challenge(request.path)} if status == 401 else None
+        return fail(status, error_message(error), retry_after=error.retry_after, headers=headers)
 
     @app.errorhandler(HTTPException)
     async def on_http_error(error: HTTPException) -> Response:

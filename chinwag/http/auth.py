@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from quart import request
 
-from chinwag.errors import Unauthorized
+from chinwag.errors import Unauthorized, UnknownAccessKey
 from chinwag.http import deps
+from chinwag.http.public_errors import is_management_path
 from chinwag.records import Session
 from chinwag.rules.bounds import ACCESS_KEY_PREFIX
 
@@ -33,6 +34,37 @@ def bearer_token() -> str | None:
     return token
 
 
+def _refusal() -> Unauthorized:
+    """Why the request's Authorization header gave no usable API key, in one sentence."""
+    header = request.headers.get("Authorization")
+    if header is None or not header.strip():
+        return Unauthorized(
+            "Missing API key: send it as `Authorization: Bearer <api key>` "
+            "(create one with `chinwag keys create`)."
+        )
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return Unauthorized(
+            f"The Authorization header must be `Bearer <api key>` (got the {scheme[:20]!r} scheme)."
+            if scheme.lower() != "bearer"
+            else "The Authorization header must be `Bearer <api key>`: the key is empty."
+        )
+    return Unauthorized(
+        f"The API key is not valid: it is longer than {_MAX_CREDENTIAL_LENGTH} characters."
+    )
+
+
+def challenge(path: str) -> str:
+    """The `WWW-Authenticate` value a 401 on `path` carries (RFC 9110 requires one): Bearer for
+    the management API; the public routes' credential is the access key in the path, and a
+    webhook's is its secret, so they name that scheme (no client will send it as a header)."""
+    if is_management_path(path):
+        return 'Bearer realm="chinwag"'
+    if path.startswith("/api/v1/webhooks/"):
+        return 'WebhookSecret realm="chinwag"'
+    return 'AccessKey realm="chinwag"'
+
+
 def api_key_is_valid(token: str) -> bool:
     configured = deps.settings().api_key
     if configured and hmac.compare_digest(token.encode(), configured.encode()):
@@ -44,10 +76,7 @@ def require_api_key() -> None:
     """Raise 401 unless the request carries a valid management API key."""
     token = bearer_token()
     if token is None:
-        raise Unauthorized(
-            "Missing API key: send it as `Authorization: Bearer <api key>` "
-            "(create one with `chinwag keys create`)."
-        )
+        raise _refusal()
     if not api_key_is_valid(token):
         raise Unauthorized("The API key is not valid (unknown or revoked).")
 
@@ -67,5 +96,5 @@ def api_key_required(view: F) -> F:
 def session_for_access_key(access_key: str) -> Session:
     """The live session an access key opens, or 401 (unknown, deleted or expired)."""
     if not access_key.startswith(ACCESS_KEY_PREFIX) or len(access_key) > _MAX_CREDENTIAL_LENGTH:
-        raise Unauthorized("Unknown access key: the session does not exist or has been deleted.")
+        raise UnknownAccessKey()
     return deps.service().resolve_access_key(access_key)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from quart import Quart, Response, request
 
+from chinwag.http.envelope import no_content
+
 PUBLIC_PREFIX = "/api/v1/public/"
 _ALLOW = {
     "Access-Control-Allow-Origin": "*",
@@ -26,7 +28,7 @@ def register_cors(app: Quart) -> None:
     @app.before_request
     async def answer_preflight() -> Response | None:
         if request.method == "OPTIONS" and request.path.startswith(PUBLIC_PREFIX):
-            return Response("", status=204, headers=_PREFLIGHT)
+            return no_content(_PREFLIGHT)
         return None
 
     @app.after_request

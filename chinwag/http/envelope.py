@@ -57,3 +57,10 @@ def fail(
         mimetype=JSON_MIMETYPE,
         headers=all_headers,
     )
+
+
+def no_content(headers: Mapping[str, str] | None = None) -> Response:
+    """A 204: no body, so no Content-Type either (Quart would otherwise label it text/html)."""
+    response = Response(b"", status=204, headers=dict(headers or {}))
+    response.headers.pop("Content-Type", None)
+    return response

@@ -13,7 +13,7 @@ from chinwag.errors import InvalidInput, ModelFailed
 from chinwag.http import deps
 from chinwag.http.auth import session_for_access_key
 from chinwag.http.bodies import BodyLimits, check_prompt_size
-from chinwag.http.envelope import ok
+from chinwag.http.envelope import no_content, ok
 from chinwag.http.openapi import doc
 from chinwag.http.openapi_shapes import FOLLOW_EVENTS
 from chinwag.http.paging import PAGE_DESCRIPTION, PAGE_QUERY, page_query
@@ -168,7 +168,7 @@ async def attach_to_reply(access_key: str) -> Response:
         raise InvalidInput(f"Last-Event-ID must be at most {MAX_LAST_EVENT_ID_CHARS} characters.")
     pairs = await deps.service().follow_reply(session.id, last_event_id)
     if pairs is None:
-        return Response("", status=204, headers={"Cache-Control": "no-store"})
+        return no_content({"Cache-Control": "no-store"})
     shown = _shows_tool_calls(session.client_id)
     body = numbered_event_stream(pairs, public_errors(), show_tool_calls=shown)
     response = Response(body, mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)

@@ -146,9 +146,13 @@ def _security_headers(
     response: Response, nonce: str, ancestors: str, images: list[str] | None = None
 ) -> Response:
     image_sources = " ".join(["'self'", "data:", "blob:", *(images or [])])
+    # default-src 'none': anything not listed (frames, workers, manifests…) is refused. Styles:
+    # talk.css and the page's own <style> elements (nonce); the page only calls its own origin.
     response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; "
         f"frame-ancestors {ancestors}; "
         f"script-src 'nonce-{nonce}' 'strict-dynamic' 'unsafe-inline' https: http:; "
+        f"style-src 'self' 'nonce-{nonce}'; connect-src 'self'; font-src 'self' data:; "
         f"img-src {image_sources}; media-src 'self' data: blob:; "
         "object-src 'none'; base-uri 'none'"
     )

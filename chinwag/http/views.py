@@ -102,7 +102,11 @@ def public_session_view(
         "clientParameters": to_builtins(client.client_parameters),
         "limits": limit_state,
     }
-    if client.client_parameters.debug:
+    if not client.client_parameters.debug:
+        # Usage only with debug (API.md): the limit state keeps its bounds and `blocked`, not
+        # the tokens used.
+        data["limits"] = {k: v for k, v in limit_state.items() if k != "conversationTokens"}
+    else:
         data["usage"] = to_builtins(session.usage)
         # Since the last clear: what the talk page's token badge shows.
         data["conversationUsage"] = to_builtins(session.conversation_usage)

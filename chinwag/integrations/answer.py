@@ -14,9 +14,11 @@ from chinwag.errors import (
     ModelFailed,
     ModelTimeout,
     NotFound,
+    PromptTooLong,
     RateLimited,
     ServiceUnavailable,
     SessionExpired,
+    TooLarge,
 )
 from chinwag.gateways.images import MAX_IMAGE_BYTES
 from chinwag.integrations import media
@@ -119,6 +121,9 @@ class Answerer:
                         return Notice("expired", texts["expired"])
                     session = await open_session(client.id, channel, chat_id, duration)  # type: ignore[arg-type]
                     continue
+                except (PromptTooLong, TooLarge):
+                    # Over CHINWAG_MAX_PROMPT_CHARS, or larger than a history may hold.
+                    return Notice("too_long", texts["too_long"])
                 except LimitReached as exc:
                     # A too-long message is not fixed by /reset: say what helps.
                     too_long = "userInputMaxTokens" in exc.message

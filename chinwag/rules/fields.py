@@ -18,6 +18,12 @@ ORIGIN_PATTERN = r"^(https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self')$(?!\n)
 # pages, logs and terminals.
 _PLAIN = r"[^\x00-\x1f\x7f-\x9f]"
 NAME_PATTERN = rf"^{_PLAIN}*[^\s\x00-\x1f\x7f-\x9f]{_PLAIN}*$(?!\n)"
+# A tag is any text without control characters (it is echoed in listings, logs and filters).
+TAG_PATTERN = rf"^{_PLAIN}+$(?!\n)"
+# An Idempotency-Key travels in an HTTP header: printable ASCII only (space to `~`), so a key
+# means the same bytes to every client, proxy and log.
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]+$(?!\n)"
+IDEMPOTENCY_KEY_RULE = "printable ASCII characters (letters, digits, punctuation, spaces)"
 # A CSS colour the talk page can put in a style: #rgb, #rgba, #rrggbb, #rrggbbaa, a colour
 # function of numbers (rgb(), hsl(), oklch(), ...) or a colour keyword.
 COLOR_PATTERN = (
@@ -87,7 +93,9 @@ Tag = Annotated[
     Meta(
         min_length=1,
         max_length=b.MAX_TAG_BYTES,
-        description=f"At most {b.MAX_TAG_BYTES} bytes in UTF-8.",
+        pattern=TAG_PATTERN,
+        extra={"rule": "text without control characters"},
+        description=f"At most {b.MAX_TAG_BYTES} bytes in UTF-8, no control characters.",
     ),
 ]
 ExtraContext = Annotated[
@@ -104,7 +112,15 @@ Instructions = Annotated[
         description="Extra instructions for this turn; they count toward userInputMaxTokens.",
     ),
 ]
-IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=b.MAX_IDEMPOTENCY_KEY_CHARS)]
+IdempotencyKey = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=b.MAX_IDEMPOTENCY_KEY_CHARS,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        extra={"rule": IDEMPOTENCY_KEY_RULE},
+    ),
+]
 LastEventId = Annotated[
     str,
     Meta(

@@ -10,6 +10,7 @@ written "`field` must ..." relative to its struct, and gets the path of that str
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, TypeVar
 
@@ -93,11 +94,31 @@ def decode_json(raw: bytes, kind: type[T]) -> T:
     except msgspec.ValidationError as error:
         raise InvalidInput(describe(str(error), kind)) from None
     except msgspec.DecodeError as error:
+        if _lone_surrogate(raw, str(error)):
+            raise InvalidInput(
+                "The request body is not valid JSON: a string holds a lone UTF-16 surrogate "
+                "escape (such as \\ud800 without its pair), which is not valid Unicode."
+            ) from None
         raise InvalidInput(f"The request body is not valid JSON: {error}.") from None
     except UnicodeDecodeError:
         raise InvalidInput("The request body is not valid UTF-8.") from None
     except RecursionError:
         raise InvalidInput("The request body is nested too deeply.") from None
+
+
+def _lone_surrogate(raw: bytes, error: str) -> bool:
+    """Whether msgspec refused `raw` only for an unpaired surrogate escape: it says so for a low
+    one, but calls a high one at the end of a string "truncated". Python's json module accepts
+    lone surrogates, so a body it parses was complete and well-formed apart from them."""
+    if "surrogate" in error:
+        return True
+    if "truncated" not in error or b"\\u" not in raw:
+        return False
+    try:
+        json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- finding the violated bound

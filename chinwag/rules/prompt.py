@@ -9,14 +9,15 @@ the settings (`CHINWAG_MAX_PROMPT_CHARS`) and is `check_prompt_size`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from chinwag.errors import InvalidInput
+from chinwag.errors import InvalidInput, PromptTooLong
 from chinwag.rules import bounds as b
-from chinwag.rules.fields import Instructions
+from chinwag.rules.fields import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, Instructions
 from chinwag.rules.inputs import Body
 from chinwag.rules.messages import convert
 
@@ -38,6 +39,10 @@ class ImageUrl(Struct, forbid_unknown_fields=True, omit_defaults=True):
             description="An http(s) URL, or a base64 data: URL of a PNG, JPEG, GIF or WebP "
             f"image of at most {b.MAX_IMAGE_BYTES // b.MIB} MiB. Accepted only when the chat "
             "client's inputModes has Image.",
+            extra={
+                "note": f"images may be at most {b.MAX_IMAGE_BYTES // b.MIB} MiB, "
+                "which a base64 data: URL holds in that many characters"
+            },
         ),
     ]
     detail: Literal["auto", "low", "high"] | None = None
@@ -149,7 +154,7 @@ def check_prompt_size(body: PromptBody, max_chars: int) -> None:
     """One prompt holds at most `max_chars` characters of text (400 naming the limit)."""
     chars = prompt_chars(body.prompt)
     if chars > max_chars:
-        raise InvalidInput(
+        raise PromptTooLong(
             f"prompt must be at most {max_chars} characters of text (CHINWAG_MAX_PROMPT_CHARS); "
             f"it has {chars}."
         )
@@ -166,10 +171,15 @@ def prompt_input(prompt: Any, *, commit: Any, instructions: Any, max_chars: int)
 
 
 def check_idempotency_key(value: Any) -> str:
-    """An `Idempotency-Key` (HTTP header or embedding argument): 1 to 200 characters."""
-    if not isinstance(value, str) or not 0 < len(value) <= b.MAX_IDEMPOTENCY_KEY_CHARS:
+    """An `Idempotency-Key` (HTTP header or embedding argument): 1 to 200 printable ASCII
+    characters (the pattern of `rules.fields.IdempotencyKey`, which the OpenAPI shows)."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= b.MAX_IDEMPOTENCY_KEY_CHARS
+        or re.match(IDEMPOTENCY_KEY_PATTERN, value) is None
+    ):
         raise InvalidInput(
             f"The {b.IDEMPOTENCY_HEADER} header must be 1 to {b.MAX_IDEMPOTENCY_KEY_CHARS} "
-            "characters."
+            f"{IDEMPOTENCY_KEY_RULE}."
         )
     return value

@@ -138,20 +138,21 @@ async def test_a_failed_answer_is_retried_only_while_it_is_the_newest(
         with pytest.raises(ModelFailed):
             await cw.prompt(session_id, f"question {key}", idempotency_key=key)
     await cw.update_gateway(gateway_id, {"parameters": {"provider": "echo"}})
-    # "b" failed last: its retry is answered now, after its error marker.
+    # "b" failed last: its retry is answered now, in its error marker's place.
     retried = await cw.prompt(session_id, "question b", idempotency_key="b")
     assert retried.completion_text == "You said: question b"
     assert retried.created_messages[1].in_reply_to == retried.created_messages[0].seq
+    assert retried.created_messages[1].seq == retried.created_messages[0].seq + 1
     # "a" failed before "b" was asked: answering it now would break the history's order.
     with pytest.raises(ModelFailed, match="send it again as a new message"):
         await cw.prompt(session_id, "question a", idempotency_key="a")
-    assert [(m.role, m.status) for m in cw.messages(session_id)] == [
-        ("user", "complete"),
-        ("assistant", "error"),
-        ("user", "complete"),
-        ("assistant", "error"),
-        ("assistant", "complete"),
+    assert [(m.seq, m.role, m.status) for m in cw.messages(session_id)] == [
+        (0, "user", "complete"),
+        (1, "assistant", "error"),
+        (2, "user", "complete"),
+        (3, "assistant", "complete"),
     ]
+    assert cw.repo.session(session_id).message_count == 4
 
 
 async def test_recent_prompts_kept_only_for_messages_per_hour(mock_clock, cw: Chinwag) -> None:

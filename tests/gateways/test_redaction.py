@@ -37,6 +37,15 @@ CASES = [
     ),
     ('{"apiKey": "abc123secret", "model": "m"}', "abc123secret", None),
     ("password=hunter2 rest", "hunter2", None),
+    # A model server's HTML error page (assignments that are not query parameters).
+    (
+        "HTTP 502: <html><body>Traceback: File /srv/app.py secret=hunter2</body></html>",
+        "hunter2",
+        "HTTP 502: <html><body>Traceback: File /srv/app.py secret=***",
+    ),
+    ("<pre>token=tok-91ab2c passphrase: opensesame</pre>", "tok-91ab2c", None),
+    ("<pre>token=tok-91ab2c passphrase: opensesame</pre>", "opensesame", None),
+    ("config api_key=K3yK3y pwd=p4ss", "K3yK3y", "config api_key=*** pwd=***"),
     (
         "POST /api/v1/public/chat-clients/wky_agrczpmfw5qbkdnxcrjbb5qxw7wd7p4irulysf2kyd/prompt",
         "qbkdnxcrjbb5qxw7wd7p4irulysf2kyd",
@@ -58,6 +67,8 @@ def test_each_credential_shape_is_masked(text: str, secret: str, expected: str |
 def test_plain_text_is_left_alone() -> None:
     text = "the model server answered HTTP 503: overloaded, try again in 20 seconds"
     assert redact(text) == text
+    for words in ("maxCompletionTokens: 500", "tokens: 12", "the secret is out"):
+        assert redact(words) == words
 
 
 def test_upstream_errors_are_redacted_when_made() -> None:

@@ -401,3 +401,19 @@ async def test_model_failure_notice_has_no_upstream_detail(r: Rig, nursery, capl
     request_id = notice.rsplit("(request id ", 1)[1].rstrip(")")
     line = next(r.getMessage() for r in caplog.records if request_id in r.getMessage())
     assert "Incorrect API key provided: sk-***" in line and key not in caplog.text
+
+
+async def test_message_over_max_prompt_chars_gets_the_too_long_notice(tmp_path: Path) -> None:
+    # CHINWAG_MAX_PROMPT_CHARS refuses the text (400) before any limit: the chat must hear that
+    # its message is too long, not that the assistant is unavailable.
+    async with rig(tmp_path / "data", max_prompt_chars=40) as r:
+        client_id, secret = await r.telegram_client()
+        long_text = "x" * 41
+        assert (await r.telegram_message(client_id, secret, 1, 16, long_text)).status_code == 200
+        assert (await r.telegram_message(client_id, secret, 2, 16, "short")).status_code == 200
+        with trio.fail_after(WAIT):
+            await r.telegram.wait_for("sendMessage", 2)
+        assert r.replies(16) == [
+            "Your message is too long for this chat. Please send a shorter one.",
+            "You said: short",
+        ]

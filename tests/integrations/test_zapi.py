@@ -218,3 +218,20 @@ async def test_second_unread_message_gets_a_reaction(r: Rig) -> None:
     assert [c.body["message"] for c in r.zapi.of("send-text")] == [
         "Sorry, I can only read text messages."
     ]
+
+
+async def test_message_over_max_prompt_chars_gets_the_too_long_notice(tmp_path: Path) -> None:
+    async with rig(
+        tmp_path / "data", public_url="https://bot.example.com", max_prompt_chars=40
+    ) as r:
+        _client_id, path = await r.zapi_client()
+        text = "y" * 41
+        posted = await r.server.anonymous.post(
+            path, json=zapi_callback("L1", "5511999990009", text)
+        )
+        assert posted.status_code == 200
+        with trio.fail_after(WAIT):
+            [call] = await r.zapi.wait_for("send-text", 1)
+        assert call.body["message"] == (
+            "Your message is too long for this chat. Please send a shorter one."
+        )
