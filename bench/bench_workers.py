@@ -16,6 +16,7 @@ connections and turns spread over the workers; at the end the mean of each and t
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -99,11 +100,13 @@ def cpu_seconds(pid: int) -> float:
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            pids += [int(child) for child in children.read().split()]
-    except OSError:
-        pass
+    # Every thread's children: the parent may start workers from a thread other than its main one.
+    for children_file in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            with open(children_file) as children:
+                pids += [int(child) for child in children.read().split()]
+        except OSError:
+            pass
     for one in pids:
         try:
             with open(f"/proc/{one}/stat") as stat:
