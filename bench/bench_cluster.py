@@ -6,9 +6,11 @@
   pg/lmdb    one node, echo gateway (no delay), JSON prompt round trips from `--concurrency`
              sessions for `--seconds`: turns/s on PostgreSQL vs LMDB, interleaved rounds.
   relay      one prompt at a time to a session owned by node A: sent to A directly vs to B
-             (relayed to A). Printed: p50 of each and the difference (target <= 2 ms).
+             (relayed to A), interleaved rounds, JSON and SSE. Printed: p50/p90 of each and
+             the difference at p50 (target <= 2 ms).
 
     .venv/bin/python bench/bench_cluster.py [--rounds 3] [--seconds 3] [--concurrency 16]
+        [--relay-only]
 
 Real `python -m chinwag.cli serve` processes; the load generator (httpx, this process) shares the
 machine's cores with them, so absolute turns/s are bounded by it too: compare ratios.
@@ -135,15 +137,68 @@ async def turns_per_second(node: NodeProcess, keys: list[str], seconds: float) -
         return done / (trio.current_time() - started)
 
 
-def latencies(base_url: str, key: str, count: int) -> list[float]:
+def latencies(http: httpx.Client, key: str, count: int, sse: bool | None = False) -> list[float]:
+    """Seconds per prompt round trip (SSE: until the stream ended), one prompt at a time."""
     out = []
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        for _ in range(count):
-            started = time.perf_counter()
-            response = http.post(prompt_path(key), json={"prompt": "hi"})
-            out.append(time.perf_counter() - started)
+    headers = {"Accept": "text/event-stream"} if sse else {}
+    for _ in range(count):
+        started = time.perf_counter()
+        if sse is None:  # POST /stop with no reply running: the hop alone, no store write
+            response = http.post(f"/api/v1/public/chat-clients/{key}/stop")
             assert response.status_code == 200, response.text
+        elif sse:
+            with http.stream(
+                "POST", prompt_path(key), json={"prompt": "hi"}, headers=headers
+            ) as response:
+                body = b"".join(response.iter_raw())
+            assert b"event: done" in body, body
+        else:
+            response = http.post(prompt_path(key), json={"prompt": "hi"})
+            assert response.status_code == 200, response.text
+        out.append(time.perf_counter() - started)
     return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def relay_figures(url: str, root: Path, rounds: int) -> None:
+    a = start_node("ra", url, root, **DEFAULTS)
+    b = start_node("rb", url, root, **DEFAULTS)
+    try:
+        [key] = make_sessions(a, 1, 0)
+        with (
+            httpx.Client(base_url=a.base_url, timeout=30) as to_a,
+            httpx.Client(base_url=b.base_url, timeout=30) as to_b,
+        ):
+            latencies(to_a, key, 20)  # warm up; A owns the session
+            latencies(to_b, key, 20)
+            for sse, what in ((None, "stop"), (False, "JSON prompt"), (True, "SSE prompt")):
+                direct: list[float] = []
+                relayed: list[float] = []
+                for _ in range(rounds):
+                    direct += latencies(to_a, key, 100, sse)
+                    relayed += latencies(to_b, key, 100, sse)
+                d50, r50 = percentile(direct, 0.5) * 1000, percentile(relayed, 0.5) * 1000
+                d90, r90 = percentile(direct, 0.9) * 1000, percentile(relayed, 0.9) * 1000
+                print(
+                    f"relay {what}: direct to the owner p50 "
+                    f"{d50:.2f} ms p90 {d90:.2f} ms | via another node p50 {r50:.2f} ms p90 "
+                    f"{r90:.2f} ms | relay adds {r50 - d50:.2f} ms at p50 ({len(direct)} "
+                    f"prompts each, {rounds} interleaved rounds)"
+                )
+        with httpx.Client(base_url=b.base_url) as http:
+            metrics = http.get("/metrics", headers={"Authorization": f"Bearer {API_KEY}"})
+            forwarded = [
+                line
+                for line in metrics.text.splitlines()
+                if line.startswith("chinwag_forwarded_requests_total")
+            ]
+            print(f"  node B {forwarded[0] if forwarded else 'no forwarding metric'}")
+    finally:
+        stop(a, b)
 
 
 def main() -> None:
@@ -152,9 +207,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--takeovers", type=int, default=5)
+    parser.add_argument("--relay-only", action="store_true", help="only the relay figures")
     args = parser.parse_args()
     with throwaway_cluster() as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        if args.relay_only:
+            relay_figures(fresh_database(pg.url), root, args.rounds)
+            return
 
         times = [takeover_once(fresh_database(pg.url), root, i) for i in range(args.takeovers)]
         print(
@@ -181,32 +240,7 @@ def main() -> None:
         finally:
             stop(pg_node, lmdb_node)
 
-        url = fresh_database(pg.url)
-        a = start_node("ra", url, root, **DEFAULTS)
-        b = start_node("rb", url, root, **DEFAULTS)
-        try:
-            [key] = make_sessions(a, 1, 0)
-            latencies(a.base_url, key, 20)  # warm up; A owns the session
-            direct: list[float] = []
-            relayed: list[float] = []
-            for _ in range(args.rounds):
-                direct += latencies(a.base_url, key, 100)
-                relayed += latencies(b.base_url, key, 100)
-            d, r = statistics.median(direct) * 1000, statistics.median(relayed) * 1000
-            print(
-                f"relay: prompt p50 direct to the owner {d:.2f} ms, via another node {r:.2f} ms, "
-                f"relay adds {r - d:.2f} ms ({len(direct)} prompts each, interleaved)"
-            )
-            with httpx.Client(base_url=b.base_url) as http:
-                metrics = http.get("/metrics", headers={"Authorization": f"Bearer {API_KEY}"})
-                forwarded = [
-                    line
-                    for line in metrics.text.splitlines()
-                    if line.startswith("chinwag_forwarded_requests_total")
-                ]
-                print(f"  node B {forwarded[0] if forwarded else 'no forwarding metric'}")
-        finally:
-            stop(a, b)
+        relay_figures(fresh_database(pg.url), root, args.rounds)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,17 @@ directory holds one `SessionActor` (cluster mode: `FencedSessionActor`) per sess
 single owner and writer of its session), the registry directory one `RegistryActor` per tag or
 chat; the sweeper expires and purges.
 `chinwag.wiring.open_runtime` builds it and hands it to the facade.
+
+In cluster mode the session directory first asks the node's owner cache: a session known to be
+active on another live node is refused with NotOwner at once (the HTTP layer relays it there),
+with no actor started and stopped and no store read. The cache only steers; the owner's claim
+and fence still decide (chinwag/cluster/peers.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from chinwag.actors.context import ActorContext
 from chinwag.actors.registry import RegistryActor, RegistryKey
@@ -17,7 +23,24 @@ from chinwag.actors.session import SessionActor
 from chinwag.actors.sweeper import Sweeper
 from chinwag.cluster.fenced import FencedSessionActor
 from chinwag.cluster.node import Node
+from chinwag.cluster.ownership import NotOwner
 from chinwag.runtime import ActorSystem, Directory, RestartPolicy, Supervisor
+
+
+class RoutedSessions(Directory[str]):
+    """The session directory of a cluster node: asks for a session the owner cache places on
+    another node are refused (NotOwner) before any activation."""
+
+    def __init__(self, node: Node, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._node = node
+
+    async def ask(self, key: str, message: Any) -> Any:
+        if not self.is_active(key):
+            owner = self._node.peers.owners.get(key)
+            if owner is not None:
+                raise NotOwner(key, owner)
+        return await super().ask(key, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +66,16 @@ def build_actor_tree(
     supervisor = Supervisor(
         RestartPolicy(max(0, settings.restart_limit), settings.restart_window_seconds)
     )
-    sessions: Directory[str] = Directory(
-        system,
-        make_session,
-        kind="session",
-        idle_timeout=settings.passivate_after_seconds,
-        mailbox_size=256,
-        supervisor=supervisor,
+    session_options: dict[str, Any] = {
+        "kind": "session",
+        "idle_timeout": settings.passivate_after_seconds,
+        "mailbox_size": 256,
+        "supervisor": supervisor,
+    }
+    sessions: Directory[str] = (
+        Directory(system, make_session, **session_options)
+        if node is None
+        else RoutedSessions(node, system, make_session, **session_options)
     )
     registry: Directory[RegistryKey] = Directory(
         system,

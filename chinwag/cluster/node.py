@@ -5,6 +5,9 @@ treat the node as dead once it is in the past, and may then take over its sessio
 every `renew_seconds` on the Trio clock (so MockClock tests can freeze and move it); a node that
 is frozen longer than `lease_seconds` (SIGSTOP, a long pause, a partition) finds on waking that
 its sessions may have moved, and the fencing check refuses its writes.
+
+Each tick also reads every node row (`Peers`, peers.py): the URLs and leases routing relays
+with, without a store round trip per request.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import httpx
+import httpcore
 import trio
 import uuid_utils
 
 from chinwag.clock import WallClock
+from chinwag.cluster.peers import Peers
 from chinwag.storage import ownership
 from chinwag.storage.engine import StorageEngine
 from chinwag.storage.errors import StorageError
@@ -49,7 +53,12 @@ class Node:
     # Node-to-node credential (hex), the same on every node: kept in the store (open_runtime).
     secret: str = ""
     # The client requests are relayed with (http/forward.py); set by open_runtime.
-    http: httpx.AsyncClient | None = None
+    http: httpcore.AsyncConnectionPool | None = None
+    # The other nodes as last seen, the owner cache and relays' deadlines (peers.py).
+    peers: Peers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.peers = Peers(self.clock, self.renew_seconds)
 
     async def register(self) -> None:
         """Write the first lease before this node claims anything."""
@@ -65,8 +74,10 @@ class Node:
         await self.engine.write(*ownership.renew(self.id, record))
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Register, then renew the lease every `renew_seconds` until cancelled."""
+        """Register, then every `renew_seconds` renew the lease and look at the other nodes,
+        until cancelled."""
         await self.register()
+        await self._look()
         task_status.started()
         while True:
             await trio.sleep(self.renew_seconds)
@@ -76,31 +87,53 @@ class Node:
                 await self._renew()
             except StorageError as exc:  # the store is down: retried at the next tick
                 log.warning("node lease not renewed: %s", exc)
+            await self._look()
+
+    async def _look(self) -> None:
+        """Read every node row: pushes relays' deadlines on, forgets dead owners."""
+        try:
+            rows = await ownership.all_nodes(self.engine)
+        except StorageError as exc:
+            log.warning("node rows not read: %s", exc)
+            return
+        self.peers.refresh(rows, self.id)
 
     async def is_alive(self, node_id: str) -> tuple[bool, bytes | None]:
         """(alive, its liveness row as read) of another node: the row guards a takeover."""
         raw = await ownership.read_node(self.engine, node_id)
-        if raw is None:
+        record = ownership.decode_node(raw) if raw is not None else None
+        if node_id != self.id:
+            self.peers.seen(node_id, record)
+        if record is None:
             return False, None
-        return ownership.decode_node(raw).lease_until > self.clock.now(), raw
+        return record.lease_until > self.clock.now(), raw
 
     async def url_of(self, node_id: str) -> str | None:
-        """The base URL of a live node (None when it is unknown or its lease ran out)."""
-        raw = await ownership.read_node(self.engine, node_id)
-        if raw is None:
-            return None
-        record = ownership.decode_node(raw)
-        return record.url if record.lease_until > self.clock.now() else None
+        """The base URL of a live node (None when it is unknown or its lease ran out); from
+        what this node last saw when it can, else read from the store."""
+        url = self.peers.url(node_id)
+        if url is not None:
+            return url
+        alive, raw = await self.is_alive(node_id)
+        return ownership.decode_node(raw).url if alive and raw is not None else None
 
-    async def owner_url(self, session_id: str) -> str | None:
-        """The URL of the live other node that holds `session_id` (None: nobody, or us)."""
+    async def owner_of(self, session_id: str) -> str | None:
+        """The live other node that holds `session_id` (None: nobody, or us): the owner cache,
+        else the owner row (which then fills the cache)."""
+        cached = self.peers.owners.get(session_id)
+        if cached is not None:
+            return cached
         raw = await ownership.read_owner(self.engine, session_id)
         if raw is None:
             return None
         owner = ownership.decode_owner(raw)
         if owner.released or owner.node == self.id:
             return None
-        return await self.url_of(owner.node)
+        alive, _ = await self.is_alive(owner.node)
+        if not alive:
+            return None
+        self.peers.place(session_id, owner.node)
+        return owner.node
 
     async def live_nodes(self) -> list[dict[str, str]]:
         """The live nodes seen in the store, for /healthz."""
@@ -108,7 +141,17 @@ class Node:
         return [{"id": node_id, "url": record.url} for node_id, record in rows]
 
 
-def relay_client() -> httpx.AsyncClient:
-    """The HTTP client a node relays requests with (http/forward.py): short connect, no read
-    limit, since an SSE reply may stream for minutes (the owner's model timeouts bound it)."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0, read=None))
+def relay_client() -> httpcore.AsyncConnectionPool:
+    """The HTTP connection pool a node relays requests with (http/forward.py).
+
+    httpcore rather than httpx: the relay passes raw headers and bytes through and needs none of
+    httpx's request/response models, which were a third of a hop's cost. Connections to each
+    node are kept alive and reused (no connection limit: an SSE relay holds one for as long as
+    its reply streams). The relay gives connecting 1 s and bounds reading and writing by the
+    owner's liveness (`Peers.waiting_on`): a live owner may stream for minutes, a frozen one is
+    given up once its lease ends. Idle connections are dropped after 4 s, before Hypercorn's
+    5 s keep-alive timeout closes them from the other side (a request sent on a connection the
+    owner is just closing would fail)."""
+    return httpcore.AsyncConnectionPool(
+        max_connections=None, max_keepalive_connections=64, keepalive_expiry=4.0
+    )

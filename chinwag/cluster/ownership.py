@@ -5,7 +5,8 @@ A node activates a session only after it holds the session's owner row (node, ep
 - row released by its owner (passivation) or held by a node whose lease ran out: CompareAndSet
   from the exact bytes read to (this node, epoch + 1); for a dead node the batch also checks its
   liveness row is unchanged, so a node that renewed in the meantime keeps the session;
-- row held by a live other node: NotOwner (the caller retries; routing forwards instead).
+- row held by a live other node: NotOwner (the caller retries; routing forwards instead), and
+  the node's owner cache remembers it so the next requests are relayed without a claim.
 Every write of the session then carries `fence`, so an activation whose epoch was superseded
 stores nothing (`Fenced`), whatever it believes.
 """
@@ -70,6 +71,7 @@ async def claim(node: Node, session_id: str) -> Lease:
             if current.node != node.id and not current.released:
                 alive, row = await node.is_alive(current.node)
                 if alive:
+                    node.peers.place(session_id, current.node)  # route there, for a while
                     raise NotOwner(session_id, current.node)
                 dead_node = (current.node, row)
         mine = ownership.OwnerRecord(node=node.id, epoch=epoch)
@@ -78,6 +80,7 @@ async def claim(node: Node, session_id: str) -> Lease:
             await node.engine.write(*ops)
         except ConditionFailed:
             continue
+        node.peers.owners.drop(session_id)
         node.counters.ownership_claims += 1
         if dead_node is not None:
             node.counters.ownership_takeovers += 1

@@ -177,6 +177,11 @@ class SessionsFacade(FacadeBase):
     def access_key_for(self, session_id: str) -> str:
         return self._access_keys.issue(session_id)
 
+    def access_key_session_id(self, access_key: str) -> str | None:
+        """The session id a genuine access key names, by its MAC alone (no store read): cluster
+        routing relays on it before anything else, and the owner then checks the session."""
+        return self._access_keys.session_id(access_key)
+
     def limit_state(self, session_id: str) -> dict[str, Any]:
         session = self.repo.session(session_id)
         if session is None:

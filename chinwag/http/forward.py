@@ -1,10 +1,26 @@
 """Routing in cluster mode: a request for a session active on another live node is relayed there.
 
-Any node accepts any request. When the runtime answers NotOwner (the session's owner row names
-another live node), this node re-sends the request as it came (method, path, query, headers,
-body) to the owner's CHINWAG_NODE_URL and relays the answer as it arrives, so JSON and SSE
-replies pass through unchanged and tokens keep streaming. NotOwner is raised before the session
-stores anything (the claim precedes every write), so sending the request again is safe.
+Any node accepts any request. It is relayed as it came (method, path, query, headers, body) to
+the owner's CHINWAG_NODE_URL and the answer passed back: JSON whole, SSE chunk by chunk as it
+arrives, so tokens keep streaming. Two ways in:
+- Fast path: a public route that acts on the session (prompt, stream, stop, clear, feedback)
+  whose access key (its MAC checked here, no store read) names a session the node's owner
+  cache places on another node is relayed before anything else is done here: no session read,
+  no body validation (the owner does both), no actor started. The route's body cap still
+  applies here (the body is read through the same bounded request).
+- NotOwner from the runtime (the claim found a live owner; it also fills the cache).
+Both are safe because NotOwner is raised before the session stores anything (the claim precedes
+every write), and the owner's own claim and fence decide: a stale cache entry costs at most a
+relay the owner refuses. When the owner refuses a relayed request as not its session
+(`X-Chinwag-Refusal: session_elsewhere`, meaning nothing was done) or cannot be connected to
+(nothing was sent), the fast path forgets the entry and handles the request here as if it had
+never tried.
+
+A relay never hangs: connecting gets 1 s, and the wait for the answer and between streamed
+chunks lasts as long as the owner is seen alive (its lease plus a margin, `Peers.waiting_on`).
+An owner frozen inside its lease is given up once the lease ends: the client gets the retryable
+503 (before the answer started) or an SSE `error` event (during it), the cache entry goes, and
+the next request claims the session here. Nothing upstream (URLs, addresses, errors) is shown.
 
 Node-to-node calls carry the cluster's secret (stored once in the database, PutIfAbsent) in
 `X-Chinwag-Node-Key`; a request presenting a wrong key is refused (401), and a relayed request
@@ -13,23 +29,30 @@ is never relayed again (no loops): if ownership moved meanwhile, it gets the ret
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
+import httpcore
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
+from chinwag.cluster.node import Node
 from chinwag.cluster.ownership import NotOwner
+from chinwag.errors import ServiceUnavailable
 from chinwag.http import deps
 from chinwag.http.envelope import fail
+from chinwag.http.public_errors import PublicErrors, error_message
 from chinwag.http.request_id import request_id
+from chinwag.http.sse import SSE_MIMETYPE, encode_event
 
 log = logging.getLogger(__name__)
 
 NODE_KEY_HEADER = "X-Chinwag-Node-Key"
-# Hop-by-hop headers (RFC 9110 §7.6.1) and those the relay recomputes.
+# Owner -> relaying node only (never passed on): why a relayed request was refused.
+REFUSAL_HEADER = "X-Chinwag-Refusal"
+# Hop-by-hop headers (RFC 9110 §7.6.1), those the relay recomputes, and the internal ones.
 _NOT_RELAYED = frozenset(
     {
         "connection",
@@ -43,14 +66,45 @@ _NOT_RELAYED = frozenset(
         "upgrade",
         "host",
         "content-length",
+        "date",
+        "server",
         "x-request-id",
         NODE_KEY_HEADER.lower(),
+        REFUSAL_HEADER.lower(),
+    }
+)
+_NOT_RELAYED_RAW = frozenset(name.encode() for name in _NOT_RELAYED)
+_NODE_KEY_RAW = NODE_KEY_HEADER.lower().encode()
+_REFUSAL_RAW = REFUSAL_HEADER.lower().encode()
+_SSE_RAW = SSE_MIMETYPE.encode()
+# Connecting to a node: 1 s. Reads and writes: bounded by the owner's liveness instead.
+_TIMEOUTS = {"connect": 1.0}
+_RELAY_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.TimeoutException)
+# Public routes that act on their session through its actor: relayed on an owner-cache hit.
+SESSION_ROUTES = frozenset(
+    {
+        "public.prompt",
+        "public.attach_to_reply",
+        "public.clear_messages",
+        "public.stop",
+        "public_feedback.rate_message",
     }
 )
 
 
+def _gone() -> ServiceUnavailable:
+    """What the public hears when the owner was sent the request but gave no answer."""
+    return ServiceUnavailable("this session's node stopped answering; try again", retry_after=1)
+
+
+class _NotRelayed(Exception):
+    """The owner refused the request as not its session, or was not reached: nothing was done
+    there, so it may be handled here."""
+
+
 def register_forwarding(app: QuartTrio) -> None:
-    """Install the node-key check and the NotOwner relay on `app` (no-ops without a cluster)."""
+    """Install the node-key check, the fast path and the NotOwner relay on `app` (no-ops
+    without a cluster)."""
 
     @app.before_request
     async def check_node_key() -> Response | None:
@@ -63,63 +117,186 @@ def register_forwarding(app: QuartTrio) -> None:
         g.chinwag_relayed = True
         return None
 
+    @app.before_request
+    async def relay_if_owned_elsewhere() -> Response | None:
+        if request.endpoint not in SESSION_ROUTES or getattr(g, "chinwag_relayed", False):
+            return None
+        service = deps.service()
+        node = service.node
+        access_key = (request.view_args or {}).get("access_key")
+        if node is None or not isinstance(access_key, str):
+            return None
+        session_id = service.access_key_session_id(access_key)
+        owner = node.peers.owners.get(session_id) if session_id is not None else None
+        if session_id is None or owner is None:
+            return None
+        try:
+            return await _relay(node, owner, session_id)
+        except _NotRelayed:
+            return None  # handled here: the runtime claims it or finds its real owner
+
     @app.errorhandler(NotOwner)
     async def relay_to_owner(error: NotOwner) -> Response:
         node = deps.service().node
-        url = None
-        if node is not None and not getattr(g, "chinwag_relayed", False) and error.node_id:
-            url = await node.url_of(error.node_id)
-        if url is None or node is None:
-            return fail(error.status, error.message, retry_after=error.retry_after)
+        refused = fail(error.status, error.message, retry_after=error.retry_after)
+        if node is None or not error.node_id:
+            return refused
+        if getattr(g, "chinwag_relayed", False):
+            refused.headers[REFUSAL_HEADER] = error.code  # for the relaying node only
+            return refused
         try:
-            response = await _relay(node.http, url, node.secret)
-        except httpx.HTTPError as exc:
-            log.warning("relay to node %s failed: %s", error.node_id, exc)
-            return fail(error.status, error.message, retry_after=error.retry_after)
-        node.counters.forwarded_requests += 1
-        return response
+            return await _relay(node, error.node_id, error.session_id)
+        except _NotRelayed:
+            return refused
+        except ServiceUnavailable as exc:  # sent, but no answer came
+            return fail(exc.status, error_message(exc), retry_after=exc.retry_after)
 
 
 async def relay_chat_update(client_id: str, channel: str, chat_id: str) -> Response | None:
     """A chat-app update whose chat session is active on another live node goes there, so the
     chat's owner stores and answers it (None: handle it here). A failed relay is handled here:
     the update is stored once either way (PutIfAbsent) and the fence keeps one writer."""
-    node = deps.service().node
+    service = deps.service()
+    node = service.node
     if node is None or getattr(g, "chinwag_relayed", False):
         return None
-    session_id = await deps.service().chat_session_id(client_id, channel, chat_id)
-    url = await node.owner_url(session_id) if session_id is not None else None
-    if url is None:
+    session_id = await service.chat_session_id(client_id, channel, chat_id)
+    owner = await node.owner_of(session_id) if session_id is not None else None
+    if session_id is None or owner is None:
         return None
     try:
-        response = await _relay(node.http, url, node.secret)
-    except httpx.HTTPError as exc:
-        log.warning("relay of a %s update to its chat's owner failed: %s", channel, exc)
+        return await _relay(node, owner, session_id)
+    except (_NotRelayed, ServiceUnavailable):
+        log.warning("a %s update is handled here: its chat's owner did not answer", channel)
         return None
+
+
+async def _relay(node: Node, owner_id: str, session_id: str) -> Response:
+    """Send this request to `owner_id` and return its answer (streamed for SSE).
+
+    Raises _NotRelayed when nothing happened there (refused as not its session, not connected,
+    or it is no longer alive) and ServiceUnavailable when it was sent but no answer came."""
+    peers = node.peers
+    base = await node.url_of(owner_id)
+    if base is None or node.http is None:
+        peers.owners.drop(session_id)
+        raise _NotRelayed()
+    body = await request.get_data()
+    scope = request.scope
+    url = _origin(base)
+    headers = [(k, v) for k, v in scope["headers"] if k not in _NOT_RELAYED_RAW]
+    headers += [
+        (b"host", url.host if url.port is None else b"%b:%d" % (url.host, url.port)),
+        (b"content-length", b"%d" % len(body)),
+        (_NODE_KEY_RAW, node.secret.encode()),
+        (b"x-request-id", request_id().encode()),
+    ]
+    target = scope.get("raw_path") or request.path.encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    outgoing = httpcore.Request(
+        request.method.encode(),
+        httpcore.URL(scheme=url.scheme, host=url.host, port=url.port, target=target),
+        headers=headers,
+        content=body,
+        extensions={"timeout": _TIMEOUTS},
+    )
+    upstream: httpcore.Response | None = None
+    content = b""
+    try:
+        with peers.waiting_on(owner_id) as waited:
+            upstream = await node.http.handle_async_request(outgoing)
+            streaming = _is_event_stream(upstream.headers)
+            if not streaming:
+                content = await upstream.aread()
+                await upstream.aclose()
+    except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # nothing was sent
+        peers.owners.drop(session_id)
+        log.warning("relay to node %s not connected: %r", owner_id, exc)
+        raise _NotRelayed() from None
+    except _RELAY_ERRORS as exc:
+        peers.owners.drop(session_id)
+        log.warning("relay to node %s failed: %r", owner_id, exc)
+        raise _gone() from None
+    if waited.cancelled_caught or upstream is None:
+        peers.owners.drop(session_id)
+        if upstream is not None:
+            await upstream.aclose()
+        log.warning("relay to node %s given up: no answer within its lease", owner_id)
+        raise _gone()
+    if upstream.status == 503:
+        peers.owners.drop(session_id)
+        if _header(upstream.headers, _REFUSAL_RAW) == NotOwner.code.encode():
+            await upstream.aclose()
+            raise _NotRelayed()
     node.counters.forwarded_requests += 1
+    reply_headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in upstream.headers
+        if k.lower() not in _NOT_RELAYED_RAW
+    ]
+    if not streaming:
+        return Response(content, status=upstream.status, headers=reply_headers)
+    gone = _error_event(PublicErrors("en", request_id()))
+    response = Response(
+        _chunks(node, owner_id, session_id, upstream, gone),
+        status=upstream.status,
+        headers=reply_headers,
+    )
+    response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
     return response
 
 
-async def _relay(http: httpx.AsyncClient, base_url: str, secret: str) -> Response:
-    body = await request.get_data()
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_RELAYED]
-    headers += [(NODE_KEY_HEADER, secret), ("X-Request-Id", request_id())]
-    target = base_url + request.path
-    if request.query_string:
-        target += "?" + request.query_string.decode("latin-1")
-    upstream = await http.send(
-        http.build_request(request.method, target, headers=headers, content=body), stream=True
+@functools.lru_cache(maxsize=256)
+def _origin(base_url: str) -> httpcore.URL:
+    """A node's CHINWAG_NODE_URL, parsed once."""
+    return httpcore.URL(base_url)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
+    return (_header(headers, b"content-type") or b"").startswith(_SSE_RAW)
+
+
+def _error_event(errors: PublicErrors) -> bytes:
+    """The SSE `error` event a relayed stream ends with when its owner stops answering."""
+    return encode_event(
+        "error",
+        {"message": errors.message(_gone()), "status": 503, "requestId": errors.request_id},
     )
-    reply_headers = [
-        (k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _NOT_RELAYED
-    ]
-    return Response(_chunks(upstream), status=upstream.status_code, headers=reply_headers)
 
 
-async def _chunks(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    """The owner's body as it arrives (SSE events are passed on one by one)."""
+async def _chunks(
+    node: Node, owner_id: str, session_id: str, upstream: httpcore.Response, gone: bytes
+) -> AsyncIterator[bytes]:
+    """The owner's body as it arrives (SSE events are passed on one by one), for as long as the
+    owner is seen alive; an owner that stops answering ends the stream with `gone`."""
+    peers = node.peers
+    chunks = aiter(upstream.stream)  # type: ignore[arg-type]
     try:
-        async for chunk in upstream.aiter_raw():
+        while True:
+            chunk: bytes | None = None
+            try:
+                with peers.waiting_on(owner_id) as waited:
+                    chunk = await anext(chunks, None)
+            except _RELAY_ERRORS as exc:
+                log.warning("relayed stream from node %s broke: %s", owner_id, exc)
+                peers.owners.drop(session_id)
+                yield gone
+                return
+            if waited.cancelled_caught:
+                log.warning("relayed stream from node %s given up: silent past its lease", owner_id)
+                peers.owners.drop(session_id)
+                yield gone
+                return
+            if chunk is None:
+                return
             yield chunk
     finally:
         await upstream.aclose()

@@ -75,10 +75,15 @@ async def read_node(engine: StorageEngine, node_id: str) -> bytes | None:
     return await engine.aget(NODES, node_key(node_id))
 
 
+async def all_nodes(engine: StorageEngine) -> list[tuple[str, NodeRecord]]:
+    """(node id, record) of every node row, alive or not."""
+    rows = await engine.ascan(NODES)
+    return [(keys.id_str(k), decode_node(v)) for k, v in rows]
+
+
 async def live_nodes(engine: StorageEngine, now: float) -> list[tuple[str, NodeRecord]]:
     """(node id, record) of every node whose lease has not run out at `now`."""
-    rows = await engine.ascan(NODES)
-    found = [(keys.id_str(k), decode_node(v)) for k, v in rows]
+    found = await all_nodes(engine)
     return [(node_id, record) for node_id, record in found if record.lease_until > now]
 
 
