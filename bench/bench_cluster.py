@@ -19,6 +19,7 @@ machine's cores with them, so absolute turns/s are bounded by it too: compare ra
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -164,7 +165,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def cpu_seconds(node: NodeProcess) -> float:
+    """User + system CPU time the node's process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{node.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def relay_figures(url: str, root: Path, rounds: int) -> None:
+    """Wall time per request (p50/p90) direct to the owner A vs through B, and the CPU time
+    each node spends per request (less sensitive to a busy machine than wall time)."""
     a = start_node("ra", url, root, **DEFAULTS)
     b = start_node("rb", url, root, **DEFAULTS)
     try:
@@ -175,19 +184,29 @@ def relay_figures(url: str, root: Path, rounds: int) -> None:
         ):
             latencies(to_a, key, 20)  # warm up; A owns the session
             latencies(to_b, key, 20)
-            for sse, what in ((None, "stop"), (False, "JSON prompt"), (True, "SSE prompt")):
-                direct: list[float] = []
-                relayed: list[float] = []
+            kinds = ((None, "stop"), (False, "JSON prompt"), (True, "SSE prompt"))
+            for sse, what in kinds:
+                times: dict[str, list[float]] = {"direct": [], "relayed": []}
+                cpu = {"direct": [0.0, 0.0], "relayed": [0.0, 0.0]}
                 for _ in range(rounds):
-                    direct += latencies(to_a, key, 100, sse)
-                    relayed += latencies(to_b, key, 100, sse)
-                d50, r50 = percentile(direct, 0.5) * 1000, percentile(relayed, 0.5) * 1000
-                d90, r90 = percentile(direct, 0.9) * 1000, percentile(relayed, 0.9) * 1000
+                    for name, http in (("direct", to_a), ("relayed", to_b)):
+                        before = cpu_seconds(a), cpu_seconds(b)
+                        times[name] += latencies(http, key, 100, sse)
+                        cpu[name][0] += cpu_seconds(a) - before[0]
+                        cpu[name][1] += cpu_seconds(b) - before[1]
+                count = len(times["direct"])
+                d50, r50 = (percentile(times[n], 0.5) * 1000 for n in ("direct", "relayed"))
+                d90, r90 = (percentile(times[n], 0.9) * 1000 for n in ("direct", "relayed"))
                 print(
-                    f"relay {what}: direct to the owner p50 "
-                    f"{d50:.2f} ms p90 {d90:.2f} ms | via another node p50 {r50:.2f} ms p90 "
-                    f"{r90:.2f} ms | relay adds {r50 - d50:.2f} ms at p50 ({len(direct)} "
-                    f"prompts each, {rounds} interleaved rounds)"
+                    f"relay {what}: direct to the owner p50 {d50:.2f} ms p90 {d90:.2f} ms | "
+                    f"via another node p50 {r50:.2f} ms p90 {r90:.2f} ms | relay adds "
+                    f"{r50 - d50:.2f} ms at p50 ({count} requests each, {rounds} interleaved "
+                    f"rounds)"
+                )
+                per = {n: [c * 1000 / count for c in cpu[n]] for n in cpu}
+                print(
+                    f"  CPU ms per request: direct A {per['direct'][0]:.2f} | relayed A "
+                    f"{per['relayed'][0]:.2f} + B {per['relayed'][1]:.2f}"
                 )
         with httpx.Client(base_url=b.base_url) as http:
             metrics = http.get("/metrics", headers={"Authorization": f"Bearer {API_KEY}"})
