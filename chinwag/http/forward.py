@@ -33,6 +33,7 @@ import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpcore
 from quart import Response, g, request
@@ -97,7 +98,7 @@ def _gone() -> ServiceUnavailable:
     return ServiceUnavailable("this session's node stopped answering; try again", retry_after=1)
 
 
-class _NotRelayed(Exception):
+class NotRelayed(Exception):
     """The owner refused the request as not its session, or was not reached: nothing was done
     there, so it may be handled here."""
 
@@ -132,7 +133,7 @@ def register_forwarding(app: QuartTrio) -> None:
             return None
         try:
             return await _relay(node, owner, session_id)
-        except _NotRelayed:
+        except NotRelayed:
             return None  # handled here: the runtime claims it or finds its real owner
 
     @app.errorhandler(NotOwner)
@@ -146,7 +147,7 @@ def register_forwarding(app: QuartTrio) -> None:
             return refused
         try:
             return await _relay(node, error.node_id, error.session_id)
-        except _NotRelayed:
+        except NotRelayed:
             return refused
         except ServiceUnavailable as exc:  # sent, but no answer came
             return fail(exc.status, error_message(exc), retry_after=exc.retry_after)
@@ -166,43 +167,84 @@ async def relay_chat_update(client_id: str, channel: str, chat_id: str) -> Respo
         return None
     try:
         return await _relay(node, owner, session_id)
-    except (_NotRelayed, ServiceUnavailable):
+    except (NotRelayed, ServiceUnavailable):
         log.warning("a %s update is handled here: its chat's owner did not answer", channel)
         return None
 
 
 async def _relay(node: Node, owner_id: str, session_id: str) -> Response:
-    """Send this request to `owner_id` and return its answer (streamed for SSE).
+    """Send the current Quart request to `owner_id` and return its answer (streamed for SSE)."""
+    scope = request.scope
+    target = scope.get("raw_path") or request.path.encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    relayed = await relay_request(
+        node,
+        owner_id,
+        session_id,
+        method=request.method.encode(),
+        target=target,
+        headers=scope["headers"],
+        body=await request.get_data(),
+        rid=request_id(),
+    )
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in relayed.headers]
+    if relayed.chunks is None:
+        return Response(relayed.content, status=relayed.status, headers=headers)
+    response = Response(relayed.chunks, status=relayed.status, headers=headers)
+    response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
+    return response
 
-    Raises _NotRelayed when nothing happened there (refused as not its session, not connected,
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """The owner's answer: status, its headers less the hop-by-hop ones, and the body (whole,
+    or `chunks` as they arrive for SSE)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+    chunks: AsyncIterator[bytes] | None
+
+
+async def relay_request(
+    node: Node,
+    owner_id: str,
+    session_id: str,
+    *,
+    method: bytes,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    rid: str,
+) -> Relayed:
+    """Send a request (raw ASGI header pairs) to `owner_id` and return its answer.
+
+    Raises NotRelayed when nothing happened there (refused as not its session, not connected,
     or it is no longer alive) and ServiceUnavailable when it was sent but no answer came."""
     peers = node.peers
     base = await node.url_of(owner_id)
     if base is None or node.http is None:
         peers.owners.drop(session_id)
-        raise _NotRelayed()
-    body = await request.get_data()
-    scope = request.scope
+        raise NotRelayed()
     url = _origin(base)
-    headers = [(k, v) for k, v in scope["headers"] if k not in _NOT_RELAYED_RAW]
-    headers += [
+    outgoing_headers = [(k, v) for k, v in headers if k not in _NOT_RELAYED_RAW]
+    outgoing_headers += [
         (b"host", url.host if url.port is None else b"%b:%d" % (url.host, url.port)),
         (b"content-length", b"%d" % len(body)),
         (_NODE_KEY_RAW, node.secret.encode()),
-        (b"x-request-id", request_id().encode()),
+        (b"x-request-id", rid.encode()),
     ]
-    target = scope.get("raw_path") or request.path.encode()
-    if scope.get("query_string"):
-        target += b"?" + scope["query_string"]
     outgoing = httpcore.Request(
-        request.method.encode(),
+        method,
         httpcore.URL(scheme=url.scheme, host=url.host, port=url.port, target=target),
-        headers=headers,
+        headers=outgoing_headers,
         content=body,
         extensions={"timeout": _TIMEOUTS},
     )
     upstream: httpcore.Response | None = None
     content = b""
+    streaming = False
     try:
         with peers.waiting_on(owner_id) as waited:
             upstream = await node.http.handle_async_request(outgoing)
@@ -213,7 +255,7 @@ async def _relay(node: Node, owner_id: str, session_id: str) -> Response:
     except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # nothing was sent
         peers.owners.drop(session_id)
         log.warning("relay to node %s not connected: %r", owner_id, exc)
-        raise _NotRelayed() from None
+        raise NotRelayed() from None
     except _RELAY_ERRORS as exc:
         peers.owners.drop(session_id)
         log.warning("relay to node %s failed: %r", owner_id, exc)
@@ -228,23 +270,14 @@ async def _relay(node: Node, owner_id: str, session_id: str) -> Response:
         peers.owners.drop(session_id)
         if _header(upstream.headers, _REFUSAL_RAW) == NotOwner.code.encode():
             await upstream.aclose()
-            raise _NotRelayed()
+            raise NotRelayed()
     node.counters.forwarded_requests += 1
-    reply_headers = [
-        (k.decode("latin-1"), v.decode("latin-1"))
-        for k, v in upstream.headers
-        if k.lower() not in _NOT_RELAYED_RAW
-    ]
+    reply_headers = [(k, v) for k, v in upstream.headers if k.lower() not in _NOT_RELAYED_RAW]
     if not streaming:
-        return Response(content, status=upstream.status, headers=reply_headers)
-    gone = _error_event(PublicErrors("en", request_id()))
-    response = Response(
-        _chunks(node, owner_id, session_id, upstream, gone),
-        status=upstream.status,
-        headers=reply_headers,
-    )
-    response.timeout = None  # a long reply must not hit Quart's RESPONSE_TIMEOUT
-    return response
+        return Relayed(upstream.status, reply_headers, content, None)
+    gone = _error_event(PublicErrors("en", rid))
+    chunks = _chunks(node, owner_id, session_id, upstream, gone)
+    return Relayed(upstream.status, reply_headers, b"", chunks)
 
 
 @functools.lru_cache(maxsize=256)
