@@ -81,6 +81,9 @@ _SSE_RAW = SSE_MIMETYPE.encode()
 # Connecting to a node: 1 s. Reads and writes: bounded by the owner's liveness instead.
 _TIMEOUTS = {"connect": 1.0}
 _RELAY_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.TimeoutException)
+# Set in the ASGI scope by the relay gate (relay_gate.py) when its relay was sent and not
+# answered: the app answers with this error instead of handling the request.
+FAILED_SCOPE_KEY = "chinwag.relay_failed"
 # Public routes that act on their session through its actor: relayed on an owner-cache hit.
 SESSION_ROUTES = frozenset(
     {
@@ -104,8 +107,12 @@ class NotRelayed(Exception):
 
 
 def register_forwarding(app: QuartTrio) -> None:
-    """Install the node-key check, the fast path and the NotOwner relay on `app` (no-ops
+    """Install the node-key check, the fast path (the ASGI relay gate in front of the app, and
+    the same check inside it for what the gate leaves) and the NotOwner relay on `app` (no-ops
     without a cluster)."""
+    from chinwag.http.relay_gate import RelayGate  # it builds on this module
+
+    app.asgi_app = RelayGate(app.asgi_app, app.config)  # type: ignore[method-assign]
 
     @app.before_request
     async def check_node_key() -> Response | None:
@@ -122,6 +129,9 @@ def register_forwarding(app: QuartTrio) -> None:
     async def relay_if_owned_elsewhere() -> Response | None:
         if request.endpoint not in SESSION_ROUTES or getattr(g, "chinwag_relayed", False):
             return None
+        failed = request.scope.get(FAILED_SCOPE_KEY)
+        if failed is not None:  # the gate's relay got no answer: never handle it again here
+            raise failed
         service = deps.service()
         node = service.node
         access_key = (request.view_args or {}).get("access_key")
