@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpcore
+import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
@@ -342,4 +343,5 @@ async def _chunks(
                 return
             yield chunk
     finally:
-        await upstream.aclose()
+        with trio.CancelScope(shield=True):  # also when the client left: the pool is freed
+            await upstream.aclose()

@@ -112,6 +112,10 @@ class RelayGate:
 
     def _candidate(self, scope: Scope) -> tuple[str, str, str] | None:
         """(owner node, session id, URL rule) when the request is relayed here."""
+        service = self._config[deps.SERVICE_KEY]
+        node = service.node
+        if node is None:  # a single node: nothing to relay
+            return None
         path, method = scope["path"], scope["method"]
         match = _ROUTE.match(path)
         if match is not None:
@@ -120,10 +124,6 @@ class RelayGate:
             match = _FEEDBACK.match(path)
             rule = _RULES.get((method, "feedback")) if match is not None else None
         if match is None or rule is None or _header(scope, _NODE_KEY_RAW) is not None:
-            return None
-        service = self._config[deps.SERVICE_KEY]
-        node = service.node
-        if node is None:
             return None
         session_id = service.access_key_session_id(match.group(1))
         owner = node.peers.owners.get(session_id) if session_id is not None else None
