@@ -129,3 +129,38 @@ async def test_an_owner_that_never_answers_is_given_up_after_its_lease(
         texts = [m.content for m in a.service.messages(session_id) if m.role == "user"]
         assert texts == ["first"]
         assert not b.service.sessions.is_active(session_id)
+
+
+async def test_a_client_leaving_a_relayed_stream_frees_the_relay(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        running_server(tmp_path / "a", database_url=database_url) as a,
+        running_server(tmp_path / "b", database_url=database_url) as b,
+    ):
+        client_id = await a.create_client(streamDelaySeconds=0.2)
+        opened = await a.open_session(client_id)
+        key, session_id = opened["accessKey"], opened["sessionId"]
+        b.service.node.peers.place(session_id, a.service.node.id)
+        words = " ".join(f"w{i}" for i in range(60))  # 12 s of reply
+        async with b.anonymous.stream(
+            "POST",
+            b.public_path(key, "prompt"),
+            json={"prompt": words},
+            headers={"Accept": "text/event-stream"},
+        ) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("event: content"):
+                    break  # the client leaves mid-reply (the stream is closed on exit)
+        pool = b.service.node.http
+        for _ in range(40):  # within 2 s, not at the reply's end: the relay stopped
+            if all(
+                connection.is_idle() or connection.is_closed() for connection in pool.connections
+            ):
+                break
+            await trio.sleep(0.05)
+        assert all(c.is_idle() or c.is_closed() for c in pool.connections), pool.connections
+        b.service.node.peers.place(session_id, a.service.node.id)
+        stopped = await b.anonymous.post(b.public_path(key, "stop"))
+        assert stopped.status_code == 200, stopped.text
