@@ -10,7 +10,7 @@
              the difference at p50 (target <= 2 ms).
 
     .venv/bin/python bench/bench_cluster.py [--rounds 3] [--seconds 3] [--concurrency 16]
-        [--relay-only]
+        [--relay-only] [--baseline /path/to/other/checkout]
 
 Real `python -m chinwag.cli serve` processes; the load generator (httpx, this process) shares the
 machine's cores with them, so absolute turns/s are bounded by it too: compare ratios.
@@ -171,44 +171,61 @@ def cpu_seconds(node: NodeProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def relay_figures(url: str, root: Path, rounds: int) -> None:
+def relay_figures(url: str, root: Path, rounds: int, baseline: Path | None = None) -> None:
     """Wall time per request (p50/p90) direct to the owner A vs through B, and the CPU time
-    each node spends per request (less sensitive to a busy machine than wall time)."""
-    a = start_node("ra", url, root, **DEFAULTS)
-    b = start_node("rb", url, root, **DEFAULTS)
+    each node spends per request (less sensitive to a busy machine than wall time). With
+    `baseline` (another checkout, e.g. main), a second pair of nodes runs its code on its own
+    database, in the same interleaved rounds."""
+    pairs = {
+        "this": (start_node("ra", url, root, **DEFAULTS), start_node("rb", url, root, **DEFAULTS))
+    }
+    if baseline is not None:
+        other = fresh_database(url)
+        pairs["baseline"] = (
+            start_node("xa", other, root, code_root=baseline, **DEFAULTS),
+            start_node("xb", other, root, code_root=baseline, **DEFAULTS),
+        )
     try:
-        [key] = make_sessions(a, 1, 0)
-        with (
-            httpx.Client(base_url=a.base_url, timeout=30) as to_a,
-            httpx.Client(base_url=b.base_url, timeout=30) as to_b,
-        ):
-            latencies(to_a, key, 20)  # warm up; A owns the session
-            latencies(to_b, key, 20)
-            kinds = ((None, "stop"), (False, "JSON prompt"), (True, "SSE prompt"))
-            for sse, what in kinds:
-                times: dict[str, list[float]] = {"direct": [], "relayed": []}
-                cpu = {"direct": [0.0, 0.0], "relayed": [0.0, 0.0]}
-                for _ in range(rounds):
-                    for name, http in (("direct", to_a), ("relayed", to_b)):
+        keys = {name: make_sessions(a, 1, 0)[0] for name, (a, _b) in pairs.items()}
+        clients = {
+            name: (
+                httpx.Client(base_url=a.base_url, timeout=30),
+                httpx.Client(base_url=b.base_url, timeout=30),
+            )
+            for name, (a, b) in pairs.items()
+        }
+        for name, (to_a, to_b) in clients.items():
+            latencies(to_a, keys[name], 20)  # warm up; A owns the session
+            latencies(to_b, keys[name], 20)
+        kinds = ((None, "stop"), (False, "JSON prompt"), (True, "SSE prompt"))
+        for sse, what in kinds:
+            times = {(n, way): [] for n in pairs for way in ("direct", "relayed")}
+            cpu = {(n, way): [0.0, 0.0] for n in pairs for way in ("direct", "relayed")}
+            for _ in range(rounds):
+                for name, (a, b) in pairs.items():
+                    for way, http in zip(("direct", "relayed"), clients[name], strict=True):
                         before = cpu_seconds(a), cpu_seconds(b)
-                        times[name] += latencies(http, key, 100, sse)
-                        cpu[name][0] += cpu_seconds(a) - before[0]
-                        cpu[name][1] += cpu_seconds(b) - before[1]
-                count = len(times["direct"])
-                d50, r50 = (percentile(times[n], 0.5) * 1000 for n in ("direct", "relayed"))
-                d90, r90 = (percentile(times[n], 0.9) * 1000 for n in ("direct", "relayed"))
+                        times[name, way] += latencies(http, keys[name], 100, sse)
+                        cpu[name, way][0] += cpu_seconds(a) - before[0]
+                        cpu[name, way][1] += cpu_seconds(b) - before[1]
+            for name in pairs:
+                direct, relayed = times[name, "direct"], times[name, "relayed"]
+                count = len(direct)
+                d50, r50 = percentile(direct, 0.5) * 1000, percentile(relayed, 0.5) * 1000
+                d90, r90 = percentile(direct, 0.9) * 1000, percentile(relayed, 0.9) * 1000
+                ca = cpu[name, "direct"][0] * 1000 / count
+                ra, rb = (c * 1000 / count for c in cpu[name, "relayed"])
                 print(
-                    f"relay {what}: direct to the owner p50 {d50:.2f} ms p90 {d90:.2f} ms | "
-                    f"via another node p50 {r50:.2f} ms p90 {r90:.2f} ms | relay adds "
+                    f"relay {what} [{name}]: direct to the owner p50 {d50:.2f} ms p90 {d90:.2f} "
+                    f"ms | via another node p50 {r50:.2f} ms p90 {r90:.2f} ms | relay adds "
                     f"{r50 - d50:.2f} ms at p50 ({count} requests each, {rounds} interleaved "
-                    f"rounds)"
+                    f"rounds) | CPU ms per request: direct A {ca:.2f}, relayed A {ra:.2f} + B "
+                    f"{rb:.2f}"
                 )
-                per = {n: [c * 1000 / count for c in cpu[n]] for n in cpu}
-                print(
-                    f"  CPU ms per request: direct A {per['direct'][0]:.2f} | relayed A "
-                    f"{per['relayed'][0]:.2f} + B {per['relayed'][1]:.2f}"
-                )
-        with httpx.Client(base_url=b.base_url) as http:
+        for to_a, to_b in clients.values():
+            to_a.close()
+            to_b.close()
+        with httpx.Client(base_url=pairs["this"][1].base_url) as http:
             metrics = http.get("/metrics", headers={"Authorization": f"Bearer {API_KEY}"})
             forwarded = [
                 line
@@ -217,7 +234,7 @@ def relay_figures(url: str, root: Path, rounds: int) -> None:
             ]
             print(f"  node B {forwarded[0] if forwarded else 'no forwarding metric'}")
     finally:
-        stop(a, b)
+        stop(*(node for pair in pairs.values() for node in pair))
 
 
 def main() -> None:
@@ -227,11 +244,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--takeovers", type=int, default=5)
     parser.add_argument("--relay-only", action="store_true", help="only the relay figures")
+    parser.add_argument(
+        "--baseline", type=Path, help="relay figures also for this checkout (e.g. /work/main)"
+    )
     args = parser.parse_args()
     with throwaway_cluster() as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if args.relay_only:
-            relay_figures(fresh_database(pg.url), root, args.rounds)
+            relay_figures(fresh_database(pg.url), root, args.rounds, args.baseline)
             return
 
         times = [takeover_once(fresh_database(pg.url), root, i) for i in range(args.takeovers)]

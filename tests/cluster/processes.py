@@ -64,17 +64,19 @@ def spawn_node(
     root: Path,
     *,
     api_key: str | None = API_KEY,
+    code_root: Path = REPO_ROOT,
     **settings: str,
 ) -> NodeProcess:
     """Start a node without waiting for it: on `database_url` (None: a single LMDB node in
-    root/name); `api_key` None starts it without CHINWAG_API_KEY; `settings` are extra
+    root/name); `api_key` None starts it without CHINWAG_API_KEY; `code_root`: the checkout
+    whose chinwag it runs (benchmarks compare against another one); `settings` are extra
     CHINWAG_* values by field name (e.g. node_lease_seconds="10")."""
     port, fd = reserve_port()
     os.close(fd)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")}
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(code_root), env.get("PYTHONPATH")])),
             "CHINWAG_DATA_DIR": str(root / name),
             "CHINWAG_BIND": f"127.0.0.1:{port}",
             "CHINWAG_NODE_LEASE_SECONDS": str(LEASE),
@@ -92,6 +94,7 @@ def spawn_node(
         process = subprocess.Popen(
             [sys.executable, "-m", "chinwag.cli", "serve"],
             env=env,
+            cwd=code_root,  # `-m` puts the working directory first on sys.path
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -120,10 +123,12 @@ def start_node(
     root: Path,
     *,
     api_key: str | None = API_KEY,
+    code_root: Path = REPO_ROOT,
     **settings: str,
 ) -> NodeProcess:
     """`spawn_node`, then wait until it serves."""
-    return wait_ready(spawn_node(name, database_url, root, api_key=api_key, **settings))
+    node = spawn_node(name, database_url, root, api_key=api_key, code_root=code_root, **settings)
+    return wait_ready(node)
 
 
 def stop_nodes(nodes: list[NodeProcess]) -> None:
