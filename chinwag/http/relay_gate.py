@@ -8,9 +8,10 @@ without entering Quart, and the owner's answer (which carries the same request i
 Cache-Control headers the app would add, since the owner ran the same app) is passed back.
 
 Anything else goes to the app exactly as it came, including the body read so far (replayed):
-- not a candidate, a cache miss, a node-to-node request, a chunked body or a declared body
-  above the route's cap (the app answers 413 as always), a body not complete within the body
-  timeout (the app answers 408);
+- not a candidate, a cache miss, a node-to-node request, a chunked body or one declared above
+  the public cap (1 MiB: the app reads it with its own rules, answers 413 or 400 as always, or
+  relays a prompt with images itself), a body not complete within the body timeout (the app
+  answers 408);
 - a relay the owner refused as not its session or that never connected (the app handles the
   request, as if no relay had been tried);
 - a relay sent but not answered: the app is told (`FAILED_SCOPE_KEY`) and answers the
@@ -144,7 +145,10 @@ class RelayGate:
         except ValueError:
             return [], None
         settings = self._config[deps.SETTINGS_KEY]
-        limit = BodyLimits.from_settings(settings).for_route(scope["method"], scope["path"])
+        # Only bodies within the public cap: a bigger prompt (images) goes through the app,
+        # whose bounded request decides as it reads (bodies.py: 400/413 at 1 MiB without
+        # media) and whose fast path then relays it.
+        limit = BodyLimits.from_settings(settings).public
         if declared > limit:
             return [], None
         if declared == 0:

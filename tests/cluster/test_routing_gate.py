@@ -1,8 +1,9 @@
 """The relay gate (chinwag/http/relay_gate.py) on real servers on one PostgreSQL database.
 
 Requests relayed in front of the app answer as the owner would: the same status, envelope,
-request id and public headers; body caps hold (a body above the route's cap is refused here,
-a prompt above the public cap without images by the owner, both 413 as when sent directly).
+request id and public headers; body caps hold as when sent directly (a body above the route's
+cap, or a prompt above the public cap without images: 413 here), and a bigger prompt with an
+image is read by the app and relayed by it, answered as by the owner directly.
 An owner that accepts the connection and never answers is given up at its lease end plus the
 margin: a 503 with the app's usual headers, the cache entry dropped, nothing stored anywhere.
 """
@@ -51,7 +52,7 @@ async def test_relayed_answers_look_like_the_owner_s_and_caps_hold(
             assert answer.headers["cache-control"] == "no-store"
             assert answer.headers["content-type"] == "application/json"
 
-        # Above the public cap, no image: the owner refuses it (413), as directly.
+        # Above the public cap, no image: 413, as directly (the app reads it, cut at 1 MiB).
         big_text = {"prompt": "x" * (1024 * 1024 + 10)}
         refusals = []
         for server in (a, b):
@@ -59,6 +60,28 @@ async def test_relayed_answers_look_like_the_owner_s_and_caps_hold(
             refused = await server.anonymous.post(server.public_path(key, "prompt"), json=big_text)
             refusals.append((refused.status_code, refused.json()))
         assert refusals[0] == refusals[1] and refusals[0][0] == 413, refusals
+        # Above the public cap with an image part: read by the app, then relayed (same answer).
+        pixel = "data:image/png;base64," + "A" * (1536 * 1024)
+        with_image = {
+            "prompt": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "look"},
+                        {"type": "image_url", "image_url": {"url": pixel}},
+                    ],
+                }
+            ]
+        }
+        answers = []
+        for server in (a, b):
+            b.service.node.peers.place(session_id, a.service.node.id)
+            before = b.service.stats().cluster["forwarded_requests"]
+            answer = await server.anonymous.post(server.public_path(key, "prompt"), json=with_image)
+            answers.append((answer.status_code, answer.json()["message"]))
+            relayed = b.service.stats().cluster["forwarded_requests"] - before
+            assert relayed == (1 if server is b else 0)
+        assert answers[0] == answers[1], answers
         # Above the route's cap: refused by the node it reaches, before anything is relayed.
         huge = b'{"prompt": "' + b"y" * (11 * 1024 * 1024) + b'"}'
         forwarded = b.service.stats().cluster["forwarded_requests"]
