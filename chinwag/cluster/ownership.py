@@ -37,13 +37,20 @@ class NotOwner(ServiceUnavailable):
 
 
 class Fenced(ServiceUnavailable):
-    """This node lost the session (its lease ran out and another node took it): nothing stored."""
+    """This node lost the session (its lease ran out and another node took it).
+
+    Its write was refused, but earlier writes of the turn may be stored (the user message is,
+    once the reply streamed): the same Idempotency-Key on a retry gets the stored answer, or
+    the turn once, so the sentence asks for that rather than claiming nothing was stored."""
 
     code = "session_moved"
+    public_text = "sessionMoved"  # the talk page catalog's localized sentence
 
     def __init__(self) -> None:
         super().__init__(
-            "this session moved to another node; nothing was stored, send it again", retry_after=1
+            "this conversation moved to another server; send it again with the same "
+            "Idempotency-Key to get its answer",
+            retry_after=1,
         )
 
 

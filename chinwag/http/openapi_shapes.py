@@ -59,10 +59,11 @@ class TurnResultData(Struct, rename="camel"):
 
 
 class DoneEventData(Struct):
-    """`event: done`: the last event of a reply: usage and the whole result."""
+    """`event: done`: the last event of every stream: usage and the whole result (both null
+    when the stream was cut before its result, after an `error` event)."""
 
-    usage: Usage
-    result: TurnResultData
+    usage: Usage | None
+    result: TurnResultData | None
 
 
 class IdData(Struct):
@@ -130,8 +131,9 @@ FOLLOW_EVENTS: dict[str, type] = {**SSE_EVENTS, "gap": GapEventData}
 SSE_DESCRIPTION = (
     "Server-sent events; `event:` names the kind and `data:` holds one JSON object: "
     "`reasoning` and `content` ({text}), `tool` ({id, name, arguments, result}), `error` "
-    "({message, status, requestId}) and `done` ({usage, result}), which ends every stream that "
-    "produced a result. `x-itemSchema` (OpenAPI 3.2's itemSchema) describes each event."
+    "({message, status, requestId}) and `done` ({usage, result}), which ends every stream "
+    "(both null after an `error` that cut the stream before its result). `x-itemSchema` "
+    "(OpenAPI 3.2's itemSchema) describes each event."
 )
 FOLLOW_DESCRIPTION = SSE_DESCRIPTION + (
     " Each event has an `id` (`<reply id>.<n>`) to give back as `Last-Event-ID`; `gap` "

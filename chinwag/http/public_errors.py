@@ -50,7 +50,10 @@ class PublicErrors:
         if isinstance(error, UpstreamError):
             text = i18n.strings(self.language).get(error.public_text) or INTERNAL_ERROR
         elif isinstance(error, ServiceUnavailable):
-            text = error.message  # ours: "chinwag is shutting down; try again shortly"
+            # Ours ("chinwag is shutting down; try again shortly"), localized where the
+            # catalog has it (cluster.ownership.Fenced).
+            key = getattr(error, "public_text", None)
+            text = (i18n.strings(self.language).get(key) if key else None) or error.message
         else:
             text = INTERNAL_ERROR
         return f"{text} (request id {self.request_id})"

@@ -16,10 +16,13 @@ storage for a retried Idempotency-Key has no running reply behind it, so its eve
 On `GET …/stream` only, `event: gap` says that entries before the oldest kept one were dropped
 by the reply log's bound (reload the conversation when the reply is done).
 
-`done` ends every stream that produced a result (also a stopped or failed one: `result.status`
-says which, and a failed turn is preceded by an `error` event). A stream cut by a failure with no
-result ends with `error` alone. Errors raised before the first item never reach this module:
-the route awaits the first item itself, so they become ordinary JSON envelope responses.
+`done` ends every stream (also a stopped or failed one: `result.status` says which, and a failed
+turn is preceded by an `error` event). A stream cut by a failure with no result on this stream
+(the node lost the session, shutdown, storage trouble) ends with `error` then
+`done {"usage": null, "result": null}`: the turn's outcome is not known here, so a client that
+sees a null result sends the prompt again with the same Idempotency-Key (or reloads the
+conversation). Errors raised before the first item never reach this module: the route awaits
+the first item itself, so they become ordinary JSON envelope responses.
 """
 
 from __future__ import annotations
@@ -102,15 +105,20 @@ def encode_item(
         view = turn_result_view(result, errors.language, show_tool_calls=show_tool_calls)
         done = {"usage": to_builtins(result.usage), "result": view}
         return prefix + encode_event("done", done, ident)
-    if isinstance(item, ChinwagError):  # the turn ended with it (GET …/stream)
+    if isinstance(item, ChinwagError):  # the turn ended with it, no result here
         _log_failure(errors, item)
-        return _error_event(errors, item, item.status, ident)
+        return _error_event(errors, item, item.status, ident) + cut_done(ident)
     if isinstance(item, ReplyGap):
         message = "The start of this reply is no longer kept; reload the conversation."
         return encode_event("gap", {"message": message, "firstKept": item.first_kept}, ident)
     if isinstance(item, UsageReport):
         return b""  # the usage arrives with `done`
     return b""
+
+
+def cut_done(ident: str | None = None) -> bytes:
+    """The `done` that ends a stream cut before its result: nothing known to report."""
+    return encode_event("done", {"usage": None, "result": None}, ident)
 
 
 def _log_failure(errors: PublicErrors, error: ChinwagError) -> None:
@@ -184,13 +192,13 @@ async def numbered_event_stream(
                 yield chunk
             if isinstance(item, TurnFinished | ChinwagError):
                 return
-        yield _error_event(errors, None, 500)
+        yield _error_event(errors, None, 500) + cut_done()
     except ChinwagError as error:
         _log_failure(errors, error)
-        yield _error_event(errors, error, error.status)
+        yield _error_event(errors, error, error.status) + cut_done()
     except Exception:
         log.exception("prompt stream failed after it started (request id %s)", errors.request_id)
-        yield _error_event(errors, None, 500)
+        yield _error_event(errors, None, 500) + cut_done()
     finally:
         await close_stream(pairs)
         if close is not None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,10 +140,18 @@ def test_sigstop_past_the_lease_then_sigcont_writes_nothing(
         answer, _ = _retry_until_answered([b], access_key, "after the freeze", "b-1", within=30)
         assert answer["completionText"] == "You said: after the freeze"
         a.thaw()
-        # The frozen node finishes streaming, then its reply is refused by the store.
-        events = [line for line in lines if line.startswith("event: ")]
+        # The frozen node finishes streaming, then its reply is refused by the store: the
+        # stream still ends with `done` after the `error`, whose sentence is true (the prompt
+        # WAS stored) and says how to get the answer.
+        rest = list(lines)
         stream.close()
-        assert events[-1] == "event: error", events[-3:]
+        events = [line for line in rest if line.startswith("event: ")]
+        assert events[-2:] == ["event: error", "event: done"], events[-3:]
+        data = [json.loads(line[6:]) for line in rest if line.startswith("data: ")]
+        assert data[-1] == {"usage": None, "result": None}
+        assert data[-2]["status"] == 503
+        assert "nothing was stored" not in data[-2]["message"]
+        assert "same Idempotency-Key" in data[-2]["message"], data[-2]
         deadline = time.monotonic() + 10
         while _metric(a, "chinwag_fencing_refusals_total") < 1:
             assert time.monotonic() < deadline
@@ -157,6 +166,10 @@ def test_sigstop_past_the_lease_then_sigcont_writes_nothing(
             ("assistant", "You said: after the freeze"),
         ]
         assert _metric(b, "chinwag_ownership_takeovers_total") == 1
+        # As the error said: the same Idempotency-Key gets the stored answer (not a 2nd turn).
+        again, _ = _retry_until_answered([a, b], access_key, WORDS, "frozen-1", within=30)
+        assert again["completionText"] == f"You said: {WORDS}"
+        assert len(_messages(a, access_key)) == 4
 
 
 def test_100_concurrent_tag_opens_spread_over_three_nodes_yield_one_session(
