@@ -25,6 +25,9 @@ the next request claims the session here. Nothing upstream (URLs, addresses, err
 Node-to-node calls carry the cluster's secret (stored once in the database, PutIfAbsent) in
 `X-Chinwag-Node-Key`; a request presenting a wrong key is refused (401), and a relayed request
 is never relayed again (no loops): if ownership moved meanwhile, it gets the retryable 503.
+
+A relayed SSE stream that breaks or falls silent ends, like every stream, with an `error` event
+then `done` (null usage and result); one warning line is logged, no traceback.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from chinwag.http import deps
 from chinwag.http.envelope import fail
 from chinwag.http.public_errors import PublicErrors, error_message
 from chinwag.http.request_id import request_id
-from chinwag.http.sse import SSE_MIMETYPE, encode_event
+from chinwag.http.sse import SSE_MIMETYPE, cut_done, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +312,14 @@ def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def _error_event(errors: PublicErrors) -> bytes:
-    """The SSE `error` event a relayed stream ends with when its owner stops answering."""
-    return encode_event(
-        "error",
-        {"message": errors.message(_gone()), "status": 503, "requestId": errors.request_id},
+    """The SSE `error` event, then `done`, a relayed stream ends with when its owner stops
+    answering (the body has started: the stream is closed cleanly, never cut)."""
+    return (
+        encode_event(
+            "error",
+            {"message": errors.message(_gone()), "status": 503, "requestId": errors.request_id},
+        )
+        + cut_done()
     )
 
 
