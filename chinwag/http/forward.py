@@ -25,6 +25,10 @@ the next request claims the session here. Nothing upstream (URLs, addresses, err
 Node-to-node calls carry the cluster's secret (stored once in the database, PutIfAbsent) in
 `X-Chinwag-Node-Key`; a request presenting a wrong key is refused (401), and a relayed request
 is never relayed again (no loops): if ownership moved meanwhile, it gets the retryable 503.
+The owner proves its answer is a cluster node's: `X-Chinwag-Node-Proof` is an HMAC of the
+request id under the secret. An answer without a valid proof (a CHINWAG_NODE_URL where some
+other server answers) is never passed on: the public gets the retryable 503 and the log says
+which node's URL to check.
 
 A relayed SSE stream that breaks or falls silent ends, like every stream, with an `error` event
 then `done` (null usage and result); one warning line is logged, no traceback.
@@ -33,6 +37,7 @@ then `done` (null usage and result); one warning line is logged, no traceback.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -57,6 +62,8 @@ log = logging.getLogger(__name__)
 NODE_KEY_HEADER = "X-Chinwag-Node-Key"
 # Owner -> relaying node only (never passed on): why a relayed request was refused.
 REFUSAL_HEADER = "X-Chinwag-Refusal"
+# Owner -> relaying node only: HMAC of the request id under the secret (see node_proof).
+PROOF_HEADER = "X-Chinwag-Node-Proof"
 # Hop-by-hop headers (RFC 9110 §7.6.1), those the relay recomputes, and the internal ones.
 _NOT_RELAYED = frozenset(
     {
@@ -76,11 +83,13 @@ _NOT_RELAYED = frozenset(
         "x-request-id",
         NODE_KEY_HEADER.lower(),
         REFUSAL_HEADER.lower(),
+        PROOF_HEADER.lower(),
     }
 )
 _NOT_RELAYED_RAW = frozenset(name.encode() for name in _NOT_RELAYED)
 _NODE_KEY_RAW = NODE_KEY_HEADER.lower().encode()
 _REFUSAL_RAW = REFUSAL_HEADER.lower().encode()
+_PROOF_RAW = PROOF_HEADER.lower().encode()
 _SSE_RAW = SSE_MIMETYPE.encode()
 # Connecting to a node: 1 s. Reads and writes: bounded by the owner's liveness instead.
 _TIMEOUTS = {"connect": 1.0}
@@ -103,6 +112,13 @@ SESSION_ROUTES = frozenset(
 def _gone() -> ServiceUnavailable:
     """What the public hears when the owner was sent the request but gave no answer."""
     return ServiceUnavailable("this session's node stopped answering; try again", retry_after=1)
+
+
+def node_proof(secret: str, rid: str) -> str:
+    """What an owner answers a relayed request with to prove it holds the cluster's secret
+    (bound to the request id, so a proof seen once proves nothing for another request)."""
+    message = b"chinwag-node-proof\0" + rid.encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 class NotRelayed(Exception):
@@ -128,6 +144,12 @@ def register_forwarding(app: QuartTrio) -> None:
             return fail(401, "invalid node credentials")
         g.chinwag_relayed = True
         return None
+
+    @app.after_request
+    async def prove_node(response: Response) -> Response:
+        if getattr(g, "chinwag_relayed", False):  # the node key checked out: answer in kind
+            response.headers[PROOF_HEADER] = node_proof(deps.service().node.secret, request_id())
+        return response
 
     @app.before_request
     async def relay_if_owned_elsewhere() -> Response | None:
@@ -279,6 +301,17 @@ async def relay_request(
         if upstream is not None:
             await upstream.aclose()
         log.warning("relay to node %s given up: no answer within its lease", owner_id)
+        raise _gone()
+    proof = _header(upstream.headers, _PROOF_RAW) or b""
+    if not hmac.compare_digest(proof, node_proof(node.secret, rid).encode()):
+        peers.owners.drop(session_id)
+        await upstream.aclose()
+        log.warning(
+            "relay to node %s: the answer at its CHINWAG_NODE_URL is not from a node of this "
+            "cluster (status %d, no valid proof); check that node's CHINWAG_NODE_URL",
+            owner_id,
+            upstream.status,
+        )
         raise _gone()
     if upstream.status == 503:
         peers.owners.drop(session_id)

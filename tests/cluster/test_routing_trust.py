@@ -4,16 +4,22 @@ cannot answer properly.
 - The owner is SIGKILLed while a streamed reply is relayed through another node: the relayed
   stream ends cleanly with a retryable `error` event then `done` (never a cut chunked body), and
   the relaying node logs one line for it, no traceback.
+- A node whose CHINWAG_NODE_URL reaches some other HTTP server (it answers 404): the relaying
+  node never passes that answer on; the public gets the retryable 503 envelope.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
-from .processes import start_node, stop_nodes
+from .processes import API_KEY, NodeProcess, start_node, stop_nodes
 from .test_processes import WORDS, _session, _start_streaming
 
 
@@ -59,3 +65,71 @@ def test_owner_killed_mid_relayed_stream_ends_with_error_then_done(
         assert log.count("relayed stream from node") == 1, log[-3000:]
     finally:
         stop_nodes([a, b])
+
+
+class _Stranger(BaseHTTPRequestHandler):
+    """Some other HTTP server: 404 to everything, and it notes what reached it."""
+
+    seen: list[str] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.seen.append(self.path)
+        body = b"stranger says: not here"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _stranger() -> Iterator[tuple[str, list[str]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stranger)
+    seen: list[str] = []
+    server.RequestHandlerClass = type("Seen", (_Stranger,), {"seen": seen})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_from_a_stranger_at_a_node_url_is_never_passed_on(
+    tmp_path: Path, database_url: str
+) -> None:
+    with _stranger() as (url, seen):
+        nodes: list[NodeProcess] = []
+        try:
+            a = start_node("a", database_url, tmp_path, node_url=url)
+            nodes.append(a)
+            b = start_node("b", database_url, tmp_path)
+            nodes.append(b)
+            _client, access_key = _session(a, delay=0)
+            path = f"/api/v1/public/chat-clients/{access_key}/prompt"
+            warm = httpx.post(a.base_url + path, json={"prompt": "warm"}, timeout=30)
+            assert warm.status_code == 200, warm.text  # a holds the session
+            for accept in ("application/json", "text/event-stream"):
+                response = httpx.post(
+                    b.base_url + path,
+                    json={"prompt": "hello"},
+                    headers={"Accept": accept, "Authorization": f"Bearer {API_KEY}"},
+                    timeout=30,
+                )
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "1"
+                body = response.json()
+                assert body["data"] is None and "try again" in body["message"]
+                assert "stranger" not in response.text and "127.0.0.1" not in response.text
+            assert seen, "the relay never reached the stranger: the test proves nothing"
+            assert "CHINWAG_NODE_URL" in b.output()
+        finally:
+            stop_nodes(nodes)
