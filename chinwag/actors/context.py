@@ -69,8 +69,21 @@ class ActorContext:
             raise NotFound(f"chat client {session.client_id} was not found")
         return client
 
+    async def aclient_of(self, session: Session) -> ChatClient:
+        """`client_of` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        client = await self.repo.aclient(session.client_id)
+        if client is None:
+            raise NotFound(f"chat client {session.client_id} was not found")
+        return client
+
     def gateway_of(self, client: ChatClient) -> Gateway:
-        gateway = self.repo.gateway(client.ai_gateway_id)
+        return self._gateway_found(client, self.repo.gateway(client.ai_gateway_id))
+
+    async def agateway_of(self, client: ChatClient) -> Gateway:
+        return self._gateway_found(client, await self.repo.agateway(client.ai_gateway_id))
+
+    @staticmethod
+    def _gateway_found(client: ChatClient, gateway: Gateway | None) -> Gateway:
         if gateway is None:
             # Said to the public too (a prompt): the internal id goes to the log only.
             log.warning(

@@ -50,12 +50,12 @@ async def set_feedback(actor: SessionActor, message: SetFeedback) -> Feedback | 
     now = actor.core.clock.now()
     if limits.is_expired(session, now):
         raise Conflict("this session has expired and is read-only until it is purged")
-    head = repo.message_head(session.id, message.message_id)
+    head = await repo.amessage_head(session.id, message.message_id)
     if head is None:
         raise NotFound(f"message {message.message_id} was not found in this conversation")
     if head.role != "assistant":
         raise InvalidInput("feedback can only be given on the assistant's messages")
-    previous = repo.feedback(session.id, head.seq)
+    previous = await repo.afeedback(session.id, head.seq)
     ops = repo.delete_feedback(previous) if previous is not None else []
     record = None
     if message.rating is not None:

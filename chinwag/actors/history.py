@@ -9,7 +9,8 @@ the settings. The echo assistant answers only the last message, so it is sent on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
 from typing import Any
 
 from chinwag.config import Settings
@@ -33,6 +34,37 @@ def is_model_visible(message: Message) -> bool:
     return not (message.role == "assistant" and message.status == "error" and not message.content)
 
 
+class _Picker:
+    """Takes messages newest first until the budget is spent (see `model_history`)."""
+
+    def __init__(self, budget: int, extra: list[dict[str, Any]] | None) -> None:
+        self.budget = budget
+        self.picked: list[dict[str, Any]] = list(reversed(extra)) if extra else []
+        self.total = sum(message_tokens(m) for m in self.picked)
+        self.in_turn = not self.picked
+
+    def take(self, message: Message) -> bool:
+        """Add `message` if it fits; False once the budget is spent (read no further)."""
+        if not is_model_visible(message):
+            self.in_turn = False
+            return True
+        entry = {"role": message.role, "content": message.content}
+        cost = message_tokens(entry)
+        if self.in_turn and message.role == "user":
+            self.picked.append(entry)
+            self.total += cost
+            return True
+        self.in_turn = False
+        if self.total + cost > self.budget:
+            return False
+        self.picked.append(entry)
+        self.total += cost
+        return True
+
+    def result(self) -> list[dict[str, Any]]:
+        return self.picked[::-1]
+
+
 def model_history(
     newest_first: Iterable[Message],
     budget: int,
@@ -45,23 +77,24 @@ def model_history(
     messages at the newest end, or the uncommitted prompt `extra`) is always sent, even over
     budget, so the model answers what was asked; older messages follow while they fit.
     """
-    picked: list[dict[str, Any]] = list(reversed(extra)) if extra else []
-    total = sum(message_tokens(m) for m in picked)
-    in_turn = not picked
+    picker = _Picker(budget, extra)
     for message in newest_first:
-        if not is_model_visible(message):
-            in_turn = False
-            continue
-        entry = {"role": message.role, "content": message.content}
-        cost = message_tokens(entry)
-        if in_turn and message.role == "user":
-            picked.append(entry)
-            total += cost
-            continue
-        in_turn = False
-        if total + cost > budget:
+        if not picker.take(message):
             break
-        picked.append(entry)
-        total += cost
-    picked.reverse()
-    return picked
+    return picker.result()
+
+
+async def amodel_history(
+    newest_first: AsyncGenerator[list[Message], None],
+    budget: int,
+    *,
+    extra: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """`model_history` over batches read asynchronously (Repository.amessages_backward): the
+    reading stops at the first batch that spends the budget."""
+    picker = _Picker(budget, extra)
+    async with aclosing(newest_first) as batches:
+        async for batch in batches:
+            if not all(picker.take(message) for message in batch):
+                break
+    return picker.result()

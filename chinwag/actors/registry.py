@@ -149,7 +149,7 @@ class RegistryActor(Actor):
         # The lock serialises uses within this process; the compare-and-set below makes the
         # use single across processes sharing one database.
         async with self.core.link_lock:
-            found = repo.channel_link_version(message.digest)
+            found = await repo.achannel_link_version(message.digest)
             if found is None:
                 return None
             link, version = found
@@ -167,7 +167,7 @@ class RegistryActor(Actor):
                 return None
             if target.expires_at <= now:
                 return None
-            previous = repo.session_id_by_channel(self.client_id, self.kind, self.name)
+            previous = await repo.asession_id_by_channel(self.client_id, self.kind, self.name)
             used = msgspec.structs.replace(link, used_by=self.name)
             try:
                 await repo.commit(

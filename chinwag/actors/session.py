@@ -27,7 +27,7 @@ import uuid_utils
 
 from chinwag.actors import limits
 from chinwag.actors.feedback import SetFeedback, set_feedback
-from chinwag.actors.history import history_budget, model_history
+from chinwag.actors.history import amodel_history, history_budget
 from chinwag.actors.reply_log import GetReplyLog, ReplyLog, ReplyStarted
 from chinwag.errors import (
     ChinwagError,
@@ -48,7 +48,7 @@ from chinwag.gateways.base import (
 )
 from chinwag.gateways.echo import message_text
 from chinwag.gateways.images import normalize_prompt
-from chinwag.records import Channel, Gateway, Message, Session, ToolCall, Usage
+from chinwag.records import Channel, ChatClient, Gateway, Message, Session, ToolCall, Usage
 from chinwag.runtime import Actor
 from chinwag.storage.errors import ConditionFailed
 
@@ -198,6 +198,8 @@ class _Pending:
     sink: trio.MemorySendChannel[Any]
     idempotency_key: str | None = None
     request_id: str | None = None
+    # The chat client as read when the turn began (its reply uses it too: one read a turn).
+    client: ChatClient | None = None
 
 
 @dataclass(slots=True)
@@ -274,6 +276,9 @@ class SessionActor(Actor):
         self.queue: deque[_Pending] = deque()
         self.epoch = 0
         self.reply_log: ReplyLog | None = None  # the running (or last) reply's events
+        # Known since this activation started: the newest stored message is not a user message
+        # left unanswered (by a crash or a failed reply store), so a turn need not read it.
+        self._tail_answered = False
 
     async def started(self) -> None:
         # Rebuild from storage: after a crash or a passivation the record there is the truth.
@@ -377,7 +382,7 @@ class SessionActor(Actor):
         cleared = msgspec.structs.replace(
             session, message_count=0, history_bytes=0, conversation_usage=Usage()
         )
-        await self._save(cleared, self.core.repo.clear_messages(session.id))
+        await self._save(cleared, await self.core.repo.clear_messages(session.id))
 
     async def _end(self) -> None:
         session = self._require()
@@ -392,7 +397,7 @@ class SessionActor(Actor):
         self._abandon_turns(
             NotFound("the session was deleted while this prompt was waiting or being answered")
         )
-        await self.core.repo.commit(self.core.repo.delete_session(session))
+        await self.core.repo.commit(await self.core.repo.delete_session(session))
         self.session = None
         self.ref.stop()
 
@@ -411,7 +416,7 @@ class SessionActor(Actor):
 
     async def _start_turn(self, message: StartTurn) -> None:
         session = self._require()
-        client = self.core.client_of(session)
+        client = await self.core.aclient_of(session)
         contents = [
             m["content"]
             for m in normalize_prompt(
@@ -447,16 +452,20 @@ class SessionActor(Actor):
                 )
             self.queue.append(pending)
             return
-        await self._begin(pending)
+        await self._begin(pending, client)
 
-    async def _begin(self, pending: _Pending) -> None:
-        """Check limits again (the history may have changed while queued), store, start."""
+    async def _begin(self, pending: _Pending, client: ChatClient | None = None) -> None:
+        """Check limits again (the history may have changed while queued), store, start.
+
+        `client`: read just now by `_start_turn` (a queued prompt reads it again)."""
         session = self._require()
-        client = self.core.client_of(session)
+        if client is None:
+            client = await self.core.aclient_of(session)
+        pending.client = client
         now = self.core.clock.now()
         max_bytes = self.core.settings.max_history_bytes
         try:
-            retried = self._keyed_turn(session, pending)
+            retried = await self._keyed_turn(session, pending)
             replaces: Message | None = None
             if retried is not None and retried[1] is not None:
                 # The same prompt was answered already: hand back its stored answer, ask nothing.
@@ -521,6 +530,7 @@ class SessionActor(Actor):
                 message_count=session.message_count + len(user_messages),
                 history_bytes=session.history_bytes + size,
             )
+            self._tail_answered = False  # until its reply is stored
         await self._save(updated, extra)  # durable before the model sees it
         await self._launch(pending, user_messages)
 
@@ -544,10 +554,11 @@ class SessionActor(Actor):
         """When the newest stored message is a user message nobody answered (the process died
         before its reply was stored), answer it now, before `pending`, which waits at the front
         of the queue. Its answer is stored for a later retry of that message."""
-        if limits.is_expired(session, self.core.clock.now()):
+        if self._tail_answered or limits.is_expired(session, self.core.clock.now()):
             return False
-        tail = next(self.core.repo.messages_backward(session.id, batch=1), None)
+        tail = await self.core.repo.anewest_message(session.id)
         if tail is None or tail.role != "user":
+            self._tail_answered = True
             return False
         log.info("session %s: answering message %d left unanswered", session.id, tail.seq)
         self.queue.appendleft(pending)
@@ -598,8 +609,8 @@ class SessionActor(Actor):
 
     async def _stream_reply(self, running: _Running, outcome: TurnOutcome) -> None:
         session = self._require()
-        client = self.core.client_of(session)
-        gateway = self.core.gateway_of(client)
+        client = running.pending.client or await self.core.aclient_of(session)
+        gateway = await self.core.agateway_of(client)
         context: list[str] = []
         if session.extra_context:
             context.append(session.extra_context)
@@ -609,7 +620,7 @@ class SessionActor(Actor):
                 context.append(fetched)
         if running.pending.instructions:
             context.append(running.pending.instructions)
-        history = self._model_history(session, gateway, running, context)
+        history = await self._model_history(session, gateway, running, context)
         outcome.prompt_tokens = estimate_tokens(
             "\n".join(context) + "".join(message_text(m["content"]) for m in history)
         )
@@ -642,7 +653,7 @@ class SessionActor(Actor):
             outcome.usage = outcome.usage.plus(event.usage)
             outcome.usage_reported = True
 
-    def _keyed_turn(
+    async def _keyed_turn(
         self, session: Session, pending: _Pending
     ) -> tuple[Message, Message | None] | None:
         """The stored user message carrying this prompt's idempotency key, and its stored
@@ -651,11 +662,11 @@ class SessionActor(Actor):
         key = pending.idempotency_key
         if key is None or not pending.commit:
             return None
-        entry = self.core.repo.idempotency_entry(session.id, key)
+        entry = await self.core.repo.aidempotency_entry(session.id, key)
         if entry is None:
             return None
         user_seq, answer_seq = entry
-        user = self.core.repo.message(session.id, user_seq)
+        user = await self.core.repo.amessage(session.id, user_seq)
         if user is None:
             return None
         if user.content != pending.contents[-1]:
@@ -663,10 +674,14 @@ class SessionActor(Actor):
                 "this Idempotency-Key was already used for a different prompt; "
                 "use a new key for a new message"
             )
-        answer = self.core.repo.message(session.id, answer_seq) if answer_seq is not None else None
+        answer = (
+            await self.core.repo.amessage(session.id, answer_seq)
+            if answer_seq is not None
+            else None
+        )
         return user, answer
 
-    def _model_history(
+    async def _model_history(
         self, session: Session, gateway: Gateway, running: _Running, context: list[str]
     ) -> list[dict[str, Any]]:
         """What the model is sent: the newest stored messages up to (and including) the one
@@ -676,9 +691,9 @@ class SessionActor(Actor):
         pending = running.pending
         if pending.commit and running.user_messages:
             up_to = running.user_messages[-1].seq
-            return model_history(repo.messages_backward(session.id, up_to=up_to), budget)
+            return await amodel_history(repo.amessages_backward(session.id, up_to=up_to), budget)
         extra = [{"role": "user", "content": c} for c in pending.contents]
-        return model_history(repo.messages_backward(session.id), budget, extra=extra)
+        return await amodel_history(repo.amessages_backward(session.id), budget, extra=extra)
 
     async def _finish_turn(self, message: _FinishTurn) -> dict[str, Any] | None:
         running = message.running or self.running
@@ -752,7 +767,7 @@ class SessionActor(Actor):
                 # The marker's stored size (the repository measures it as it would store it).
                 _ops, replaced_size = self.core.repo.put_messages_sized(session.id, [replaced])
                 # Feedback is kept per seq: a rating of the marker must not pass to its successor.
-                old_feedback = self.core.repo.feedback(session.id, replaced.seq)
+                old_feedback = await self.core.repo.afeedback(session.id, replaced.seq)
                 if old_feedback is not None:
                     extra += self.core.repo.delete_feedback(old_feedback)
                 updated = msgspec.structs.replace(
@@ -767,6 +782,8 @@ class SessionActor(Actor):
                     history_bytes=session.history_bytes + size,
                 )
         await self._save(updated, extra)
+        if commit:
+            self._tail_answered = True  # the reply just stored is the newest message
         created = (running.user_messages if running is not None else []) + [reply] if commit else []
         return _result_of(reply, created)
 

@@ -126,6 +126,13 @@ class FacadeBase:
             raise NotFound(f"chat client {client_id} was not found")
         return client
 
+    async def aget_client(self, client_id: str) -> ChatClient:
+        """`get_client` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        client = await self.repo.aclient(client_id) if _is_id(client_id) else None
+        if client is None:
+            raise NotFound(f"chat client {client_id} was not found")
+        return client
+
     def get_gateway(self, gateway_id: str) -> Gateway:
         gateway = self.repo.gateway(gateway_id) if _is_id(gateway_id) else None
         if gateway is None:

@@ -70,6 +70,10 @@ class ClientsFacade(FacadeBase):
     def list_clients(self) -> list[ChatClient]:
         return self.repo.clients()
 
+    async def alist_clients(self) -> list[ChatClient]:
+        """`list_clients` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        return await self.repo.aclients()
+
     async def update_client(self, client_id: str, patch: dict[str, Any]) -> ChatClient:
         body = checked.client_update(patch)
         client = self.get_client(client_id)

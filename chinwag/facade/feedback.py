@@ -58,6 +58,16 @@ class FeedbackFacade(FacadeBase):
         ids = {m.id for m in messages}
         return {f.message_id: f for f in found if f.message_id in ids}
 
+    async def afeedback_for(self, session_id: str, messages: list[Message]) -> dict[str, Feedback]:
+        """`feedback_for` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        _check_id(session_id, "session")
+        if not messages:
+            return {}
+        seqs = [m.seq for m in messages]
+        found = await self.repo.afeedback_between(session_id, min(seqs), max(seqs))
+        ids = {m.id for m in messages}
+        return {f.message_id: f for f in found if f.message_id in ids}
+
     def feedback_by_message(self, session_id: str) -> dict[str, Feedback]:
         """The session's feedback keyed by message id (for message views and transcripts)."""
         _check_id(session_id, "session")

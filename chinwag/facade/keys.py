@@ -48,3 +48,12 @@ class ApiKeysFacade(FacadeBase):
             return True
         # The lookup is by SHA-256 digest, so timing reveals nothing about the stored keys.
         return self.repo.api_key(hash_api_key(presented)) is not None
+
+    async def acheck_api_key(self, presented: str) -> bool:
+        """`check_api_key` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        if not presented:
+            return False
+        configured = self.settings.api_key
+        if configured and hmac.compare_digest(presented.encode(), configured.encode()):
+            return True
+        return await self.repo.aapi_key(hash_api_key(presented)) is not None

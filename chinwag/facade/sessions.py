@@ -29,6 +29,7 @@ from chinwag.facade.base import (
     _is_id,
 )
 from chinwag.records import (
+    ChatClient,
     Message,
     Session,
 )
@@ -148,6 +149,18 @@ class SessionsFacade(FacadeBase):
         _check_session_id(session_id)
         return self.repo.messages_page(session_id, limit=query.limit, before=query.before)
 
+    async def amessages_page(
+        self,
+        session_id: str,
+        *,
+        limit: int = bounds.DEFAULT_MESSAGE_PAGE,
+        before: int | None = None,
+    ) -> list[Message]:
+        """`messages_page` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        query = checked.message_page_query(limit=limit, before=before)
+        _check_session_id(session_id)
+        return await self.repo.amessages_page(session_id, limit=query.limit, before=query.before)
+
     def iter_messages(
         self, session_id: str, *, page_size: int = STREAM_PAGE
     ) -> Iterator[list[Message]]:
@@ -174,6 +187,18 @@ class SessionsFacade(FacadeBase):
             limits.ensure_active(session, self.core.clock.now())
         return session
 
+    async def aresolve_access_key(self, access_key: str, *, allow_expired: bool = False) -> Session:
+        """`resolve_access_key` without blocking the Trio thread (a round trip on PostgreSQL)."""
+        session_id = (
+            self._access_keys.session_id(access_key) if isinstance(access_key, str) else None
+        )
+        session = await self.repo.asession(session_id) if session_id else None
+        if session is None:
+            raise UnknownAccessKey()
+        if not allow_expired:
+            limits.ensure_active(session, self.core.clock.now())
+        return session
+
     def access_key_for(self, session_id: str) -> str:
         return self._access_keys.issue(session_id)
 
@@ -186,7 +211,16 @@ class SessionsFacade(FacadeBase):
         session = self.repo.session(session_id)
         if session is None:
             raise NotFound(f"session {session_id} was not found")
-        client = self.core.client_of(session)
+        return self._limit_state(session, self.core.client_of(session))
+
+    async def alimit_state(self, session_id: str) -> dict[str, Any]:
+        """`limit_state` without blocking the Trio thread (round trips on PostgreSQL)."""
+        session = await self.repo.asession(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} was not found")
+        return self._limit_state(session, await self.core.aclient_of(session))
+
+    def _limit_state(self, session: Session, client: ChatClient) -> dict[str, Any]:
         return limits.limit_state(
             session,
             client.limiting_parameters,

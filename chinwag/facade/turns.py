@@ -83,10 +83,10 @@ class TurnsFacade(FacadeBase):
         (see chinwag.gateways.remote_images), after the prompt's own checks pass."""
         if not has_remote_images(prompt):
             return prompt
-        session = self.repo.session(session_id) if _is_id(session_id) else None
+        session = await self.repo.asession(session_id) if _is_id(session_id) else None
         if session is None:
             return prompt  # the session actor answers 404
-        client = self.core.client_of(session)
+        client = await self.core.aclient_of(session)
         normalize_prompt(prompt, allow_images="Image" in client.client_parameters.input_modes)
         guard = UrlGuard(allow_private=self.settings.fetch_allow_private)
         return await inline_remote_images(prompt, self.core.assistant_deps.http, guard=guard)

@@ -27,7 +27,7 @@ public = Blueprint(
     "conversation, 400 when it is not the assistant's. A new rating replaces the previous one.",
 )
 async def rate_message(access_key: str, message_id: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     body = await read_body(FeedbackBody)
     record = await deps.service().set_feedback(session.id, message_id, body.rating, body.comment)
     message = "Feedback saved." if record is not None else "Feedback removed."
@@ -39,7 +39,7 @@ management = Blueprint("management_feedback", __name__, url_prefix="/api/v1")
 
 @management.before_request
 async def authenticate() -> None:
-    require_api_key()
+    await require_api_key()
 
 
 @management.get("/web-chat-client/<client_id>/feedback")

@@ -13,7 +13,7 @@ from quart import Blueprint, Response
 
 from chinwag.errors import NotFound
 from chinwag.http import deps
-from chinwag.http.auth import session_for_access_key
+from chinwag.http.auth import request_client, session_for_access_key
 from chinwag.http.envelope import ok
 from chinwag.http.openapi import doc
 from chinwag.http.schemas import Body, read_body
@@ -70,10 +70,10 @@ def talk_page_config(client: ChatClient, session: Session, language: str) -> dic
     "WhatsApp: whatsappNumber is set).",
 )
 async def create_link(access_key: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     body = await read_body(LinkBody)
     service = deps.service()
-    client = service.get_client(session.client_id)
+    client = request_client() or await service.aget_client(session.client_id)
     target = link_target(client, body.channel)
     if target is None:
         raise NotFound(f"this chat client has no {body.channel.capitalize()} integration")

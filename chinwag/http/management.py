@@ -50,7 +50,7 @@ blueprint = Blueprint("management", __name__, url_prefix="/api/v1")
 
 @blueprint.before_request
 async def authenticate() -> None:
-    require_api_key()
+    await require_api_key()
 
 
 # ---------------------------------------------------------------- AI gateways
@@ -208,8 +208,8 @@ async def list_messages(client_id: str, session_id: str) -> Response:
     service = deps.service()
     session = service.get_session(client_id, session_id)
     limit, before = page_query()
-    messages = service.messages_page(session.id, limit=limit, before=before)
-    return ok(management_messages_view(messages, service.feedback_for(session.id, messages)))
+    messages = await service.amessages_page(session.id, limit=limit, before=before)
+    return ok(management_messages_view(messages, await service.afeedback_for(session.id, messages)))
 
 
 @blueprint.get("/web-chat-client/<client_id>/sessions/<session_id>/transcript")

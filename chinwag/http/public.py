@@ -11,7 +11,7 @@ from quart import Blueprint, Response, request
 
 from chinwag.errors import InvalidInput, ModelFailed
 from chinwag.http import deps
-from chinwag.http.auth import session_for_access_key
+from chinwag.http.auth import request_client, session_for_access_key
 from chinwag.http.bodies import BodyLimits, check_prompt_size
 from chinwag.http.envelope import no_content, ok
 from chinwag.http.openapi import doc
@@ -43,9 +43,9 @@ blueprint = Blueprint("public", __name__, url_prefix="/api/v1/public/chat-client
 )
 async def session_info(access_key: str) -> Response:
     service = deps.service()
-    session = session_for_access_key(access_key)
-    client = service.get_client(session.client_id)
-    return ok(public_session_view(session, client, service.limit_state(session.id)))
+    session = await session_for_access_key(access_key)
+    client = request_client() or await service.aget_client(session.client_id)
+    return ok(public_session_view(session, client, await service.alimit_state(session.id)))
 
 
 @blueprint.get("/messages")
@@ -56,18 +56,23 @@ async def session_info(access_key: str) -> Response:
     description=PAGE_DESCRIPTION,
 )
 async def list_messages(access_key: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     limit, before = page_query()
     service = deps.service()
-    page = service.messages_page(session.id, limit=limit, before=before)
-    feedback = service.feedback_for(session.id, page)
+    page = await service.amessages_page(session.id, limit=limit, before=before)
+    feedback = await service.afeedback_for(session.id, page)
     shown = _shows_tool_calls(session.client_id)
     return ok(messages_view(page, public_errors().language, feedback, show_tool_calls=shown))
 
 
 def _shows_tool_calls(client_id: str) -> bool:
-    """The client's `showToolCalls`: without it the public sees no tool call (URL or result)."""
-    return deps.service().get_client(client_id).client_parameters.show_tool_calls
+    """The client's `showToolCalls`: without it the public sees no tool call (URL or result).
+
+    The client was read when the access key was checked (`session_for_access_key`)."""
+    client = request_client()
+    if client is None or client.id != client_id:
+        client = deps.service().get_client(client_id)
+    return client.client_parameters.show_tool_calls
 
 
 @blueprint.post("/prompt")
@@ -85,7 +90,7 @@ def _shows_tool_calls(client_id: str) -> bool:
     "turn instead of sending the prompt twice.",
 )
 async def prompt(access_key: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     body = await read_body(PromptBody)
     user_prompt = body.prompt_builtins()
     # The route takes up to 10 MiB for images; without them the public 1 MiB cap applies.
@@ -162,7 +167,7 @@ def idempotency_key_header() -> str | None:
     "running.",
 )
 async def attach_to_reply(access_key: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     last_event_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
     if last_event_id is not None and len(last_event_id) > MAX_LAST_EVENT_ID_CHARS:
         raise InvalidInput(f"Last-Event-ID must be at most {MAX_LAST_EVENT_ID_CHARS} characters.")
@@ -179,7 +184,7 @@ async def attach_to_reply(access_key: str) -> Response:
 @blueprint.delete("/messages")
 @doc("Clear the conversation (the session and its access key stay)", auth="accessKey")
 async def clear_messages(access_key: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     await deps.service().clear_session(session.id)
     return ok(None, message="Conversation cleared successfully.")
 
@@ -187,6 +192,6 @@ async def clear_messages(access_key: str) -> Response:
 @blueprint.post("/stop")
 @doc("Cancel the reply being generated; the part generated so far is kept", auth="accessKey")
 async def stop(access_key: str) -> Response:
-    session = session_for_access_key(access_key)
+    session = await session_for_access_key(access_key)
     stopped = await deps.service().stop(session.id)
     return ok({"stopped": stopped})

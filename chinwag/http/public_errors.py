@@ -66,7 +66,14 @@ class PublicErrors:
 
 
 def _client_language() -> str | None:
-    """The languageCode of the client behind the access key in the path, if any."""
+    """The languageCode of the client behind the access key in the path, if any.
+
+    Known without a read once the request's access key was checked (http/auth.py)."""
+    from chinwag.http.auth import request_client, request_client_known
+
+    if request_client_known():
+        client = request_client()
+        return client.client_parameters.language_code if client is not None else None
     access_key = (request.view_args or {}).get("access_key")
     if not isinstance(access_key, str):
         return None

@@ -153,7 +153,7 @@ async def _json_body() -> object:
     description="Checks X-Telegram-Bot-Api-Secret-Token; 200 once the update is durably stored.",
 )
 async def telegram_webhook(client_id: str) -> Response:
-    client = deps.service().get_client(client_id)
+    client = await deps.service().aget_client(client_id)
     telegram = client.integrations.telegram
     if telegram is None or not telegram.secret_token:
         raise NotFound(f"chat client {client_id} has no Telegram integration")
@@ -185,7 +185,7 @@ async def telegram_webhook(client_id: str) -> Response:
 )
 async def zapi_webhook(client_id: str, secret: str) -> Response:
     try:
-        client = deps.service().get_client(client_id)
+        client = await deps.service().aget_client(client_id)
     except NotFound:
         client = None
     zapi = client.integrations.zapi if client is not None else None

@@ -65,9 +65,9 @@ class TurnRunner:
         self._notices[(lane, notice.kind)] = now
         return False
 
-    def debounce_interval(self, client_id: str) -> float:
+    async def debounce_interval(self, client_id: str) -> float:
         try:
-            client = self.service.get_client(client_id)
+            client = await self.service.aget_client(client_id)
         except ChinwagError:
             return 0.0
         return max(0.0, client.client_parameters.message_debounce_interval or 0.0)
@@ -78,7 +78,7 @@ class TurnRunner:
         client_id, channel, chat_id = first.lane
         items = [(job.key, job.item) for job in jobs]
         try:
-            client = self.service.get_client(client_id)
+            client = await self.service.aget_client(client_id)
         except NotFound:
             log.info("client %s is gone; dropping %d message(s)", client_id, len(jobs))
             await self.store.commit(self.inbox.finish_ops(items, "failed"))
@@ -127,10 +127,10 @@ class TurnRunner:
         items = [
             (key, item)
             for raw_key in reply.inbox_keys
-            if (item := self.inbox.get(key := raw_key.encode())) is not None
+            if (item := await self.inbox.aget(key := raw_key.encode())) is not None
         ]
         try:
-            client = self.service.get_client(reply.client_id)
+            client = await self.service.aget_client(reply.client_id)
             sender = self.sender_for(client, reply.channel)
         except NotFound:
             sender = None

@@ -74,7 +74,7 @@ class Inbox:
         # PostgreSQL), so a concurrent copy always finds it and waits instead of racing us.
         done = self._writing[key] = trio.Event()
         try:
-            if self._store.has_item(key):
+            if await self._store.ahas_item(key):
                 return None
             item = InboxItem(
                 client_id=client_id,
@@ -94,9 +94,16 @@ class Inbox:
 
     def pending(self, on_error: OnError | None = None) -> list[tuple[bytes, InboxItem]]:
         """Every stored item not yet answered, oldest first (undecodable ones: `on_error`)."""
-        items = [
-            (key, item) for key, item in self._store.items(on_error) if item.state == "pending"
-        ]
+        return self._oldest_pending(list(self._store.items(on_error)))
+
+    async def apending(self, on_error: OnError | None = None) -> list[tuple[bytes, InboxItem]]:
+        """`pending`, read without blocking the Trio thread."""
+        return self._oldest_pending(await self._store.aitems(on_error))
+
+    def _oldest_pending(
+        self, stored: list[tuple[bytes, InboxItem]]
+    ) -> list[tuple[bytes, InboxItem]]:
+        items = [(key, item) for key, item in stored if item.state == "pending"]
         items.sort(key=lambda pair: pair[1].seq)
         if items:
             self._last_seq = max(self._last_seq, items[-1][1].seq)
@@ -130,18 +137,20 @@ class Inbox:
             return False
         return True
 
-    def pending_versioned(
+    async def apending_versioned(
         self, on_error: OnError | None = None
     ) -> list[tuple[bytes, Version, InboxItem]]:
         """(key, version, item) of every pending item, oldest first (for `take_over`)."""
-        items = [
-            entry for entry in self._store.versioned_items(on_error) if entry[2].state == "pending"
-        ]
+        stored = await self._store.aversioned_items(on_error)
+        items = [entry for entry in stored if entry[2].state == "pending"]
         items.sort(key=lambda triple: triple[2].seq)
         return items
 
     def get(self, key: bytes) -> InboxItem | None:
         return self._store.item(key)
+
+    async def aget(self, key: bytes) -> InboxItem | None:
+        return await self._store.aitem(key)
 
     def finish_ops(
         self, items: Iterable[tuple[bytes, InboxItem]], state: ItemState = "done"
@@ -162,7 +171,7 @@ class Inbox:
         cutoff = self._now() - older_than
         stale = [
             key
-            for key, item in self._store.items(on_error)
+            for key, item in await self._store.aitems(on_error)
             if item.state != "pending" and (item.finished_at or 0) < cutoff
         ]
         for start in range(0, len(stale), 1000):

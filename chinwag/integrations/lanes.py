@@ -161,7 +161,7 @@ class ChatLane:
     async def _gather(self, job: PendingJob) -> list[PendingJob]:
         """`job` plus the texts that follow it within the debounce window."""
         batch = [job]
-        interval = self.runner.debounce_interval(job.item.client_id)
+        interval = await self.runner.debounce_interval(job.item.client_id)
         if interval <= 0:
             return batch
         cap = trio.current_time() + interval * DEBOUNCE_CAP_FACTOR

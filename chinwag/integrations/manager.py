@@ -138,7 +138,7 @@ class IntegrationManager:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 if self.node is None:
-                    self.recover()
+                    await self.recover()
                 else:
                     nursery.start_soon(self._take_over_loop)
                 nursery.start_soon(self._purge_loop)
@@ -165,7 +165,7 @@ class IntegrationManager:
 
         return failed
 
-    def recover(self) -> int:
+    async def recover(self) -> int:
         """Dispatch replies and messages a previous process left unfinished; returns a count.
 
         A stored item that cannot be read or dispatched is logged, counted
@@ -174,14 +174,14 @@ class IntegrationManager:
         covered: set[str] = set()
         count = 0
         loop = "integration_recovery"
-        for key, reply in self.outbox.unfinished(self._item_failed(loop, "outbox")):
+        for key, reply in await self.outbox.aunfinished(self._item_failed(loop, "outbox")):
             try:
                 covered.update(reply.inbox_keys)
                 self._dispatch(ResumeJob(key, reply))
                 count += 1
             except Exception as error:
                 self._item_failed(loop, "outbox")(key, error)
-        for key, item in self.inbox.pending(self._item_failed(loop, "inbox")):
+        for key, item in await self.inbox.apending(self._item_failed(loop, "inbox")):
             if key.decode(errors="replace") not in covered:
                 try:
                     self._dispatch(PendingJob(key, item))
@@ -209,14 +209,14 @@ class IntegrationManager:
         assert self.node is not None
         live = {node["id"] for node in await self.node.live_nodes()} | {self.node.id}
         on_error = self._item_failed("integration_takeover", "inbox")
-        pending = self.inbox.pending_versioned(on_error)
+        pending = await self.inbox.apending_versioned(on_error)
         await self._pick_up_handed_over(pending)
         orphans = [entry for entry in pending if entry[2].node not in live]
         if not orphans:
             return 0
         replies = {
             reply.inbox_keys[0]: (key, reply)
-            for key, reply in self.outbox.unfinished(
+            for key, reply in await self.outbox.aunfinished(
                 self._item_failed("integration_takeover", "outbox")
             )
             if reply.inbox_keys
@@ -271,7 +271,7 @@ class IntegrationManager:
         can be made. Best effort, once per start; returns how many integrations were updated.
         """
         updated = 0
-        for client in self.service.list_clients():
+        for client in await self.service.alist_clients():
             telegram = client.integrations.telegram
             if telegram is None or telegram.bot_username:
                 continue
@@ -281,7 +281,7 @@ class IntegrationManager:
                 log.info("getMe for client %s failed: %s", client.id, exc.message)
                 continue
             bot_id, username = _identity(me)
-            fresh = self.service.get_client(client.id)
+            fresh = await self.service.aget_client(client.id)
             current = fresh.integrations.telegram
             if username is None or current is None or current.bot_token != telegram.bot_token:
                 continue  # changed or removed meanwhile: the new settings asked getMe already
@@ -292,7 +292,7 @@ class IntegrationManager:
 
     async def _purge_loop(self) -> None:
         while True:
-            if not self.store.count_items() and not self.store.count_replies():
+            if not await self.store.acount_items() and not await self.store.acount_replies():
                 # Nothing stored: no timer at all (an idle runtime must not wake every hour).
                 await self._stored_something.wait()
                 self._stored_something = trio.Event()
@@ -392,7 +392,7 @@ class IntegrationManager:
         bot's id and username tell mentions, replies and `/cmd@bot` meant for it apart, and
         name it in t.me links.
         """
-        client = self.service.get_client(client_id)
+        client = await self.service.aget_client(client_id)
         if not bot_token.strip():
             raise InvalidInput("integrations.telegramIntegration.botToken must not be empty")
         parse_duration(session_duration, "integrations.telegramIntegration.sessionDuration")
@@ -441,7 +441,7 @@ class IntegrationManager:
         `groups`, when given, decides which group messages are answered; without it the older
         `allowGroups` does (true: all, false: none) — see parse.zapi_group_mode.
         """
-        client = self.service.get_client(client_id)
+        client = await self.service.aget_client(client_id)
         for field, value in (
             ("instanceId", instance_id),
             ("instanceToken", instance_token),
@@ -481,7 +481,7 @@ class IntegrationManager:
 
     async def remove(self, client_id: str, integration_type: IntegrationType) -> None:
         """Delete an integration (Telegram: deleteWebhook first, best effort)."""
-        client = self.service.get_client(client_id)
+        client = await self.service.aget_client(client_id)
         if integration_type == "Telegram":
             telegram = client.integrations.telegram
             if telegram is None:

@@ -60,11 +60,13 @@ class Outbox:
     def get(self, key: bytes) -> OutboxReply | None:
         return self._store.reply(key)
 
-    def unfinished(self, on_error: OnError | None = None) -> list[tuple[bytes, OutboxReply]]:
+    async def aget(self, key: bytes) -> OutboxReply | None:
+        return await self._store.areply(key)
+
+    async def aunfinished(self, on_error: OnError | None = None) -> list[tuple[bytes, OutboxReply]]:
         """Replies recorded but not completely sent (to resume after a restart)."""
-        out = [
-            (key, reply) for key, reply in self._store.replies(on_error) if reply.state == "sending"
-        ]
+        stored = await self._store.areplies(on_error)
+        out = [(key, reply) for key, reply in stored if reply.state == "sending"]
         out.sort(key=lambda pair: pair[1].created_at)
         return out
 
@@ -72,7 +74,7 @@ class Outbox:
         cutoff = self.now() - older_than
         stale = [
             key
-            for key, reply in self._store.replies(on_error)
+            for key, reply in await self._store.areplies(on_error)
             if reply.state != "sending" and (reply.finished_at or 0) < cutoff
         ]
         for start in range(0, len(stale), 1000):

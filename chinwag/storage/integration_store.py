@@ -3,7 +3,8 @@
 Like `Repository`, this is the only code that knows these tables' keys and bytes: the
 integrations hand in and get back their own records (`Inbox`/`Outbox` items) and opaque keys.
 Writes are built as lists of ops, so marking messages answered and closing their reply is one
-atomic commit.
+atomic commit. The `a…` reads are the ones for the Trio thread (on PostgreSQL a read is a round
+trip, made in a worker thread); the plain ones read synchronously (LMDB, tests, the CLI).
 
 The values are plain msgpack of the record (no schema-version wrapper, unlike `codec`): the
 format the integrations have always written, so inboxes left by an earlier release still read.
@@ -12,7 +13,7 @@ format the integrations have always written, so inboxes left by an earlier relea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import msgspec
 
@@ -56,9 +57,20 @@ class IntegrationStore(Generic[Item, Reply]):
     def has_item(self, key: bytes) -> bool:
         return self._engine.get(INBOX, key) is not None
 
+    async def ahas_item(self, key: bytes) -> bool:
+        return await self._engine.aget(INBOX, key) is not None
+
     def item(self, key: bytes) -> Item | None:
         raw = self._engine.get(INBOX, key)
         return None if raw is None else self._items.decode(raw)
+
+    async def aitem(self, key: bytes) -> Item | None:
+        raw = await self._engine.aget(INBOX, key)
+        return None if raw is None else self._items.decode(raw)
+
+    async def aitems(self, on_error: OnError | None = None) -> list[tuple[bytes, Item]]:
+        """`items`, read without blocking the Trio thread."""
+        return list(_decode_rows(await self._engine.ascan(INBOX), self._items, on_error))
 
     def items(self, on_error: OnError | None = None) -> Iterator[tuple[bytes, Item]]:
         """Every stored item; one that does not decode goes to `on_error` (or raises)."""
@@ -76,15 +88,13 @@ class IntegrationStore(Generic[Item, Reply]):
         self, on_error: OnError | None = None
     ) -> Iterator[tuple[bytes, Version, Item]]:
         """Every stored item with its version, for a conditional `replace_item`."""
-        for key, raw in self._engine.scan(INBOX):
-            try:
-                item = self._items.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                if on_error is None:
-                    raise
-                on_error(key, error)
-                continue
-            yield key, Version(raw), item
+        return _versioned(self._engine.scan(INBOX), self._items, on_error)
+
+    async def aversioned_items(
+        self, on_error: OnError | None = None
+    ) -> list[tuple[bytes, Version, Item]]:
+        """`versioned_items`, read without blocking the Trio thread."""
+        return list(_versioned(await self._engine.ascan(INBOX), self._items, on_error))
 
     async def aversioned_item(self, key: bytes) -> tuple[Version, Item] | None:
         """One stored item with its version, for a conditional `replace_item`."""
@@ -101,11 +111,22 @@ class IntegrationStore(Generic[Item, Reply]):
     def count_items(self) -> int:
         return self._engine.count(INBOX)
 
+    async def acount_items(self) -> int:
+        return await self._engine.acount(INBOX)
+
     # ---------------------------------------------------------------- outbox
 
     def reply(self, key: bytes) -> Reply | None:
         raw = self._engine.get(OUTBOX, key)
         return None if raw is None else self._replies.decode(raw)
+
+    async def areply(self, key: bytes) -> Reply | None:
+        raw = await self._engine.aget(OUTBOX, key)
+        return None if raw is None else self._replies.decode(raw)
+
+    async def areplies(self, on_error: OnError | None = None) -> list[tuple[bytes, Reply]]:
+        """`replies`, read without blocking the Trio thread."""
+        return list(_decode_rows(await self._engine.ascan(OUTBOX), self._replies, on_error))
 
     def replies(self, on_error: OnError | None = None) -> Iterator[tuple[bytes, Reply]]:
         """Every stored reply; one that does not decode goes to `on_error` (or raises)."""
@@ -120,17 +141,42 @@ class IntegrationStore(Generic[Item, Reply]):
     def count_replies(self) -> int:
         return self._engine.count(OUTBOX)
 
+    async def acount_replies(self) -> int:
+        return await self._engine.acount(OUTBOX)
+
     # ---------------------------------------------------------------- scans
 
     def _decoded(
         self, table: str, decoder: msgspec.msgpack.Decoder, on_error: OnError | None
     ) -> Iterator[tuple[bytes, Item]]:
-        for key, raw in self._engine.scan(table):
-            try:
-                record = decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                if on_error is None:
-                    raise
-                on_error(key, error)
-                continue
-            yield key, record
+        return _decode_rows(self._engine.scan(table), decoder, on_error)
+
+
+def _decode_rows(
+    rows: Iterable[tuple[bytes, bytes]], decoder: msgspec.msgpack.Decoder, on_error: OnError | None
+) -> Iterator[tuple[bytes, Any]]:
+    """(key, record) of each row; one that does not decode goes to `on_error` (or raises)."""
+    for key, raw in rows:
+        try:
+            record = decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            if on_error is None:
+                raise
+            on_error(key, error)
+            continue
+        yield key, record
+
+
+def _versioned(
+    rows: Iterable[tuple[bytes, bytes]], decoder: msgspec.msgpack.Decoder, on_error: OnError | None
+) -> Iterator[tuple[bytes, Version, Any]]:
+    """(key, version, record) of each row (the version: the stored bytes as read)."""
+    for key, raw in rows:
+        try:
+            record = decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            if on_error is None:
+                raise
+            on_error(key, error)
+            continue
+        yield key, Version(raw), record

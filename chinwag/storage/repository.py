@@ -1,14 +1,16 @@
 """Records in, records out: the only code that knows the key layout.
 
-The `a…` reads are async (StorageEngine's aget/ascan: a network round trip on PostgreSQL, inline
-on LMDB); the actors use them. The plain reads are synchronous (LocalStorageEngine: memory-mapped
-lookups on LMDB, a bounded round trip on PostgreSQL) for callers not yet moved. Writes are built
+The `a…` reads are async (StorageEngine's aget/ascan: a network round trip on PostgreSQL in a
+worker thread, inline on LMDB with no checkpoint); everything that runs on the Trio thread in a
+request or a turn uses them. The plain reads are synchronous (LocalStorageEngine: memory-mapped
+lookups on LMDB, a blocking round trip on PostgreSQL) for the CLI, tests and the callers not yet
+moved (see README "Run a cluster"). Writes are built
 as lists of ops so a caller can commit several record changes atomically in one durable `commit`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 
 from msgspec import Struct
 
@@ -100,6 +102,10 @@ class Repository:
         raw = self.engine.get("api_keys", digest)
         return decode(raw, ApiKeyRecord) if raw is not None else None
 
+    async def aapi_key(self, digest: bytes) -> ApiKeyRecord | None:
+        raw = await self.engine.aget("api_keys", digest)
+        return decode(raw, ApiKeyRecord) if raw is not None else None
+
     def api_keys(self) -> list[tuple[bytes, ApiKeyRecord]]:
         return [(k, decode(v, ApiKeyRecord)) for k, v in self.engine.scan("api_keys")]
 
@@ -113,6 +119,10 @@ class Repository:
 
     def gateway(self, gateway_id: str) -> Gateway | None:
         raw = self.engine.get("gateways", keys.id_bytes(gateway_id))
+        return decode(raw, Gateway) if raw is not None else None
+
+    async def agateway(self, gateway_id: str) -> Gateway | None:
+        raw = await self.engine.aget("gateways", keys.id_bytes(gateway_id))
         return decode(raw, Gateway) if raw is not None else None
 
     def gateways(self) -> list[Gateway]:
@@ -159,8 +169,15 @@ class Repository:
         raw = self.engine.get("clients", keys.id_bytes(client_id))
         return decode(raw, ChatClient) if raw is not None else None
 
+    async def aclient(self, client_id: str) -> ChatClient | None:
+        raw = await self.engine.aget("clients", keys.id_bytes(client_id))
+        return decode(raw, ChatClient) if raw is not None else None
+
     def clients(self) -> list[ChatClient]:
         return [decode(v, ChatClient) for _, v in self.engine.scan("clients")]
+
+    async def aclients(self) -> list[ChatClient]:
+        return [decode(v, ChatClient) for _, v in await self.engine.ascan("clients")]
 
     def put_client(self, client: ChatClient) -> list[Write]:
         return [Put("clients", keys.id_bytes(client.id), encode(client))]
@@ -238,33 +255,35 @@ class Repository:
             table = "channels"
         return Check(table, key, keys.id_bytes(was) if was is not None else None)
 
-    def delete_session(self, session: Session) -> list[Write]:
-        """Everything of a session: record, history, and the index entries that point to it."""
+    async def delete_session(self, session: Session) -> list[Write]:
+        """Everything of a session: record, history, and the index entries that point to it.
+
+        Async: finding the index entries and feedback to delete takes reads."""
         sid = keys.id_bytes(session.id)
         ops: list[Write] = [
             Delete("sessions", sid),
             Delete("client_sessions", keys.client_session_key(session.client_id, session.id)),
             Delete("expiry", keys.time_key(session.expires_at, session.id)),
             DeletePrefix("messages", sid),
-            *self._delete_session_feedback(session.id),
+            *await self._delete_session_feedback(session.id),
             DeletePrefix("idempotency", sid),
             Delete("owners", sid),  # cluster mode's owner row (storage/ownership.py)
         ]
         if (
             session.tag is not None
-            and self.session_id_by_tag(session.client_id, session.tag) == session.id
+            and await self.asession_id_by_tag(session.client_id, session.tag) == session.id
         ):
             ops.append(Delete("tags", keys.tag_key(session.client_id, session.tag)))
         if session.external_id is not None:
             key = keys.channel_key(session.client_id, session.channel, session.external_id)
-            if self.engine.get("channels", key) == sid:
+            if await self.engine.aget("channels", key) == sid:
                 ops.append(Delete("channels", key))
-        for channel, external_id in self.chats_of_session(session.id):
+        for channel, external_id in await self.achats_of_session(session.id):
             key = keys.channel_key(session.client_id, channel, external_id)
-            if self.engine.get("channels", key) == sid:
+            if await self.engine.aget("channels", key) == sid:
                 ops.append(Delete("channels", key))
         ops.append(DeletePrefix("session_chats", sid))
-        for _, digest in self.engine.scan("session_links", prefix=sid):
+        for _, digest in await self.engine.ascan("session_links", prefix=sid):
             ops.append(Delete("links", digest))
         ops.append(DeletePrefix("session_links", sid))
         return ops
@@ -278,6 +297,10 @@ class Repository:
     def channel_link_version(self, digest: bytes) -> tuple[ChannelLink, bytes] | None:
         """The code's record and the stored bytes it was read from (for `use_channel_link`)."""
         raw = self.engine.get("links", digest)
+        return (decode(raw, ChannelLink), raw) if raw is not None else None
+
+    async def achannel_link_version(self, digest: bytes) -> tuple[ChannelLink, bytes] | None:
+        raw = await self.engine.aget("links", digest)
         return (decode(raw, ChannelLink), raw) if raw is not None else None
 
     def put_channel_link(self, digest: bytes, link: ChannelLink) -> list[Write]:
@@ -316,8 +339,13 @@ class Repository:
     def chats_of_session(self, session_id: str) -> list[tuple[str, str]]:
         """(channel, external id) of the chats attached to a session with a link code."""
         rows = self.engine.scan("session_chats", prefix=keys.id_bytes(session_id), limit=1000)
-        chats = [decode(value, tuple[str, str]) for _, value in rows]
-        return [(channel, external_id) for channel, external_id in chats]
+        return _chats(rows)
+
+    async def achats_of_session(self, session_id: str) -> list[tuple[str, str]]:
+        rows = await self.engine.ascan(
+            "session_chats", prefix=keys.id_bytes(session_id), limit=1000
+        )
+        return _chats(rows)
 
     # ---------------------------------------------------------------- messages
 
@@ -334,6 +362,10 @@ class Repository:
         raw = self.engine.get("messages", keys.message_key(session_id, seq))
         return decode(raw, Message) if raw is not None else None
 
+    async def amessage(self, session_id: str, seq: int) -> Message | None:
+        raw = await self.engine.aget("messages", keys.message_key(session_id, seq))
+        return decode(raw, Message) if raw is not None else None
+
     def messages_page(
         self, session_id: str, *, limit: int, before: int | None = None
     ) -> list[Message]:
@@ -343,6 +375,16 @@ class Repository:
         """
         end = keys.message_key(session_id, min(before, MAX_SEQ)) if before is not None else None
         rows = self.engine.scan(
+            "messages", prefix=keys.id_bytes(session_id), end=end, reverse=True, limit=limit
+        )
+        return [decode(v, Message) for _, v in reversed(rows)]
+
+    async def amessages_page(
+        self, session_id: str, *, limit: int, before: int | None = None
+    ) -> list[Message]:
+        """`messages_page` without blocking the Trio thread (one round trip on PostgreSQL)."""
+        end = keys.message_key(session_id, min(before, MAX_SEQ)) if before is not None else None
+        rows = await self.engine.ascan(
             "messages", prefix=keys.id_bytes(session_id), end=end, reverse=True, limit=limit
         )
         return [decode(v, Message) for _, v in reversed(rows)]
@@ -371,6 +413,30 @@ class Repository:
             end = rows[-1][0]
             batch = min(batch * 2, 512)
 
+    async def amessages_backward(
+        self, session_id: str, *, up_to: int | None = None, batch: int = 32
+    ) -> AsyncGenerator[list[Message], None]:
+        """`messages_backward` as async batches (newest first): one read per batch, and a
+        caller that stops early reads no more."""
+        prefix = keys.id_bytes(session_id)
+        end = keys.message_key(session_id, up_to + 1) if up_to is not None else None
+        while True:
+            rows = await self.engine.ascan(
+                "messages", prefix=prefix, end=end, reverse=True, limit=batch
+            )
+            if rows:
+                yield [decode(value, Message) for _, value in rows]
+            if len(rows) < batch:
+                return
+            end = rows[-1][0]
+            batch = min(batch * 2, 512)
+
+    async def anewest_message(self, session_id: str) -> Message | None:
+        rows = await self.engine.ascan(
+            "messages", prefix=keys.id_bytes(session_id), reverse=True, limit=1
+        )
+        return decode(rows[0][1], Message) if rows else None
+
     def put_messages(self, session_id: str, messages: Sequence[Message]) -> list[Write]:
         return self.put_messages_sized(session_id, messages)[0]
 
@@ -386,12 +452,13 @@ class Repository:
             ops.append(Put("messages", keys.message_key(session_id, m.seq), value))
         return ops, size
 
-    def clear_messages(self, session_id: str) -> list[Write]:
+    async def clear_messages(self, session_id: str) -> list[Write]:
+        """Async: the feedback to delete is found by a read."""
         sid = keys.id_bytes(session_id)
         return [
             DeletePrefix("messages", sid),
             DeletePrefix("idempotency", sid),
-            *self._delete_session_feedback(session_id),
+            *await self._delete_session_feedback(session_id),
         ]
 
     # ---------------------------------------------------------------- idempotency index
@@ -399,6 +466,13 @@ class Repository:
     def idempotency_entry(self, session_id: str, key: str) -> tuple[int, int | None] | None:
         """(seq of the user message sent with `key`, seq of its answer or None), if stored."""
         raw = self.engine.get("idempotency", keys.idempotency_key(session_id, key))
+        if raw is None:
+            return None
+        seqs = keys.unpack_seqs(raw)
+        return seqs[0], (seqs[1] if len(seqs) > 1 else None)
+
+    async def aidempotency_entry(self, session_id: str, key: str) -> tuple[int, int | None] | None:
+        raw = await self.engine.aget("idempotency", keys.idempotency_key(session_id, key))
         if raw is None:
             return None
         seqs = keys.unpack_seqs(raw)
@@ -452,13 +526,46 @@ class Repository:
                 return None
             end = rows[-1][0]
 
+    async def amessage_head(
+        self, session_id: str, message_id: str, *, batch: int = 256
+    ) -> MessageHead | None:
+        """`message_head` without blocking the Trio thread (a round trip per batch on PG)."""
+        prefix = keys.id_bytes(session_id)
+        end: bytes | None = None
+        while True:
+            rows = await self.engine.ascan(
+                "messages", prefix=prefix, end=end, reverse=True, limit=batch
+            )
+            for _key, raw in rows:
+                head = decode(raw, MessageHead)
+                if head.id == message_id:
+                    return head
+            if len(rows) < batch:
+                return None
+            end = rows[-1][0]
+
     def feedback(self, session_id: str, seq: int) -> Feedback | None:
         raw = self.engine.get("feedback", keys.feedback_key(session_id, seq))
+        return decode(raw, Feedback) if raw is not None else None
+
+    async def afeedback(self, session_id: str, seq: int) -> Feedback | None:
+        raw = await self.engine.aget("feedback", keys.feedback_key(session_id, seq))
         return decode(raw, Feedback) if raw is not None else None
 
     def feedback_between(self, session_id: str, first_seq: int, last_seq: int) -> list[Feedback]:
         """The feedback on messages first_seq..last_seq (one page of messages: one range read)."""
         rows = self.engine.scan(
+            "feedback",
+            prefix=keys.id_bytes(session_id),
+            start=keys.feedback_key(session_id, first_seq),
+            end=keys.feedback_key(session_id, last_seq + 1),
+        )
+        return [decode(v, Feedback) for _, v in rows]
+
+    async def afeedback_between(
+        self, session_id: str, first_seq: int, last_seq: int
+    ) -> list[Feedback]:
+        rows = await self.engine.ascan(
             "feedback",
             prefix=keys.id_bytes(session_id),
             start=keys.feedback_key(session_id, first_seq),
@@ -501,10 +608,16 @@ class Repository:
             record.client_id, record.created_at, record.session_id, record.seq
         )
 
-    def _delete_session_feedback(self, session_id: str) -> list[Write]:
+    async def _delete_session_feedback(self, session_id: str) -> list[Write]:
         ops: list[Write] = [DeletePrefix("feedback", keys.id_bytes(session_id))]
+        rows = await self.engine.ascan("feedback", prefix=keys.id_bytes(session_id))
         ops += [
-            Delete("client_feedback", self._client_feedback_key(record))
-            for record in self.session_feedback(session_id)
+            Delete("client_feedback", self._client_feedback_key(decode(value, Feedback)))
+            for _, value in rows
         ]
         return ops
+
+
+def _chats(rows: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    chats = [decode(value, tuple[str, str]) for _, value in rows]
+    return [(channel, external_id) for channel, external_id in chats]

@@ -210,7 +210,7 @@ async def test_answer_stored_before_crash_is_sent_without_asking_again(tmp_path:
             session.id, "hello", idempotency_key=turn_key("telegram", "123456:1", 1)
         )
 
-        assert manager.recover() == 1
+        assert await manager.recover() == 1
         with trio.fail_after(20):
             await r.telegram.wait_for("sendMessage", 1)
         assert r.replies(77) == ["You said: hello"]
