@@ -209,8 +209,11 @@ class PostgresCommitter:
         """Run every call in the open transaction; ConditionFailed skips only its own call.
 
         Pipeline mode: plain writes are queued without waiting for each reply, so a batch of
-        64 calls costs a few round trips, not 64. A condition syncs the pipeline first, so it sees
-        the calls before it and its own reply decides at once.
+        64 calls costs a few round trips, not 64. A call's conditions are queued behind the calls
+        before it (the server runs them in order, so they see those writes) and decided with one
+        sync: one round trip per conditional call. When a statement fails, the calls whose
+        statements were in flight are known (`pending`); if that is more than one, each call is
+        tried again alone (see __call__).
         """
         errors: dict[int, BaseException] = {}
         placeholders: set[tuple[str, bytes]] = set()
@@ -219,13 +222,13 @@ class PostgresCommitter:
             with conn.pipeline() as pipe, conn.cursor() as cur:
                 for index, ops in enumerate(batch):
                     if has_conditions(ops):
-                        pipe.sync()  # an error of an earlier call surfaces here, not as ours
-                        pending[:] = [index]
-                        try:
-                            self._check(cur, pipe, ops, placeholders)
-                        except ConditionFailed as exc:
-                            errors[index] = exc
-                            pending.clear()
+                        pending.append(index)
+                        synced, failed = self._check(conn, pipe, ops, placeholders)
+                        if synced:  # the calls before this one are through
+                            pending[:] = [index]
+                        if failed is not None:
+                            errors[index] = failed
+                            pending.remove(index)
                             continue
                     else:
                         pending.append(index)
@@ -241,31 +244,86 @@ class PostgresCommitter:
             raise _CallFailed(culprit, error) from exc
         return errors
 
-    @staticmethod
+    @classmethod
     def _check(
-        cur: psycopg.Cursor[Any],
+        cls,
+        conn: psycopg.Connection[Any],
         pipe: psycopg.Pipeline,
         ops: Sequence[Write],
         placeholders: set[tuple[str, bytes]],
-    ) -> None:
-        for op, table, key, expected in conditions(ops):
+    ) -> tuple[bool, ConditionFailed | None]:
+        """Decide a call's conditions with one sync: (whether it synced, its first failure).
+
+        Each condition's statement runs on its own cursor, so every reply is kept: all are
+        queued, then one sync. A placeholder inserted for a later condition of a failing call
+        is tracked like any other (deleted before commit)."""
+        found = list(conditions(ops))
+        if len({(table, key) for _, table, key, _ in found}) < len(found):
+            return cls._check_one_by_one(conn, pipe, found, placeholders)
+        queued: list[tuple[Write, tuple[str, bytes], bytes | None, psycopg.Cursor[Any] | None]]
+        queued = []
+        for op, table, key, expected in found:
             row_key = (table, key)
-            if row_key in placeholders:
-                current = None  # our own uncommitted placeholder: absent, already locked
+            if row_key in placeholders:  # our own uncommitted placeholder: absent, locked
+                queued.append((op, row_key, expected, None))
+                continue
+            cur = conn.cursor()
+            cur.execute(_PLACEHOLDER if expected is None else _LOCK_ROW, row_key)
+            queued.append((op, row_key, expected, cur))
+        synced = any(cur is not None for *_, cur in queued)
+        if synced:
+            pipe.sync()
+        failed: ConditionFailed | None = None
+        for op, row_key, expected, cur in queued:
+            if cur is None:
+                current = None
             elif expected is None:
-                cur.execute(_PLACEHOLDER, row_key)
-                pipe.sync()
                 if cur.rowcount == 1:
                     placeholders.add(row_key)
                     continue
-                raise ConditionFailed(op, condition_reason(None, b"exists"))
+                failed = failed or ConditionFailed(op, condition_reason(None, b"exists"))
+                continue
             else:
-                cur.execute(_LOCK_ROW, row_key)
-                pipe.sync()
                 row = cur.fetchone()
                 current = None if row is None else bytes(row[0])
-            if current != expected:
-                raise ConditionFailed(op, condition_reason(expected, current))
+            if current != expected and failed is None:
+                failed = ConditionFailed(op, condition_reason(expected, current))
+        for *_, cur in queued:
+            if cur is not None:
+                cur.close()
+        return synced, failed
+
+    @staticmethod
+    def _check_one_by_one(
+        conn: psycopg.Connection[Any],
+        pipe: psycopg.Pipeline,
+        found: list[tuple[Write, str, bytes, bytes | None]],
+        placeholders: set[tuple[str, bytes]],
+    ) -> tuple[bool, ConditionFailed | None]:
+        """A call naming one key in several conditions: each decided in turn (rare)."""
+        synced = False
+        with conn.cursor() as cur:
+            for op, table, key, expected in found:
+                row_key = (table, key)
+                if row_key in placeholders:
+                    current = None
+                elif expected is None:
+                    cur.execute(_PLACEHOLDER, row_key)
+                    pipe.sync()
+                    synced = True
+                    if cur.rowcount == 1:
+                        placeholders.add(row_key)
+                        continue
+                    return synced, ConditionFailed(op, condition_reason(None, b"exists"))
+                else:
+                    cur.execute(_LOCK_ROW, row_key)
+                    pipe.sync()
+                    synced = True
+                    row = cur.fetchone()
+                    current = None if row is None else bytes(row[0])
+                if current != expected:
+                    return synced, ConditionFailed(op, condition_reason(expected, current))
+        return synced, None
 
     @staticmethod
     def _apply(
