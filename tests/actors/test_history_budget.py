@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from chinwag.actors.history import history_budget, model_history
+from chinwag.actors.history import amodel_history, history_budget, model_history
 from chinwag.actors.session import new_id
 from chinwag.config import Settings
 from chinwag.facade import Chinwag
@@ -67,6 +67,27 @@ def test_history_keeps_the_turn_and_the_newest_messages_that_fit() -> None:
     extra = [{"role": "user", "content": "not stored"}]
     uncommitted = model_history(iter(reversed(stored[:200])), budget=60, extra=extra)
     assert uncommitted[-1] == extra[0] and 1 < len(uncommitted) < 10
+
+
+async def test_async_history_picks_the_same_and_stops_at_the_batch_that_fills_it() -> None:
+    """The turn's read on the Trio thread (Repository.amessages_backward batches): the same
+    messages as the sync form, and no batch read after the one that spent the budget."""
+    stored = [_message(seq, f"message {seq:03d} " + "w" * 36) for seq in range(400)]
+    batches_read = 0
+
+    async def batches(size: int = 32):
+        nonlocal batches_read
+        newest_first = stored[::-1]
+        for start in range(0, len(newest_first), size):
+            batches_read += 1
+            yield newest_first[start : start + size]
+
+    sent = await amodel_history(batches(), budget=200)
+    assert sent == model_history(iter(stored[::-1]), budget=200)
+    assert 2 < len(sent) < 32 and batches_read == 1
+    batches_read = 0
+    everything = await amodel_history(batches(), budget=10**9)
+    assert len(everything) == 400 and batches_read == 13
 
 
 async def test_the_model_gets_only_what_fits_from_a_long_history(
