@@ -4,13 +4,16 @@
              session on another node (same Idempotency-Key retried every 100 ms over the other
              nodes), with the default lease (10 s) and renewal (5 s). Printed: the distribution.
   pg/lmdb    one node, echo gateway (no delay), JSON prompt round trips from `--concurrency`
-             sessions for `--seconds`: turns/s on PostgreSQL vs LMDB, interleaved rounds.
+             sessions for `--seconds`: turns/s on PostgreSQL vs LMDB, interleaved rounds. First
+             the round trips to PostgreSQL per JSON prompt (in this process, a server on its own
+             database, prompts one at a time): reads in worker threads, reads that block the Trio
+             thread, the writer's waits (pipeline syncs and COMMITs) and its transactions.
   relay      one prompt at a time to a session owned by node A: sent to A directly vs to B
              (relayed to A), interleaved rounds, JSON and SSE. Printed: p50/p90 of each and
              the difference at p50 (target <= 2 ms).
 
     .venv/bin/python bench/bench_cluster.py [--rounds 3] [--seconds 3] [--concurrency 16]
-        [--relay-only] [--baseline /path/to/other/checkout]
+        [--relay-only] [--pg-only] [--baseline /path/to/other/checkout]
 
 Real `python -m chinwag.cli serve` processes; the load generator (httpx, this process) shares the
 machine's cores with them, so absolute turns/s are bounded by it too: compare ratios.
@@ -117,6 +120,64 @@ def takeover_once(url: str, root: Path, index: int) -> float:
 
 
 # ---------------------------------------------------------------- throughput
+
+
+def round_trips_per_turn(url: str, root: Path, turns: int) -> dict[str, float]:
+    """Round trips to PostgreSQL per JSON prompt, by kind, counted in this process.
+
+    Counted by wrapping the engine's read paths and psycopg's pipeline sync/exit and COMMIT
+    (only the writer's connection is not autocommit), so it measures any version of the
+    engine the same way."""
+    import psycopg
+    from support.server import running_server
+
+    from chinwag.storage.postgres import PostgresEngine
+
+    counts = {"reads": 0, "blocking_reads": 0, "write_round_trips": 0, "write_transactions": 0}
+
+    def counting(kind: str, fn, extra: str | None = None):
+        def wrapper(self, *args, **kwargs):
+            # The pool's readers are autocommit: their commit() on release sends nothing.
+            if not (isinstance(self, psycopg.Connection) and self.autocommit):
+                counts[kind] += 1
+                if extra is not None:
+                    counts[extra] += 1
+            return fn(self, *args, **kwargs)
+
+        return wrapper
+
+    patched = [
+        (PostgresEngine, "_read_sync", counting("reads", PostgresEngine._read_sync)),
+        (PostgresEngine, "_sync_read", counting("blocking_reads", PostgresEngine._sync_read)),
+        (psycopg.Pipeline, "sync", counting("write_round_trips", psycopg.Pipeline.sync)),
+        (psycopg.Pipeline, "__exit__", counting("write_round_trips", psycopg.Pipeline.__exit__)),
+        (
+            psycopg.Connection,
+            "commit",
+            counting("write_round_trips", psycopg.Connection.commit, "write_transactions"),
+        ),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+
+    async def run() -> dict[str, float]:
+        async with running_server(root / "rt", database_url=url) as server:
+            client_id = await server.create_client()
+            key = (await server.open_session(client_id))["accessKey"]
+            path = server.public_path(key, "prompt")
+            for _ in range(3):  # warm up: the session's actor starts, connections open
+                assert (await server.anonymous.post(path, json={"prompt": "hi"})).is_success
+            for owner, name, wrapper in patched:
+                setattr(owner, name, wrapper)
+            try:
+                for _ in range(turns):
+                    reply = await server.anonymous.post(path, json={"prompt": "hello there"})
+                    assert reply.status_code == 200, reply.text
+            finally:
+                for owner, name, original in saved:
+                    setattr(owner, name, original)
+        return {kind: count / turns for kind, count in counts.items()}
+
+    return trio.run(run)
 
 
 async def turns_per_second(node: NodeProcess, keys: list[str], seconds: float) -> float:
@@ -244,6 +305,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--takeovers", type=int, default=5)
     parser.add_argument("--relay-only", action="store_true", help="only the relay figures")
+    parser.add_argument("--pg-only", action="store_true", help="only the pg/lmdb figures")
     parser.add_argument(
         "--baseline", type=Path, help="relay figures also for this checkout (e.g. /work/main)"
     )
@@ -254,13 +316,19 @@ def main() -> None:
             relay_figures(fresh_database(pg.url), root, args.rounds, args.baseline)
             return
 
-        times = [takeover_once(fresh_database(pg.url), root, i) for i in range(args.takeovers)]
-        print(
-            f"takeover after SIGKILL (s, {len(times)} runs, lease 10 s / renew 5 s): "
-            f"min {min(times):.2f}  p50 {statistics.median(times):.2f}  max {max(times):.2f}  "
-            f"all {' '.join(f'{t:.2f}' for t in sorted(times))}"
-        )
+        if not args.pg_only:
+            times = [takeover_once(fresh_database(pg.url), root, i) for i in range(args.takeovers)]
+            print(
+                f"takeover after SIGKILL (s, {len(times)} runs, lease 10 s / renew 5 s): "
+                f"min {min(times):.2f}  p50 {statistics.median(times):.2f}  "
+                f"max {max(times):.2f}  all {' '.join(f'{t:.2f}' for t in sorted(times))}"
+            )
 
+        per_turn = round_trips_per_turn(fresh_database(pg.url), root, 50)
+        print(
+            "round trips to PostgreSQL per JSON prompt (50 prompts, one at a time): "
+            + "  ".join(f"{kind} {count:.2f}" for kind, count in per_turn.items())
+        )
         pg_node = start_node("pg", fresh_database(pg.url), root, **DEFAULTS)
         lmdb_node = start_node("lmdb", None, root)
         try:
@@ -278,6 +346,8 @@ def main() -> None:
             )
         finally:
             stop(pg_node, lmdb_node)
+        if args.pg_only:
+            return
 
         relay_figures(fresh_database(pg.url), root, args.rounds)
 
