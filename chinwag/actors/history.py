@@ -9,7 +9,7 @@ the settings. The echo assistant answers only the last message, so it is sent on
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from contextlib import aclosing
 from typing import Any
 
@@ -85,7 +85,7 @@ def model_history(
 
 
 async def amodel_history(
-    newest_first: AsyncGenerator[list[Message], None],
+    newest_first: AsyncGenerator[Iterator[Message], None],
     budget: int,
     *,
     extra: list[dict[str, Any]] | None = None,

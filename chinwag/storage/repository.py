@@ -415,9 +415,10 @@ class Repository:
 
     async def amessages_backward(
         self, session_id: str, *, up_to: int | None = None, batch: int = 32
-    ) -> AsyncGenerator[list[Message], None]:
+    ) -> AsyncGenerator[Iterator[Message], None]:
         """`messages_backward` as async batches (newest first): one read per batch, and a
-        caller that stops early reads no more."""
+        caller that stops early reads no more. Each batch decodes its messages as they are
+        taken (a turn often needs two of the first 32)."""
         prefix = keys.id_bytes(session_id)
         end = keys.message_key(session_id, up_to + 1) if up_to is not None else None
         while True:
@@ -425,7 +426,7 @@ class Repository:
                 "messages", prefix=prefix, end=end, reverse=True, limit=batch
             )
             if rows:
-                yield [decode(value, Message) for _, value in rows]
+                yield (decode(value, Message) for _, value in rows)
             if len(rows) < batch:
                 return
             end = rows[-1][0]
