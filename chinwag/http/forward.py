@@ -22,9 +22,11 @@ An owner frozen inside its lease is given up once the lease ends: the client get
 503 (before the answer started) or an SSE `error` event (during it), the cache entry goes, and
 the next request claims the session here. Nothing upstream (URLs, addresses, errors) is shown.
 
-Node-to-node calls carry the cluster's secret (stored once in the database, PutIfAbsent) in
-`X-Chinwag-Node-Key`; a request presenting a wrong key is refused (401), and a relayed request
-is never relayed again (no loops): if ownership moved meanwhile, it gets the retryable 503.
+Node-to-node calls are signed with the cluster's secret (stored once in the database,
+PutIfAbsent): `X-Chinwag-Node-Key` carries a per-request signature over time, method, target and
+request id, never the secret (cluster/node_auth.py); a request presenting a wrong, stale or
+misplaced one is refused (401), and a relayed request is never relayed again (no loops): if
+ownership moved meanwhile, it gets the retryable 503.
 The owner proves its answer is a cluster node's: `X-Chinwag-Node-Proof` is an HMAC of the
 request id under the secret. An answer without a valid proof (a CHINWAG_NODE_URL where some
 other server answers) is never passed on: the public gets the retryable 503 and the log says
@@ -40,7 +42,7 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import httpcore
@@ -48,6 +50,7 @@ import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
+from chinwag.cluster import node_auth
 from chinwag.cluster.node import Node
 from chinwag.cluster.ownership import NotOwner
 from chinwag.errors import ServiceUnavailable
@@ -121,6 +124,23 @@ def node_proof(secret: str, rid: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def request_target(scope: dict) -> bytes:
+    """The request target as sent (path and query, undecoded): what a node key signs."""
+    target = scope.get("raw_path") or scope["path"].encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    return target
+
+
+def signed_by_node(node: Node, scope: dict, presented: bytes) -> bool:
+    """Whether `presented` (the node-key header) signs this ASGI request, now, under the
+    cluster's secret (see cluster/node_auth.py)."""
+    rid = _header(scope.get("headers", ()), b"x-request-id") or b""
+    method = scope["method"].encode("latin-1")
+    target = request_target(scope)
+    return node_auth.verify(node.secret, presented, node.clock.now(), method, target, rid)
+
+
 class NotRelayed(Exception):
     """The owner refused the request as not its session, or was not reached: nothing was done
     there, so it may be handled here."""
@@ -140,7 +160,7 @@ def register_forwarding(app: QuartTrio) -> None:
         if presented is None:
             return None
         node = deps.service().node
-        if node is None or not node.secret or not hmac.compare_digest(presented, node.secret):
+        if node is None or not signed_by_node(node, request.scope, presented.encode("latin-1")):
             return fail(401, "invalid node credentials")
         g.chinwag_relayed = True
         return None
@@ -211,9 +231,7 @@ async def relay_chat_update(client_id: str, channel: str, chat_id: str) -> Respo
 async def _relay(node: Node, owner_id: str, session_id: str) -> Response:
     """Send the current Quart request to `owner_id` and return its answer (streamed for SSE)."""
     scope = request.scope
-    target = scope.get("raw_path") or request.path.encode()
-    if scope.get("query_string"):
-        target += b"?" + scope["query_string"]
+    target = request_target(scope)
     relayed = await relay_request(
         node,
         owner_id,
@@ -264,12 +282,13 @@ async def relay_request(
         peers.owners.drop(session_id)
         raise NotRelayed()
     url = _origin(base)
+    rid_raw = rid.encode()
     outgoing_headers = [(k, v) for k, v in headers if k not in _NOT_RELAYED_RAW]
     outgoing_headers += [
         (b"host", url.host if url.port is None else b"%b:%d" % (url.host, url.port)),
         (b"content-length", b"%d" % len(body)),
-        (_NODE_KEY_RAW, node.secret.encode()),
-        (b"x-request-id", rid.encode()),
+        (_NODE_KEY_RAW, node_auth.sign(node.secret, node.clock.now(), method, target, rid_raw)),
+        (b"x-request-id", rid_raw),
     ]
     outgoing = httpcore.Request(
         method,
@@ -333,7 +352,7 @@ def _origin(base_url: str) -> httpcore.URL:
     return httpcore.URL(base_url)
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     for key, value in headers:
         if key.lower() == name:
             return value

@@ -117,7 +117,7 @@ async def run_worker(
             if await retire_node(node.engine, dead, node.clock.now()):
                 log.info("node %s of a dead worker retired", dead)
         app = NodeKeyRequired(
-            create_app(chinwag, settings, chinwag.integrations), internal_port, lambda: node.secret
+            create_app(chinwag, settings, chinwag.integrations), internal_port, node
         )
         config = hypercorn_config(settings, bind=f"fd://{socket_fd}", access_log=access_log)
         config.bind.append(f"fd://{internal.detach()}")

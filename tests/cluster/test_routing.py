@@ -14,6 +14,7 @@ import httpx
 from httpx_sse import aconnect_sse
 from support.server import ServerHandle, running_server
 
+from chinwag.cluster import node_auth
 from chinwag.http.forward import NODE_KEY_HEADER
 from chinwag.storage import ownership
 
@@ -86,10 +87,19 @@ async def test_a_wrong_node_key_is_refused(tmp_path: Path, database_url: str) ->
             )
             assert response.status_code == 401
             assert response.json() == {"message": "invalid node credentials", "data": None}
-        good = await a.client.get(
+        # The raw secret is no key any more: only a signature of the request is.
+        raw = await a.client.get(
             "/api/v1/ai-gateways", headers={NODE_KEY_HEADER: a.service.node.secret}
         )
-        assert good.status_code == 200
+        assert raw.status_code == 401
+        signed = node_auth.sign(
+            a.service.node.secret, time.time(), b"GET", b"/api/v1/ai-gateways", b"rid-good-1"
+        )
+        good = await a.client.get(
+            "/api/v1/ai-gateways",
+            headers={NODE_KEY_HEADER: signed.decode(), "X-Request-Id": "rid-good-1"},
+        )
+        assert good.status_code == 200, good.text
 
 
 async def test_no_relay_on_a_single_lmdb_node(tmp_path: Path) -> None:
