@@ -161,13 +161,18 @@ class RegistryActor(Actor):
                 return link.session_id if link.used_by == self.name else None
             if link.expires_at <= now:
                 return None
-            try:
-                target: Session = await self.sessions.ask(link.session_id, GetSession())
-            except NotFound:
-                return None
-            if target.expires_at <= now:
+            # The web session is only read (from the store, where its actor saves every
+            # change before answering), never activated here: it may live on another node.
+            target = await repo.asession(link.session_id)
+            if target is None or target.expires_at <= now:
                 return None
             previous = await repo.asession_id_by_channel(self.client_id, self.kind, self.name)
+            if previous is not None and previous != link.session_id:
+                # The chat's earlier session must end where it lives: activate it here first.
+                # Held by another live node: NotOwner, nothing written; the chat's lane hands
+                # the update to that node (Inbox.hand_over), which attaches and ends it there.
+                with contextlib.suppress(NotFound):
+                    await self.sessions.ask(previous, GetSession())
             used = msgspec.structs.replace(link, used_by=self.name)
             try:
                 await repo.commit(
