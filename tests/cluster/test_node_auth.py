@@ -157,3 +157,52 @@ async def test_a_stranger_at_a_node_url_learns_no_secret_and_cannot_replay(
                     a.service.node.clock = real
             # The very request at once: accepted by the real owner (the key itself is sound).
             assert await replay(target) == 200
+
+
+class _Node:
+    """What the internal listener's check reads of a node: the secret and the wall clock."""
+
+    def __init__(self, secret: str, now: float) -> None:
+        self.secret = secret
+        self.clock = type("Clock", (), {"now": staticmethod(lambda: now)})()
+
+
+async def test_a_workers_internal_listener_takes_a_signature_not_the_secret() -> None:
+    """`workers.internal.NodeKeyRequired` on its internal port: only a signature of this very
+    request, within the window, reaches the app."""
+    from chinwag.workers.internal import NodeKeyRequired
+
+    reached: list[str] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        reached.append(scope["path"])
+
+    async def status(gate: NodeKeyRequired, key: bytes | None, path: str = "/healthz") -> int:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        headers = [(b"x-request-id", b"rid-9")] + ([(b"x-chinwag-node-key", key)] if key else [])
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": headers,
+            "server": ("127.0.0.1", 4000),
+        }
+        before = len(reached)
+        await gate(scope, None, send)  # type: ignore[arg-type]
+        return 200 if len(reached) > before else sent[0]["status"]
+
+    signed = node_auth.sign(SECRET, NOW, b"GET", b"/healthz", b"rid-9")
+    gate = NodeKeyRequired(app, 4000, _Node(SECRET, NOW + 10))  # type: ignore[arg-type]
+    assert await status(gate, signed) == 200
+    assert await status(gate, signed, "/metrics") == 401
+    assert await status(gate, SECRET.encode()) == 401
+    assert await status(gate, None) == 401
+    late = NodeKeyRequired(app, 4000, _Node(SECRET, NOW + 31))  # type: ignore[arg-type]
+    assert await status(late, signed) == 401
+    assert reached == ["/healthz"]
