@@ -41,7 +41,17 @@ async def test_runtimes_bootstrapping_together_set_up_once(
     async with AsyncExitStack() as stack:
         runtimes = [
             await stack.enter_async_context(
-                open_runtime(Settings(data_dir=str(tmp_path / str(i)), database_url=database_url))
+                open_runtime(
+                    # A long lease: on a loaded machine a node whose renewal is late past a short
+                    # lease is rightly judged dead and its setup claim taken over, which is the
+                    # half-done test below, not this race of claims.
+                    Settings(
+                        data_dir=str(tmp_path / str(i)),
+                        database_url=database_url,
+                        node_lease_seconds=120.0,
+                        node_renew_seconds=5.0,
+                    )
+                )
             )
             for i in range(4)
         ]
