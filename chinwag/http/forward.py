@@ -341,8 +341,7 @@ async def relay_request(
     reply_headers = [(k, v) for k, v in upstream.headers if k.lower() not in _NOT_RELAYED_RAW]
     if not streaming:
         return Relayed(upstream.status, reply_headers, content, None)
-    gone = _error_event(PublicErrors("en", rid))
-    chunks = _chunks(node, owner_id, session_id, upstream, gone)
+    chunks = _chunks(node, owner_id, session_id, upstream, PublicErrors("en", rid))
     return Relayed(upstream.status, reply_headers, b"", chunks)
 
 
@@ -363,25 +362,38 @@ def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
     return (_header(headers, b"content-type") or b"").startswith(_SSE_RAW)
 
 
-def _error_event(errors: PublicErrors) -> bytes:
+def _error_event(errors: PublicErrors, ident: str | None) -> bytes:
     """The SSE `error` event, then `done`, a relayed stream ends with when its owner stops
     answering (the body has started: the stream is closed cleanly, never cut)."""
-    return (
-        encode_event(
-            "error",
-            {"message": errors.message(_gone()), "status": 503, "requestId": errors.request_id},
-        )
-        + cut_done()
-    )
+    return encode_event(
+        "error",
+        {"message": errors.message(_gone()), "status": 503, "requestId": errors.request_id},
+        ident,
+    ) + cut_done(ident)
+
+
+def _last_event_id(events: bytes) -> str | None:
+    """The value of the last `id:` field in whole SSE events (None: they carry none)."""
+    at = events.rfind(b"\nid: ")
+    if at < 0:
+        if not events.startswith(b"id: "):
+            return None
+        at = -1
+    end = events.find(b"\n", at + 1)
+    return events[at + 5 : end].decode("utf-8", "replace") if end > at else None
 
 
 async def _chunks(
-    node: Node, owner_id: str, session_id: str, upstream: httpcore.Response, gone: bytes
+    node: Node, owner_id: str, session_id: str, upstream: httpcore.Response, errors: PublicErrors
 ) -> AsyncIterator[bytes]:
-    """The owner's body as it arrives (SSE events are passed on one by one), for as long as the
-    owner is seen alive; an owner that stops answering ends the stream with `gone`."""
+    """The owner's events as they arrive, whole (a chunk is passed on up to its last event
+    boundary), for as long as the owner is seen alive. An owner that stops answering ends the
+    stream with `error` then `done`, both carrying the id of the last event passed on (as a
+    failed reply's error and done share one id), so a Last-Event-ID resume starts after it."""
     peers = node.peers
     chunks = aiter(upstream.stream)  # type: ignore[arg-type]
+    pending = b""  # bytes of an event not yet complete
+    last_id: str | None = None
     try:
         while True:
             chunk: bytes | None = None
@@ -391,16 +403,24 @@ async def _chunks(
             except _RELAY_ERRORS as exc:
                 log.warning("relayed stream from node %s broke: %s", owner_id, exc)
                 peers.owners.drop(session_id)
-                yield gone
+                yield _error_event(errors, last_id)
                 return
             if waited.cancelled_caught:
                 log.warning("relayed stream from node %s given up: silent past its lease", owner_id)
                 peers.owners.drop(session_id)
-                yield gone
+                yield _error_event(errors, last_id)
                 return
             if chunk is None:
+                if pending:
+                    yield pending
                 return
-            yield chunk
+            pending += chunk
+            end = pending.rfind(b"\n\n")
+            if end < 0:
+                continue
+            whole, pending = pending[: end + 2], pending[end + 2 :]
+            last_id = _last_event_id(whole) or last_id
+            yield whole
     finally:
         with trio.CancelScope(shield=True):  # also when the client left: the pool is freed
             await upstream.aclose()

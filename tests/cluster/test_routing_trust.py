@@ -11,6 +11,7 @@ cannot answer properly.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,22 @@ def _sse(lines: list[str]) -> list[tuple[str, dict]]:
     return events
 
 
+def _event_ids(lines: list[str]) -> list[tuple[str, str | None]]:
+    """(event, its id line or None) for each complete event in `lines`."""
+    found: list[tuple[str, str | None]] = []
+    name: str | None = None
+    ident: str | None = None
+    for line in lines:
+        if line.startswith("id: "):
+            ident = line[4:]
+        elif line.startswith("event: "):
+            name = line[7:]
+        elif line == "" and name is not None:
+            found.append((name, ident))
+            name = ident = None
+    return found
+
+
 def test_owner_killed_mid_relayed_stream_ends_with_error_then_done(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -58,6 +75,13 @@ def test_owner_killed_mid_relayed_stream_ends_with_error_then_done(
         assert [name for name, _ in events[-2:]] == ["error", "done"], events[-3:]
         assert events[-2][1]["status"] == 503
         assert events[-1][1] == {"usage": None, "result": None}
+        # error and done share one id: that of the last event passed on (a resume starts there)
+        ids = _event_ids(rest)
+        assert ids[-2][0] == "error" and ids[-1][0] == "done", ids[-3:]
+        assert ids[-1][1] is not None and ids[-2][1] == ids[-1][1], ids[-3:]
+        assert re.fullmatch(r"[0-9a-f-]+\.\d+", ids[-1][1]), ids[-1]
+        if len(ids) > 2:  # content passed on after the first token: the last of them
+            assert ids[-1][1] == ids[-3][1], ids[-3:]
         for _name, data in events:
             assert "127.0.0.1" not in json.dumps(data)
         log = b.output()
