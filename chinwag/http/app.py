@@ -166,6 +166,12 @@ def create_app(
             "JSON_SORT_KEYS": False,
         }
     )
+    # No redirects from routing: werkzeug would answer `//` in a path or a missing trailing
+    # slash with an HTML 308 whose Location is built from the client's Host header (never HTML,
+    # and no redirect a caching proxy could be poisoned with): such paths are a JSON 404.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    app.url_map.redirect_defaults = False
     metrics = Metrics()
     app.config[deps.METRICS_KEY] = metrics
     metrics.register_runtime_gauges(lambda: service.stats().as_metrics())

@@ -63,3 +63,23 @@ async def test_session_view_hides_token_use_without_debug(server: ServerHandle) 
         else:
             assert "conversationTokens" not in data["limits"]
             assert "usage" not in data and "conversationUsage" not in data
+
+
+async def test_doubled_slashes_are_a_json_404_never_a_redirect(server: ServerHandle) -> None:
+    """werkzeug used to answer `//` with an HTML 308 whose Location came from the Host header."""
+    client_id = await server.create_client()
+    opened = await server.open_session(client_id)
+    key = opened["accessKey"]
+    for path in (
+        f"/api/v1/public//chat-clients/{key}/session",
+        "/api/v1//web-chat-client",
+        f"/chat//{key}",
+    ):
+        response = await server.anonymous.get(path, headers={"Host": "evil.example"})
+        assert response.status_code == 404, (path, response.status_code)
+        assert "location" not in response.headers
+        assert response.headers["content-type"].startswith("application/json")
+        assert "evil.example" not in response.text
+    # The real paths still work.
+    fine = await server.anonymous.get(f"/api/v1/public/chat-clients/{key}/session")
+    assert fine.status_code == 200
