@@ -444,7 +444,7 @@ class SessionActor(Actor):
             message.request_id,
         )
         if self.running is not None:
-            if len(self.queue) >= self.core.settings.max_queued_prompts:
+            if not self._has_room(message.idempotency_key):
                 raise RateLimited(
                     "a reply is already being generated and too many prompts are waiting; "
                     "try again in a moment",
@@ -453,6 +453,21 @@ class SessionActor(Actor):
             self.queue.append(pending)
             return
         await self._begin(pending, client)
+
+    def _has_room(self, key: str | None) -> bool:
+        """Whether a prompt may wait in the queue. A copy of a prompt already running or
+        waiting (same Idempotency-Key: a client retrying on another connection) does not
+        count against the bound, since it is answered from what that one stores; copies stay
+        bounded too, at twice the bound."""
+        bound = self.core.settings.max_queued_prompts
+        if len(self.queue) < bound:
+            return True
+        if key is None or len(self.queue) >= 2 * bound:
+            return False
+        running = self.running
+        if running is not None and running.pending.idempotency_key == key:
+            return True
+        return any(waiting.idempotency_key == key for waiting in self.queue)
 
     async def _begin(self, pending: _Pending, client: ChatClient | None = None) -> None:
         """Check limits again (the history may have changed while queued), store, start.

@@ -319,3 +319,40 @@ async def test_list_filters_by_tag_session_id_and_external_id(mock_clock, cw: Ch
     page, cursor = cw.list_sessions(client_id, limit=2)
     rest, end = cw.list_sessions(client_id, limit=2, cursor=cursor)
     assert len(page) == 2 and len(rest) == 1 and end is None
+
+
+async def test_copies_of_one_keyed_prompt_do_not_fill_the_queue(mock_clock, cw: Chinwag) -> None:
+    """A client retrying one prompt on several connections (same Idempotency-Key) while the
+    queue is full: the copies wait for that prompt's answer instead of getting 429."""
+    from chinwag.errors import RateLimited
+
+    client_id = await make_client(cw, delay=1.0)
+    opened = await cw.open_session(client_id)
+    outcomes: dict[str, object] = {}
+
+    async def send(label: str, text: str, key: str | None) -> None:
+        try:
+            result = await cw.prompt(opened.session.id, text, idempotency_key=key)
+            outcomes[label] = result.completion_text
+        except RateLimited as exc:
+            outcomes[label] = exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send, "running", "a", None)
+        await trio.sleep(0.01)
+        for copy in range(4):  # max_queued_prompts=2: two would fill the queue
+            nursery.start_soon(send, f"copy{copy}", "b", "k-b")
+            await trio.sleep(0.01)
+        nursery.start_soon(send, "other", "c", "k-c")  # a different prompt is still refused
+        await trio.sleep(0.01)
+    assert outcomes["running"] == "You said: a"
+    for copy in range(4):
+        assert outcomes[f"copy{copy}"] == "You said: b", outcomes
+    assert isinstance(outcomes["other"], RateLimited)
+    roles = [(m.role, m.content) for m in cw.messages(opened.session.id)]
+    assert roles == [
+        ("user", "a"),
+        ("assistant", "You said: a"),
+        ("user", "b"),
+        ("assistant", "You said: b"),
+    ]
