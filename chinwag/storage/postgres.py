@@ -462,16 +462,16 @@ class PostgresEngine(LocalStorageEngine):
                 raise StorageError(f"the read failed ({type(exc).__name__})") from None
         raise AssertionError("unreachable")
 
+    async def _arows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One query's rows from a pooled connection in a worker thread (the async twin of
+        `_sync_read`: the same statements, so get/scan/count shape their rows alike)."""
+        return await self._read(lambda conn: conn.execute(sql, params).fetchall())
+
     async def aget(self, table: str, key: bytes) -> bytes | None:
         self._table(table)
         if not key or len(key) > MAX_KEY_BYTES:
             return None  # such a key can never have been stored
-
-        def run(conn: psycopg.Connection[Any]) -> bytes | None:
-            row = conn.execute(_GET, (table, key)).fetchone()
-            return None if row is None else bytes(row[0])
-
-        return await self._read(run)
+        return _value(await self._arows(_GET, (table, key)))
 
     async def ascan(
         self,
@@ -487,22 +487,11 @@ class PostgresEngine(LocalStorageEngine):
         query = _scan_query(table, prefix, start, end, reverse, limit)
         if query is None:
             return []
-        sql, params = query
-
-        def run(conn: psycopg.Connection[Any]) -> list[tuple[bytes, bytes]]:
-            return [(bytes(k), bytes(v)) for k, v in conn.execute(sql, params)]
-
-        return await self._read(run)
+        return _pairs(await self._arows(*query))
 
     async def acount(self, table: str, prefix: bytes = b"") -> int:
         self._table(table)
-        sql, params = _count_query(table, prefix)
-
-        def run(conn: psycopg.Connection[Any]) -> int:
-            row = conn.execute(sql, params).fetchone()
-            return int(row[0]) if row else 0
-
-        return await self._read(run)
+        return _count(await self._arows(*_count_query(table, prefix)))
 
     # -- interim synchronous reads (see LocalStorageEngine) -----------------------------------
     #
@@ -544,8 +533,7 @@ class PostgresEngine(LocalStorageEngine):
         self._table(table)
         if not key or len(key) > MAX_KEY_BYTES:
             return None
-        rows = self._sync_read(_GET, (table, key))
-        return bytes(rows[0][0]) if rows else None
+        return _value(self._sync_read(_GET, (table, key)))
 
     def scan(
         self,
@@ -561,12 +549,11 @@ class PostgresEngine(LocalStorageEngine):
         query = _scan_query(table, prefix, start, end, reverse, limit)
         if query is None:
             return []
-        return [(bytes(k), bytes(v)) for k, v in self._sync_read(*query)]
+        return _pairs(self._sync_read(*query))
 
     def count(self, table: str, prefix: bytes = b"") -> int:
         self._table(table)
-        rows = self._sync_read(*_count_query(table, prefix))
-        return int(rows[0][0]) if rows else 0
+        return _count(self._sync_read(*_count_query(table, prefix)))
 
     # -- writes: handed to the writer thread ------------------------------------------------
 
@@ -664,3 +651,17 @@ def _create_schema(conn: psycopg.Connection[Any]) -> None:
 
 
 __all__ = ["PostgresEngine"]
+
+
+def _value(rows: list[tuple[Any, ...]]) -> bytes | None:
+    """A get's result: the value of its one row, if any."""
+    return bytes(rows[0][0]) if rows else None
+
+
+def _pairs(rows: list[tuple[Any, ...]]) -> list[tuple[bytes, bytes]]:
+    """A scan's result: (key, value) pairs as bytes (psycopg returns bytea as memoryview)."""
+    return [(bytes(k), bytes(v)) for k, v in rows]
+
+
+def _count(rows: list[tuple[Any, ...]]) -> int:
+    return int(rows[0][0]) if rows else 0
