@@ -156,14 +156,7 @@ def _decode_rows(
     rows: Iterable[tuple[bytes, bytes]], decoder: msgspec.msgpack.Decoder, on_error: OnError | None
 ) -> Iterator[tuple[bytes, Any]]:
     """(key, record) of each row; one that does not decode goes to `on_error` (or raises)."""
-    for key, raw in rows:
-        try:
-            record = decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            if on_error is None:
-                raise
-            on_error(key, error)
-            continue
+    for key, _version, record in _versioned(rows, decoder, on_error):
         yield key, record
 
 
