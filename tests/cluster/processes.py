@@ -180,3 +180,19 @@ async def running_nodes(
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(stop_nodes, nodes)
+
+
+def echo_session(node: NodeProcess, delay: float) -> tuple[str, str, str]:
+    """(chat client id, session id, access key) of a new session on `node` whose gateway is
+    the echo assistant streaming a word every `delay` seconds."""
+    with node.client() as http:
+        gateway = http.post(
+            "/api/v1/ai-gateways",
+            json={"name": "g", "parameters": {"provider": "echo", "streamDelaySeconds": delay}},
+        ).json()["data"]["id"]
+        client = http.post(
+            "/api/v1/web-chat-client",
+            json={"name": "c", "aiGatewayId": gateway, "clientParameters": {}},
+        ).json()["data"]["id"]
+        opened = http.post(f"/api/v1/web-chat-client/{client}/sessions", json={}).json()["data"]
+    return client, opened["sessionId"], opened["accessKey"]

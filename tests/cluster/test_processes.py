@@ -17,23 +17,9 @@ from pathlib import Path
 import httpx
 import trio
 
-from .processes import API_KEY, LEASE, NodeProcess, cluster
+from .processes import API_KEY, LEASE, NodeProcess, cluster, echo_session
 
 WORDS = " ".join(f"word{i}" for i in range(40))
-
-
-def _session(node: NodeProcess, delay: float) -> tuple[str, str]:
-    with node.client() as http:
-        gateway = http.post(
-            "/api/v1/ai-gateways",
-            json={"name": "g", "parameters": {"provider": "echo", "streamDelaySeconds": delay}},
-        ).json()["data"]["id"]
-        client = http.post(
-            "/api/v1/web-chat-client",
-            json={"name": "c", "aiGatewayId": gateway, "clientParameters": {}},
-        ).json()["data"]["id"]
-        opened = http.post(f"/api/v1/web-chat-client/{client}/sessions", json={}).json()["data"]
-    return client, opened["accessKey"]
 
 
 def _prompt_path(access_key: str) -> str:
@@ -109,7 +95,7 @@ def test_sigkill_mid_reply_then_retry_elsewhere_gets_exactly_its_answer(
 ) -> None:
     with cluster(database_url, tmp_path, 3) as nodes:
         first, others = nodes[0], nodes[1:]
-        _client, access_key = _session(first, delay=0.1)
+        _client, _session_id, access_key = echo_session(first, delay=0.1)
         stream, _lines = _start_streaming(first, access_key, WORDS, "retry-key-1")
         killed_at = time.monotonic()
         first.kill()
@@ -133,7 +119,7 @@ def test_sigstop_past_the_lease_then_sigcont_writes_nothing(
     tmp_path: Path, database_url: str
 ) -> None:
     with cluster(database_url, tmp_path, 2) as (a, b):
-        _client, access_key = _session(a, delay=0.1)
+        _client, _session_id, access_key = echo_session(a, delay=0.1)
         stream, lines = _start_streaming(a, access_key, WORDS, "frozen-1")
         a.freeze()
         time.sleep(LEASE + 1.5)
@@ -176,7 +162,7 @@ def test_100_concurrent_tag_opens_spread_over_three_nodes_yield_one_session(
     tmp_path: Path, database_url: str
 ) -> None:
     with cluster(database_url, tmp_path, 3) as nodes:
-        client, _key = _session(nodes[0], delay=0)
+        client, _session_id, _key = echo_session(nodes[0], delay=0)
 
         async def open_all() -> list[httpx.Response]:
             responses: list[httpx.Response] = []
@@ -220,7 +206,7 @@ def test_all_nodes_restarted_keep_every_transcript(tmp_path: Path, database_url:
     expected: dict[str, list[tuple[str, str]]] = {}
     with cluster(database_url, tmp_path, 2) as nodes:
         for index, node in enumerate(nodes * 2):
-            _client, key = _session(node, delay=0)
+            _client, _session_id, key = echo_session(node, delay=0)
             for turn in range(2):
                 text = f"session {index} turn {turn}"
                 answer, _ = _retry_until_answered([node], key, text, f"k{index}-{turn}", 30)

@@ -16,25 +16,11 @@ from pathlib import Path
 
 import httpx
 
-from .processes import LEASE, RENEW, NodeProcess, cluster
+from .processes import LEASE, RENEW, NodeProcess, cluster, echo_session
 
 WORDS = " ".join(f"word{i}" for i in range(30))
 # Lease + margin (one renew interval) + slack for a busy machine.
 BOUND = LEASE + RENEW + 3.0
-
-
-def _session(node: NodeProcess, delay: float) -> tuple[str, str, str]:
-    with node.client() as http:
-        gateway = http.post(
-            "/api/v1/ai-gateways",
-            json={"name": "g", "parameters": {"provider": "echo", "streamDelaySeconds": delay}},
-        ).json()["data"]["id"]
-        client = http.post(
-            "/api/v1/web-chat-client",
-            json={"name": "c", "aiGatewayId": gateway, "clientParameters": {}},
-        ).json()["data"]["id"]
-        opened = http.post(f"/api/v1/web-chat-client/{client}/sessions", json={}).json()["data"]
-    return client, opened["sessionId"], opened["accessKey"]
 
 
 def _prompt_url(node: NodeProcess, access_key: str) -> str:
@@ -74,7 +60,7 @@ def test_a_relay_to_a_frozen_owner_is_given_up_and_retries_are_served_here(
     tmp_path: Path, database_url: str
 ) -> None:
     with cluster(database_url, tmp_path, 2) as (a, b):
-        client, session_id, access_key = _session(a, delay=0.1)  # active on a since created
+        client, session_id, access_key = echo_session(a, delay=0.1)  # active on a since created
         warm = _prompt(b, access_key, "warm", "k0")
         assert warm.status_code == 200, warm.text
         assert _metric(b, "chinwag_forwarded_requests_total") == 1

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from .processes import API_KEY, NodeProcess, start_node, stop_nodes
-from .test_processes import WORDS, _session, _start_streaming
+from .processes import API_KEY, NodeProcess, echo_session, start_node, stop_nodes
+from .test_processes import WORDS, _start_streaming
 
 
 def _sse(lines: list[str]) -> list[tuple[str, dict]]:
@@ -60,7 +60,7 @@ def test_owner_killed_mid_relayed_stream_ends_with_error_then_done(
     a = start_node("a", database_url, tmp_path)
     b = start_node("b", database_url, tmp_path)
     try:
-        _client, access_key = _session(a, delay=0.1)
+        _client, _session_id, access_key = echo_session(a, delay=0.1)
         warm = httpx.post(
             f"{a.base_url}/api/v1/public/chat-clients/{access_key}/prompt",
             json={"prompt": "warm"},
@@ -137,7 +137,7 @@ def test_an_answer_from_a_stranger_at_a_node_url_is_never_passed_on(
             nodes.append(a)
             b = start_node("b", database_url, tmp_path)
             nodes.append(b)
-            _client, access_key = _session(a, delay=0)
+            _client, _session_id, access_key = echo_session(a, delay=0)
             path = f"/api/v1/public/chat-clients/{access_key}/prompt"
             warm = httpx.post(a.base_url + path, json={"prompt": "warm"}, timeout=30)
             assert warm.status_code == 200, warm.text  # a holds the session
